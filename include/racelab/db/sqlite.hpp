@@ -1,0 +1,143 @@
+// racelab/db/sqlite.hpp — a thin RAII layer over sqlite3 for tests and the lab.
+//
+// Connection, prepared Statement with typed binds, and Transaction (deferred or immediate), with
+// SQLite errors turned into exceptions that keep the extended result code. Lock waits back off and
+// retry until `busy_timeout` (SQLite's own busy handler); a wait that runs out throws Busy.
+//
+//   auto db = racelab::sqlite::Connection::open("bank.db", {.wal = true});
+//   db.exec("CREATE TABLE IF NOT EXISTS counter(id INTEGER PRIMARY KEY, n INTEGER NOT NULL)");
+//   racelab::sqlite::Transaction tx(db, racelab::sqlite::Transaction::Mode::immediate);
+//   auto n = db.query_int64("SELECT n FROM counter WHERE id = ?", 1);
+//   tx.commit();
+//
+// A Connection belongs to one thread at a time (SQLite's multi-thread mode); open one per thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace racelab::sqlite {
+
+class Error : public std::runtime_error {
+ public:
+  Error(int code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  int code() const { return code_; }  // SQLite's extended result code
+
+ private:
+  int code_;
+};
+
+// The database stayed locked for longer than the connection's busy timeout.
+class Busy : public Error {
+ public:
+  using Error::Error;
+};
+
+// A CHECK, UNIQUE, NOT NULL or foreign-key constraint refused the statement.
+class ConstraintViolation : public Error {
+ public:
+  using Error::Error;
+};
+
+class Statement {
+ public:
+  Statement(Statement&& other) noexcept : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)) {}
+  Statement& operator=(Statement&&) = delete;
+  Statement(const Statement&) = delete;
+  ~Statement();
+
+  // Binds are 1-based, as in SQLite.
+  Statement& bind(int index, std::int64_t value);
+  Statement& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
+  Statement& bind(int index, std::string_view value);
+  Statement& bind(int index, const char* value) { return bind(index, std::string_view(value)); }
+  Statement& bind(int index, std::nullptr_t);
+  template <class... Args>
+  Statement& bind_all(const Args&... args) {
+    int index = 0;
+    (bind(++index, args), ...);
+    return *this;
+  }
+
+  // Advances; true while a row is available. Throws Error (Busy, ConstraintViolation) on failure.
+  bool step();
+  void reset();
+  std::int64_t column_int64(int column) const;  // 0-based, as in SQLite
+  std::string column_text(int column) const;
+  bool column_is_null(int column) const;
+
+ private:
+  friend class Connection;
+  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+};
+
+class Connection {
+ public:
+  struct Options {
+    bool wal = false;         // journal_mode=WAL (file databases)
+    bool uri = false;         // open `path` as a URI (e.g. file:/bank?vfs=memdb)
+    std::chrono::milliseconds busy_timeout{5000};
+  };
+
+  static Connection open(const std::string& path, Options options);
+  static Connection open(const std::string& path) { return open(path, Options{}); }
+  Connection(Connection&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+  Connection& operator=(Connection&& other) noexcept;
+  Connection(const Connection&) = delete;
+  ~Connection();
+
+  void exec(std::string_view sql);
+  Statement prepare(std::string_view sql);
+
+  // Runs `sql` with `args` bound; returns the first column of the first row, if any.
+  template <class... Args>
+  std::optional<std::int64_t> query_int64(std::string_view sql, const Args&... args) {
+    auto stmt = prepare(sql);
+    stmt.bind_all(args...);
+    if (!stmt.step() || stmt.column_is_null(0)) return std::nullopt;
+    return stmt.column_int64(0);
+  }
+  // Runs a statement that returns no rows; returns the number of rows it changed.
+  template <class... Args>
+  std::int64_t run(std::string_view sql, const Args&... args) {
+    auto stmt = prepare(sql);
+    stmt.bind_all(args...);
+    while (stmt.step()) {
+    }
+    return changes();
+  }
+
+  std::int64_t changes() const;
+  sqlite3* handle() const { return db_; }
+
+ private:
+  explicit Connection(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+};
+
+// Rolls back unless committed. `immediate` takes the write lock at BEGIN (BEGIN IMMEDIATE).
+class Transaction {
+ public:
+  enum class Mode { deferred, immediate };
+  explicit Transaction(Connection& db, Mode mode = Mode::deferred);
+  ~Transaction();
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  void commit();
+
+ private:
+  Connection& db_;
+  bool done_ = false;
+};
+
+}  // namespace racelab::sqlite

@@ -1,0 +1,14 @@
+// racelab/racelab.hpp — the whole library in one include (the database adapters excepted:
+// include racelab/db/sqlite.hpp and link racelab::sqlite for those).
+//
+//   #include <racelab/racelab.hpp>
+//
+//   RACELAB_POINT("transfer.after_read");              // in the code under test
+//   racelab::Hooks hooks;                               // in the test
+//   hooks.barrier("transfer.after_read", 2);
+//   auto report = racelab::stress({.threads = 2, .iterations = 100}, setup, body, check);
+#pragma once
+
+#include "racelab/hooks.hpp"
+#include "racelab/point.hpp"
+#include "racelab/stress.hpp"

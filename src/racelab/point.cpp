@@ -1,0 +1,71 @@
+// The point registry and the slow path of a point. See racelab/point.hpp.
+#include "racelab/point.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include "racelab/detail/hooks_state.hpp"
+
+namespace racelab {
+namespace detail {
+namespace {
+
+// Head of the intrusive list of every call site. Constant-initialised, so sites registering from
+// static initialisers in any order always find it ready. Sites are never removed.
+constinit std::atomic<Site*> g_sites{nullptr};
+
+thread_local std::string t_label;
+std::atomic<std::uint32_t> g_next_thread_number{1};
+
+}  // namespace
+
+void register_site(Site& site) noexcept {
+  Site* head = g_sites.load(std::memory_order_relaxed);
+  do {
+    site.next = head;
+  } while (!g_sites.compare_exchange_weak(head, &site, std::memory_order_release,
+                                          std::memory_order_relaxed));
+}
+
+void arm() noexcept { g_armed.fetch_add(1, std::memory_order_relaxed); }
+void disarm() noexcept { g_armed.fetch_sub(1, std::memory_order_relaxed); }
+
+void fire(Site& site) {
+  site.hits.fetch_add(1, std::memory_order_relaxed);
+  run_point_hooks(site.name);
+}
+
+}  // namespace detail
+
+std::vector<PointInfo> points() {
+  std::map<std::string_view, PointInfo> by_name;
+  for (auto* site = detail::g_sites.load(std::memory_order_acquire); site != nullptr;
+       site = site->next) {
+    auto [it, fresh] = by_name.try_emplace(site->name);
+    PointInfo& info = it->second;
+    if (fresh) {
+      info.name = site->name;
+      info.file = site->file;
+      info.line = site->line;
+      info.sites = 0;
+    }
+    ++info.sites;
+    info.hits += site->hits.load(std::memory_order_relaxed);
+  }
+  std::vector<PointInfo> out;
+  out.reserve(by_name.size());
+  for (auto& [name, info] : by_name) out.push_back(std::move(info));
+  return out;
+}
+
+void set_thread_label(std::string label) { detail::t_label = std::move(label); }
+
+std::string thread_label() {
+  if (detail::t_label.empty()) {
+    detail::t_label =
+        "thread-" + std::to_string(detail::g_next_thread_number.fetch_add(1, std::memory_order_relaxed));
+  }
+  return detail::t_label;
+}
+
+}  // namespace racelab

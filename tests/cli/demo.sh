@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# `racelab demo` runs every chapter and every demonstration comes out as narrated.
+. "$(dirname "$0")/lib.sh"
+cli=$1
+run 0 "$cli" demo --runs 20 --no-color
+contains "count is 1: one update was lost"
+contains "barrier: alice negative in 20/20 runs"
+contains "mutex: alice negative in 0/20 runs, alice 200 in 20/20, 0 barrier timeouts"
+contains "Every demonstration came out as narrated."
+case "$out" in *UNEXPECTED*) fail "a demonstration did not come out as narrated: $out" ;; esac
+echo "demo: 1 check passed"

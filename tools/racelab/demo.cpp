@@ -1,0 +1,198 @@
+// `racelab demo`: the walk-through a newcomer runs first. Each chapter shows a race, forces it,
+// then shows the fix holding under the same forcing. The demo checks what it shows: a chapter
+// that does not come out as narrated makes the demo exit 1.
+#include <racelab/hooks.hpp>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "bank/bank.hpp"
+#include "counter/counter.hpp"
+#include "inventory/inventory.hpp"
+#include "narrator.hpp"
+#include "verbs.hpp"
+
+namespace racelab::cli {
+namespace {
+
+using lab::Strategy;
+using Clock = std::chrono::steady_clock;
+
+std::string ms_since(Clock::time_point start) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  return std::to_string(ms) + " ms";
+}
+
+struct Tally {
+  int runs = 0, negative = 0, correct = 0;
+  std::string text() const {
+    std::ostringstream out;
+    out << "alice negative in " << negative << "/" << runs << " runs, alice 200 in " << correct << "/" << runs;
+    return out.str();
+  }
+};
+
+Tally double_spend_runs(Strategy strategy, int runs) {
+  Tally t;
+  for (int i = 0; i < runs; ++i) {
+    auto out = lab::bank::run_double_spend(strategy);
+    ++t.runs;
+    t.negative += out.alice < 0;
+    t.correct += out.alice == 200 && out.succeeded == 1;
+  }
+  return t;
+}
+
+void counter_chapter(Narrator& n, const std::filesystem::path& dir) {
+  using namespace lab::counter;
+  n.chapter("Lost update on a SQLite counter, reproduced in one thread");
+  n.say("increment() reads the count, adds one, writes it back. Run a whole second increment");
+  n.say("right after the first one's read, the way Python's before_after does:");
+  n.code("hooks.after(\"counter.get_count\", [&] { increment(db); });");
+  n.code("increment(db);");
+  auto path = (dir / "counter.db").string();
+  {
+    SqliteCounter db(path);
+    db.reset();
+    racelab::Hooks hooks;
+    hooks.after("counter.get_count", [&] { increment(db); });
+    increment(db);
+    auto count = db.get_count();
+    n.result(count == 1, "two increments ran, the count is " + std::to_string(count) + ": one update was lost");
+  }
+  n.say("Fix 1: a lock row. The nested increment now meets a held lock:");
+  {
+    SqliteCounter db(path);
+    db.reset();
+    racelab::Hooks hooks;
+    std::string intruder = "got in";
+    hooks.after("counter.get_count", [&] {
+      try {
+        locking_increment(db);
+      } catch (const CouldNotLock& e) {
+        intruder = std::string("was refused: ") + e.what();
+      }
+    });
+    locking_increment(db);
+    auto count = db.get_count();
+    n.result(count == 1 && intruder != "got in", "the second increment " + intruder + "; count " + std::to_string(count) +
+                                                   " — no corruption, but an increment is dropped");
+  }
+  n.say("Fix 2: retry on CouldNotLock. Two real threads; B tries only while A holds the lock, and A");
+  n.say("releases only after B was refused (two happens-before edges between named points):");
+  n.code("hooks.order(\"counter.lock_acquired\", \"counter.lock_attempt\").on_thread(\"B\");");
+  n.code("hooks.order(\"counter.lock_busy\", \"counter.lock_release\").on_thread(\"A\");");
+  {
+    SqliteCounter(path).reset();
+    racelab::Hooks hooks;
+    hooks.order("counter.lock_acquired", "counter.lock_attempt").on_thread("B");
+    hooks.order("counter.lock_busy", "counter.lock_release").on_thread("A");
+    std::thread a([&] {
+      racelab::set_thread_label("A");
+      SqliteCounter db(path);
+      locking_increment(db);
+    });
+    std::thread b([&] {
+      racelab::set_thread_label("B");
+      SqliteCounter db(path);
+      retrying_locking_increment(db, 50);
+    });
+    a.join();
+    b.join();
+    auto count = SqliteCounter(path).get_count();
+    n.result(count == 2 && hooks.hits("counter.lock_busy") >= 1,
+             "B was refused " + std::to_string(hooks.hits("counter.lock_busy")) + " time(s), retried, and the count is " +
+                 std::to_string(count));
+  }
+}
+
+void bank_chapter(Narrator& n, int runs) {
+  n.chapter("Double-spend in the Lab 21 bank (alice 1000; two transfers of 800 at once)");
+  n.say("transfer() reads alice's balance, checks it, then debits. Without help the window is");
+  n.say("nanoseconds wide:");
+  auto start = Clock::now();
+  auto plain = double_spend_runs(Strategy::unsafe, runs);
+  n.result(true, "no hooks: " + plain.text() + " (" + ms_since(start) + ") — rare, so it hides in tests");
+  n.say("Widen the window with a debug delay at the point between check and act:");
+  n.code("hooks.delay(\"transfer.after_read\", 5ms);");
+  {
+    racelab::Hooks hooks;
+    hooks.delay("transfer.after_read", std::chrono::milliseconds(5));
+    start = Clock::now();
+    auto t = double_spend_runs(Strategy::unsafe, runs / 5);
+    n.result(t.negative > 0, "delay: " + t.text() + " (" + ms_since(start) + ") — likely, not certain");
+  }
+  n.say("Force it with a barrier: both transfers must have read before either may go on:");
+  n.code("hooks.barrier(\"transfer.after_read\", 2);");
+  {
+    racelab::Hooks hooks;
+    hooks.barrier("transfer.after_read", 2);
+    start = Clock::now();
+    auto t = double_spend_runs(Strategy::unsafe, runs);
+    n.result(t.negative == runs && hooks.timeout_count() == 0,
+             "barrier: " + t.text() + " (" + ms_since(start) + ") — every time, no delay needed");
+    n.say("Fix: the `mutex` strategy re-checks the balance inside a lock. Same barrier, still armed:");
+    start = Clock::now();
+    auto fixed = double_spend_runs(Strategy::mutex, runs);
+    n.result(fixed.correct == runs && hooks.timeout_count() == 0,
+             "mutex: " + fixed.text() + ", " + std::to_string(hooks.timeout_count()) + " barrier timeouts (" +
+                 ms_since(start) + ")");
+  }
+  n.say("Rule: the window point sits before the critical section, where both threads can reach it.");
+  n.say("A barrier inside a section only one thread can enter would wait out its timeout.");
+}
+
+void inventory_chapter(Narrator& n, int iterations) {
+  n.chapter("Overselling the last items (the Rails test: 4 customers, 3 items)");
+  n.say("racelab::stress() starts 4 threads, holds them at a gate, releases them together:");
+  n.code("racelab::stress({.threads = 4, .iterations = N}, setup, buy, not_oversold);");
+  auto report = lab::inventory::rush(Strategy::unsafe, iterations);
+  n.result(true, "unsafe, no hooks: " + report.summary());
+  {
+    racelab::Hooks hooks;
+    hooks.delay("inventory.after_read", std::chrono::milliseconds(1));
+    auto widened = lab::inventory::rush(Strategy::unsafe, iterations / 4);
+    n.result(widened.violations() > 0, "unsafe, 1 ms window: " + widened.summary());
+  }
+  racelab::Hooks hooks;
+  hooks.barrier("inventory.after_read", 4);
+  auto forced = lab::inventory::rush(Strategy::unsafe, iterations / 4);
+  n.result(forced.violations() == forced.iterations(), "unsafe, barrier(4): " + forced.summary());
+  auto fixed = lab::inventory::rush(Strategy::mutex, iterations);
+  n.result(fixed.ok(), "mutex, barrier(4) still armed: " + fixed.summary());
+}
+
+int run_demo(int runs, bool color) {
+  Narrator n(color);
+  std::cout << "racelab demo: force a race, watch it break, prove the fix.\n";
+  auto dir = std::filesystem::temp_directory_path() / ("racelab-demo-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  counter_chapter(n, dir);
+  bank_chapter(n, runs);
+  inventory_chapter(n, runs * 2);
+  std::filesystem::remove_all(dir);
+  std::cout << '\n'
+            << (n.failures() == 0 ? "Every demonstration came out as narrated.\n"
+                                  : std::to_string(n.failures()) + " demonstration(s) did not come out as narrated.\n");
+  return n.failures() == 0 ? kExitOk : kExitFailed;
+}
+
+}  // namespace
+
+void add_demo(CLI::App& app, std::function<int()>& run) {
+  auto* cmd = app.add_subcommand("demo", "Run the narrated walk-through: lost update, double-spend, oversell, and their fixes");
+  auto runs = std::make_shared<int>(100);
+  auto no_color = std::make_shared<bool>(false);
+  cmd->add_option("--runs", *runs, "Runs per double-spend demonstration")->check(CLI::Range(10, 100000))->capture_default_str();
+  cmd->add_flag("--no-color", *no_color, "Plain output even on a terminal");
+  cmd->callback([&run, runs, no_color] {
+    bool color = !*no_color && ::isatty(STDOUT_FILENO) != 0;
+    run = [runs, color] { return run_demo(*runs, color); };
+  });
+}
+
+}  // namespace racelab::cli

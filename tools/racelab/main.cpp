@@ -1,0 +1,33 @@
+// racelab — make race conditions reproducible, explainable and provably fixed.
+#include <iostream>
+
+#include "verbs.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"racelab: force, search, replay and fix race conditions in C++ code.\n"
+               "Exit codes: 0 ok, 1 a check failed (a race was found where none should be, or a\n"
+               "demonstration did not show what it should), 2 bad usage."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "racelab 0.1.0");
+  std::function<int()> run;
+  racelab::cli::add_demo(app, run);
+  racelab::cli::add_points(app, run);
+  if (argc > 1 && argv[1][0] != '-' && app.get_subcommand_no_throw(argv[1]) == nullptr) {
+    std::cerr << "racelab: unknown verb '" << argv[1] << "'. Verbs:";
+    for (const auto* sub : app.get_subcommands({})) std::cerr << ' ' << sub->get_name();
+    std::cerr << ". See racelab --help.\n";
+    return racelab::cli::kExitUsage;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : racelab::cli::kExitUsage;
+  }
+  try {
+    return run();
+  } catch (const std::exception& e) {
+    std::cerr << "racelab: " << e.what() << '\n';
+    return racelab::cli::kExitFailed;
+  }
+}

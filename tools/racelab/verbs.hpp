@@ -1,0 +1,19 @@
+// The racelab CLI's verbs. Each verb registers its subcommand and returns the process exit code:
+// 0 success, 1 a demonstration or check did not show what it should, 2 bad usage.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace racelab::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+
+// Adds a verb to `app`; `run` is set to the verb's body, called after parsing.
+void add_demo(CLI::App& app, std::function<int()>& run);
+void add_points(CLI::App& app, std::function<int()>& run);
+
+}  // namespace racelab::cli
