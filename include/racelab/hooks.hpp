@@ -71,11 +71,11 @@ class WindowNotEntered : public std::logic_error {
 // A handle to one armed action, to refine it. Refinements are thread-safe.
 class ActionRef {
  public:
-  ActionRef& times(std::int64_t n);      // fire n times (barrier: n groups), then stay quiet
-  ActionRef& always();                   // fire on every hit
-  ActionRef& on_thread(std::string label);  // only for threads with this label
+  ActionRef& times(std::int64_t n);                    // fire n times (barrier: n groups), then stay quiet
+  ActionRef& always();                                 // fire on every hit
+  ActionRef& on_thread(std::string label);             // only for threads with this label
   ActionRef& timeout(std::chrono::nanoseconds limit);  // barrier and order waits
-  std::uint64_t fired() const;           // how often it has fired so far
+  std::uint64_t fired() const;                         // how often it has fired so far
 
  private:
   friend class Hooks;
@@ -101,8 +101,7 @@ class Hooks {
   ActionRef delay(std::string_view point, std::chrono::nanoseconds duration);
   // Hold arrivals at `point` until `count` are there, then release them together (every group of
   // `count` by default). After `timeout` the waiters are released and the timeout is recorded.
-  ActionRef barrier(std::string_view point, int count,
-                    std::chrono::nanoseconds timeout = kDefaultTimeout);
+  ActionRef barrier(std::string_view point, int count, std::chrono::nanoseconds timeout = kDefaultTimeout);
   // A thread reaching `then` waits until some thread has passed `first` (every hit by default).
   ActionRef order(std::string_view first, std::string_view then,
                   std::chrono::nanoseconds timeout = kDefaultTimeout);

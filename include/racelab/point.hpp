@@ -112,15 +112,15 @@ decltype(auto) call_between(Before before, After after, Call&& call) {
 #define RACELAB_POINT(name) static_cast<void>(0)
 #define RACELAB_CALL(name, ...) (__VA_ARGS__)
 #else
-#define RACELAB_POINT(name)                                                                    \
-  do {                                                                                         \
+#define RACELAB_POINT(name)                                                                              \
+  do {                                                                                                   \
     using racelab_tag_ = decltype([] { return ::racelab::detail::SiteText{name, __FILE__, __LINE__}; }); \
-    static_cast<void>(&::racelab::detail::SiteHolder<racelab_tag_>::registered);               \
-    if (RACELAB_DETAIL_LIKELY_FALSE(::racelab::detail::armed()))                               \
-      ::racelab::detail::fire(::racelab::detail::SiteHolder<racelab_tag_>::site);              \
+    static_cast<void>(&::racelab::detail::SiteHolder<racelab_tag_>::registered);                         \
+    if (RACELAB_DETAIL_LIKELY_FALSE(::racelab::detail::armed()))                                         \
+      ::racelab::detail::fire(::racelab::detail::SiteHolder<racelab_tag_>::site);                        \
   } while (0)
 
-#define RACELAB_CALL(name, ...)                                  \
+#define RACELAB_CALL(name, ...)                                          \
   ::racelab::detail::call_between([] { RACELAB_POINT(name ":before"); }, \
                                   [] { RACELAB_POINT(name ":after"); },  \
                                   [&]() -> decltype(auto) { return __VA_ARGS__; })

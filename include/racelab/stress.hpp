@@ -61,9 +61,7 @@ class StressReport {
   std::int64_t gate_skew_ns_p99() const { return percentile(0.99); }
   std::int64_t gate_skew_ns_max() const { return percentile(1.0); }
   double elapsed_seconds() const { return elapsed_seconds_; }
-  double iterations_per_second() const {
-    return elapsed_seconds_ > 0 ? iterations_ / elapsed_seconds_ : 0.0;
-  }
+  double iterations_per_second() const { return elapsed_seconds_ > 0 ? iterations_ / elapsed_seconds_ : 0.0; }
   std::string summary() const;
 
  private:
@@ -92,8 +90,7 @@ class StressOptionsError : public std::invalid_argument {
 
 // The type-erased engine behind stress(). `check` answers "" when the invariant holds.
 StressReport run_stress(const StressOptions& options, const std::function<void()>& setup,
-                        const std::function<void(int)>& body,
-                        const std::function<std::string()>& check);
+                        const std::function<void(int)>& body, const std::function<std::string()>& check);
 
 template <class Setup, class Body, class Check>
 StressReport stress(const StressOptions& options, Setup&& setup, Body&& body, Check&& check) {
@@ -107,8 +104,8 @@ StressReport stress(const StressOptions& options, Setup&& setup, Body&& body, Ch
       return static_cast<bool>(check()) ? std::string() : std::string("check() returned false");
     };
   }
-  return run_stress(options, std::function<void()>(std::ref(setup)),
-                    std::function<void(int)>(std::ref(body)), verdict);
+  return run_stress(options, std::function<void()>(std::ref(setup)), std::function<void(int)>(std::ref(body)),
+                    verdict);
 }
 
 }  // namespace racelab

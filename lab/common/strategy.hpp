@@ -18,8 +18,8 @@ namespace lab {
 
 enum class Strategy { unsafe, mutex, pessimistic, nowait, optimistic, atomic, constraint, serializable };
 
-inline constexpr std::array kAllStrategies{Strategy::unsafe,     Strategy::mutex,    Strategy::pessimistic,
-                                           Strategy::nowait,     Strategy::optimistic, Strategy::atomic,
+inline constexpr std::array kAllStrategies{Strategy::unsafe,     Strategy::mutex,       Strategy::pessimistic,
+                                           Strategy::nowait,     Strategy::optimistic,  Strategy::atomic,
                                            Strategy::constraint, Strategy::serializable};
 
 constexpr std::string_view to_string(Strategy s) {

@@ -13,13 +13,15 @@ SqliteCounter::SqliteCounter(const std::string& path)
       "INSERT OR IGNORE INTO counter(id, count) VALUES (1, 0);");
 }
 
-void SqliteCounter::reset() {
-  db_.exec("UPDATE counter SET count = 0 WHERE id = 1; DELETE FROM locks;");
+void SqliteCounter::reset() { db_.exec("UPDATE counter SET count = 0 WHERE id = 1; DELETE FROM locks;"); }
+
+std::int64_t SqliteCounter::get_count() {
+  return db_.query_int64("SELECT count FROM counter WHERE id = 1").value();
 }
 
-std::int64_t SqliteCounter::get_count() { return db_.query_int64("SELECT count FROM counter WHERE id = 1").value(); }
-
-void SqliteCounter::set_count(std::int64_t count) { db_.run("UPDATE counter SET count = ? WHERE id = 1", count); }
+void SqliteCounter::set_count(std::int64_t count) {
+  db_.run("UPDATE counter SET count = ? WHERE id = 1", count);
+}
 
 void SqliteCounter::acquire_lock() {
   try {

@@ -73,7 +73,8 @@ racelab::StressReport rush(Strategy strategy, int iterations, int customers, std
           return "oversold: " + std::to_string(shop.orders()) + " orders for " + std::to_string(quantity) +
                  " items, quantity now " + std::to_string(shop.quantity());
         if (refused != expected_refused)
-          return std::to_string(refused.load()) + " customers refused, expected " + std::to_string(expected_refused);
+          return std::to_string(refused.load()) + " customers refused, expected " +
+                 std::to_string(expected_refused);
         return "";
       });
 }

@@ -33,8 +33,8 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
 bool valid_point_name(std::string_view name) {
   if (name.empty()) return false;
   for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-' || c == '/';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '_' || c == '-' || c == '/';
     if (!ok) return false;
   }
   return true;
@@ -99,14 +99,19 @@ std::chrono::nanoseconds parse_duration(std::string_view text, std::string_view 
   if (value < 0) return bad("is negative");
   constexpr std::int64_t kDayNs = std::int64_t{24} * 3600 * 1'000'000'000;
   std::int64_t ns_per_unit = 0;
-  if (unit == "ns") ns_per_unit = 1;
-  else if (unit == "us") ns_per_unit = 1'000;
-  else if (unit == "ms") ns_per_unit = 1'000'000;
-  else if (unit == "s") ns_per_unit = 1'000'000'000;
-  else if (unit == "m") ns_per_unit = 60'000'000'000;
-  else return bad("needs a unit: ns, us, ms, s or m");
-  if (value > kDayNs / ns_per_unit)
-    return bad("is longer than a day");
+  if (unit == "ns")
+    ns_per_unit = 1;
+  else if (unit == "us")
+    ns_per_unit = 1'000;
+  else if (unit == "ms")
+    ns_per_unit = 1'000'000;
+  else if (unit == "s")
+    ns_per_unit = 1'000'000'000;
+  else if (unit == "m")
+    ns_per_unit = 60'000'000'000;
+  else
+    return bad("needs a unit: ns, us, ms, s or m");
+  if (value > kDayNs / ns_per_unit) return bad("is longer than a day");
   return std::chrono::nanoseconds(value * ns_per_unit);
 }
 

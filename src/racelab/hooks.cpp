@@ -4,12 +4,12 @@
 // waiter (barrier, order, delay, a destructor waiting for callbacks). Hooks sit on the slow path of
 // armed points only, so simplicity wins over throughput here. Callbacks run with the mutex released.
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <map>
 #include <mutex>
-#include <condition_variable>
 #include <optional>
 #include <sstream>
 
@@ -27,10 +27,10 @@ struct Action {
   std::string display;             // as armed, for messages
   Hooks::Callback fn;
   std::chrono::nanoseconds duration{0};  // delay: the sleep; barrier/order: the timeout
-  int count = 0;                          // barrier size
-  std::string first;                      // order: the point that must be passed first
-  std::int64_t remaining = -1;            // -1: always
-  std::optional<std::string> thread;      // only threads with this label
+  int count = 0;                         // barrier size
+  std::string first;                     // order: the point that must be passed first
+  std::int64_t remaining = -1;           // -1: always
+  std::optional<std::string> thread;     // only threads with this label
   std::uint64_t fired = 0;
   // Barrier state: arrivals of the current generation and who they are.
   std::uint64_t generation = 0;
@@ -85,8 +85,7 @@ bool claim(Action& a) {
   return true;
 }
 
-std::uint64_t lookup(const std::map<std::string, std::uint64_t, std::less<>>& m,
-                     std::string_view key) {
+std::uint64_t lookup(const std::map<std::string, std::uint64_t, std::less<>>& m, std::string_view key) {
   auto it = m.find(key);
   return it == m.end() ? 0 : it->second;
 }
@@ -114,7 +113,8 @@ class InFlight {
 
 std::string describe_waits(const State& st) {
   std::ostringstream out;
-  for (const Wait* w : st.waits) out << "\n    " << w->thread << " waits at '" << w->point << "' (" << w->what << ")";
+  for (const Wait* w : st.waits)
+    out << "\n    " << w->thread << " waits at '" << w->point << "' (" << w->what << ")";
   return out.str();
 }
 
@@ -149,8 +149,7 @@ void wait_order(std::unique_lock<std::mutex>& lk, State& st, Action& a, std::str
   HookTimeout t{std::string(name), "order", {me}, {}};
   t.message = "order '" + a.first + "' -> '" + std::string(name) + "': " + me + " waited " +
               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(a.duration).count()) +
-              " ms at '" + std::string(name) + "' for '" + a.first +
-              "', which no thread passed; released it";
+              " ms at '" + std::string(name) + "' for '" + a.first + "', which no thread passed; released it";
   record_timeout(st, s, std::move(t));
 }
 
@@ -180,8 +179,8 @@ void wait_barrier(std::unique_lock<std::mutex>& lk, State& st, Action& a, std::s
   for (const auto& w : a.waiting) who += (who.empty() ? "" : ", ") + w;
   t.message = "barrier at '" + std::string(name) + "' timed out after " +
               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(a.duration).count()) +
-              " ms with " + std::to_string(a.arrived) + " of " + std::to_string(a.count) +
-              " arrivals (" + who + "); released them";
+              " ms with " + std::to_string(a.arrived) + " of " + std::to_string(a.count) + " arrivals (" +
+              who + "); released them";
   ++a.generation;
   a.arrived = 0;
   a.waiting.clear();
@@ -443,9 +442,7 @@ void Hooks::arm(std::string_view spec) {
   auto entries = detail::parse_hook_spec(spec);  // throws before anything is armed
   for (const auto& e : entries) {
     switch (e.kind) {
-      case detail::HookSpecEntry::Kind::delay:
-        delay(e.point, e.duration);
-        break;
+      case detail::HookSpecEntry::Kind::delay: delay(e.point, e.duration); break;
       case detail::HookSpecEntry::Kind::barrier:
         barrier(e.point, e.count, e.duration.count() > 0 ? e.duration : kDefaultTimeout);
         break;
@@ -464,9 +461,10 @@ std::uint64_t Hooks::hits(std::string_view point) const {
 void Hooks::expect_hit(std::string_view point, std::uint64_t at_least) const {
   auto n = hits(point);
   if (n >= at_least) return;
-  std::string why = registered(point) ? "" : " No point of that name is registered in this program." + suggestions(point);
-  throw WindowNotEntered("racelab: race window '" + std::string(point) + "' was hit " +
-                         std::to_string(n) + " time(s) during this Hooks scope; the test needs at least " +
+  std::string why =
+      registered(point) ? "" : " No point of that name is registered in this program." + suggestions(point);
+  throw WindowNotEntered("racelab: race window '" + std::string(point) + "' was hit " + std::to_string(n) +
+                         " time(s) during this Hooks scope; the test needs at least " +
                          std::to_string(at_least) + "." + why);
 }
 

@@ -23,8 +23,7 @@ void register_site(Site& site) noexcept {
   Site* head = g_sites.load(std::memory_order_relaxed);
   do {
     site.next = head;
-  } while (!g_sites.compare_exchange_weak(head, &site, std::memory_order_release,
-                                          std::memory_order_relaxed));
+  } while (!g_sites.compare_exchange_weak(head, &site, std::memory_order_release, std::memory_order_relaxed));
 }
 
 void arm() noexcept { g_armed.fetch_add(1, std::memory_order_relaxed); }
@@ -39,8 +38,7 @@ void fire(Site& site) {
 
 std::vector<PointInfo> points() {
   std::map<std::string_view, PointInfo> by_name;
-  for (auto* site = detail::g_sites.load(std::memory_order_acquire); site != nullptr;
-       site = site->next) {
+  for (auto* site = detail::g_sites.load(std::memory_order_acquire); site != nullptr; site = site->next) {
     auto [it, fresh] = by_name.try_emplace(site->name);
     PointInfo& info = it->second;
     if (fresh) {

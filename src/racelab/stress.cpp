@@ -2,10 +2,10 @@
 #include "racelab/stress.hpp"
 
 #include <algorithm>
-#include <cstdlib>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <ostream>
 #include <sstream>
@@ -106,8 +106,7 @@ class StressRunner {
 };
 
 StressReport run_stress(const StressOptions& options, const std::function<void()>& setup,
-                        const std::function<void(int)>& body,
-                        const std::function<std::string()>& check) {
+                        const std::function<void(int)>& body, const std::function<std::string()>& check) {
   if (options.threads < 1) throw StressOptionsError("racelab::stress: threads must be >= 1");
   if (options.iterations < 1) throw StressOptionsError("racelab::stress: iterations must be >= 1");
   if (options.time_budget.count() < 0)
@@ -129,7 +128,8 @@ StressReport run_stress(const StressOptions& options, const std::function<void()
     ++report.iterations_;
     std::string verdict = check();
     if (!verdict.empty()) {
-      if (report.violations_ == 0) report.first_violation_ = "iteration " + std::to_string(i) + ": " + verdict;
+      if (report.violations_ == 0)
+        report.first_violation_ = "iteration " + std::to_string(i) + ": " + verdict;
       ++report.violations_;
     }
   }
@@ -156,13 +156,13 @@ std::string StressReport::summary() const {
   }
   out << ", " << errors_.size() << " exception(s)";
   out << "; gate skew p50 " << static_cast<double>(gate_skew_ns_p50()) / 1000.0 << " us, p99 "
-      << static_cast<double>(gate_skew_ns_p99()) / 1000.0
-      << " us; " << static_cast<long long>(iterations_per_second()) << " iterations/s";
+      << static_cast<double>(gate_skew_ns_p99()) / 1000.0 << " us; "
+      << static_cast<long long>(iterations_per_second()) << " iterations/s";
   if (!first_violation_.empty()) out << "\n  first violation: " << first_violation_;
   if (!errors_.empty()) {
     const auto& e = errors_.front();
-    out << "\n  first exception: iteration " << e.iteration << ", t" << e.thread << ": " << e.type
-        << ": " << e.message;
+    out << "\n  first exception: iteration " << e.iteration << ", t" << e.thread << ": " << e.type << ": "
+        << e.message;
   }
   return out.str();
 }

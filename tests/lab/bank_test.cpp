@@ -7,10 +7,8 @@
 
 #include <gtest/gtest.h>
 
-
 using namespace lab::bank;
 using lab::Strategy;
-
 
 // barrier(2) at transfer.after_read: both read 1000 before either debits; alice ends at -600 in 100/100.
 TEST(Bank, UnsafeTransferDoubleSpendsUnderABarrier) {

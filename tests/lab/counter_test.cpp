@@ -71,8 +71,10 @@ TEST_P(CounterOrdered, RetryMakesBothIncrementsCount) {
     racelab::set_thread_label("B");
     SqliteCounter db(path);
     try {
-      if (retrying) retrying_locking_increment(db, 50);
-      else locking_increment(db);
+      if (retrying)
+        retrying_locking_increment(db, 50);
+      else
+        locking_increment(db);
     } catch (const CouldNotLock&) {
       b_refused = true;
     }
@@ -85,5 +87,6 @@ TEST_P(CounterOrdered, RetryMakesBothIncrementsCount) {
   EXPECT_EQ(b_refused, !retrying);
 }
 
-INSTANTIATE_TEST_SUITE_P(Counter, CounterOrdered, testing::Values(false, true),
-                         [](const auto& param_info) { return param_info.param ? "retrying" : "locking_only"; });
+INSTANTIATE_TEST_SUITE_P(Counter, CounterOrdered, testing::Values(false, true), [](const auto& param_info) {
+  return param_info.param ? "retrying" : "locking_only";
+});

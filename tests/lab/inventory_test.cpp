@@ -6,9 +6,7 @@
 
 #include <gtest/gtest.h>
 
-
 using lab::Strategy;
-
 
 // barrier(4) at the window: all four read 3 before anyone writes; oversold in 50/50 iterations.
 TEST(Inventory, UnsafePurchaseOversellsUnderABarrier) {

@@ -82,10 +82,13 @@ TEST(Hooks, BeforeRunsBeforeAfter) {
 TEST(Hooks, CallbackMayReenterItsOwnPoint) {
   racelab::Hooks hooks;
   int runs = 0;
-  hooks.after("hooks_test.window", [&] {
-    ++runs;
-    window();
-  }).always();
+  hooks
+      .after("hooks_test.window",
+             [&] {
+               ++runs;
+               window();
+             })
+      .always();
   window();
   window();
   EXPECT_EQ(runs, 2);
@@ -218,12 +221,15 @@ TEST(Hooks, NoCallbackRunsAfterTheScopeEnds) {
   std::atomic<int> runs{0};
   std::atomic<bool> in_callback{false}, callback_done{false}, stop{false};
   auto hooks = std::make_unique<racelab::Hooks>();
-  hooks->after("hooks_test.window", [&] {
-    in_callback = true;
-    std::this_thread::sleep_for(50ms);
-    ++runs;
-    callback_done = true;
-  }).times(1);
+  hooks
+      ->after("hooks_test.window",
+              [&] {
+                in_callback = true;
+                std::this_thread::sleep_for(50ms);
+                ++runs;
+                callback_done = true;
+              })
+      .times(1);
   hooks->after("hooks_test.window", [&] { ++runs; }).always();
   std::thread hammer([&] {
     while (!stop) window();

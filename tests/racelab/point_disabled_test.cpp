@@ -16,5 +16,6 @@ TEST(PointDisabled, CompiledOut) {
   RACELAB_POINT("point_disabled.plain");
   EXPECT_EQ(RACELAB_CALL("point_disabled.call", disabled_call()), 7);
   EXPECT_EQ(fired, 0);
-  for (const auto& p : racelab::points()) EXPECT_EQ(p.name.rfind("point_disabled.", 0), std::string::npos) << p.name;
+  for (const auto& p : racelab::points())
+    EXPECT_EQ(p.name.rfind("point_disabled.", 0), std::string::npos) << p.name;
 }

@@ -82,7 +82,9 @@ TEST(Stress, StringCheckCarriesTheMessage) {
   int iteration = 0;
   auto report = racelab::stress(
       racelab::StressOptions{.threads = 1, .iterations = 4}, [&] { ++iteration; }, [](int) {},
-      [&]() -> std::string { return iteration % 2 == 0 ? "even iteration " + std::to_string(iteration) : ""; });
+      [&]() -> std::string {
+        return iteration % 2 == 0 ? "even iteration " + std::to_string(iteration) : "";
+      });
   EXPECT_EQ(report.violations(), 2);
   EXPECT_DOUBLE_EQ(report.violation_rate(), 0.5);
   EXPECT_EQ(report.first_violation(), "iteration 1: even iteration 2");
@@ -90,7 +92,8 @@ TEST(Stress, StringCheckCarriesTheMessage) {
 
 TEST(Stress, TimeBudgetStopsEarlyAndSaysSo) {
   auto report = racelab::stress(
-      racelab::StressOptions{.threads = 2, .iterations = 1'000'000, .time_budget = std::chrono::milliseconds(20)},
+      racelab::StressOptions{
+          .threads = 2, .iterations = 1'000'000, .time_budget = std::chrono::milliseconds(20)},
       [] {}, [](int) {}, [] { return true; });
   EXPECT_TRUE(report.budget_exhausted());
   EXPECT_LT(report.iterations(), 1'000'000);
@@ -99,7 +102,8 @@ TEST(Stress, TimeBudgetStopsEarlyAndSaysSo) {
 
 TEST(Stress, RejectsOptionsThatCannotRun) {
   auto run = [](racelab::StressOptions o) {
-    return racelab::stress(o, [] {}, [](int) {}, [] { return true; });
+    return racelab::stress(
+        o, [] {}, [](int) {}, [] { return true; });
   };
   EXPECT_THROW(run({.threads = 0}), racelab::StressOptionsError);
   EXPECT_THROW(run({.iterations = 0}), racelab::StressOptionsError);

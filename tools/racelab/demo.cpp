@@ -1,8 +1,8 @@
 // `racelab demo`: the walk-through a newcomer runs first. Each chapter shows a race, forces it,
 // then shows the fix holding under the same forcing. The demo checks what it shows: a chapter
 // that does not come out as narrated makes the demo exit 1.
-#include <racelab/hooks.hpp>
 #include <unistd.h>
+#include <racelab/hooks.hpp>
 
 #include <chrono>
 #include <filesystem>
@@ -31,7 +31,8 @@ struct Tally {
   int runs = 0, negative = 0, correct = 0;
   std::string text() const {
     std::ostringstream out;
-    out << "alice negative in " << negative << "/" << runs << " runs, alice 200 in " << correct << "/" << runs;
+    out << "alice negative in " << negative << "/" << runs << " runs, alice 200 in " << correct << "/"
+        << runs;
     return out.str();
   }
 };
@@ -62,7 +63,8 @@ void counter_chapter(Narrator& n, const std::filesystem::path& dir) {
     hooks.after("counter.get_count", [&] { increment(db); });
     increment(db);
     auto count = db.get_count();
-    n.result(count == 1, "two increments ran, the count is " + std::to_string(count) + ": one update was lost");
+    n.result(count == 1,
+             "two increments ran, the count is " + std::to_string(count) + ": one update was lost");
   }
   n.say("Fix 1: a lock row. The nested increment now meets a held lock:");
   {
@@ -79,8 +81,9 @@ void counter_chapter(Narrator& n, const std::filesystem::path& dir) {
     });
     locking_increment(db);
     auto count = db.get_count();
-    n.result(count == 1 && intruder != "got in", "the second increment " + intruder + "; count " + std::to_string(count) +
-                                                   " — no corruption, but an increment is dropped");
+    n.result(count == 1 && intruder != "got in", "the second increment " + intruder + "; count " +
+                                                     std::to_string(count) +
+                                                     " — no corruption, but an increment is dropped");
   }
   n.say("Fix 2: retry on CouldNotLock. Two real threads; B tries only while A holds the lock, and A");
   n.say("releases only after B was refused (two happens-before edges between named points):");
@@ -105,8 +108,8 @@ void counter_chapter(Narrator& n, const std::filesystem::path& dir) {
     b.join();
     auto count = SqliteCounter(path).get_count();
     n.result(count == 2 && hooks.hits("counter.lock_busy") >= 1,
-             "B was refused " + std::to_string(hooks.hits("counter.lock_busy")) + " time(s), retried, and the count is " +
-                 std::to_string(count));
+             "B was refused " + std::to_string(hooks.hits("counter.lock_busy")) +
+                 " time(s), retried, and the count is " + std::to_string(count));
   }
 }
 
@@ -176,18 +179,22 @@ int run_demo(int runs, bool color) {
   inventory_chapter(n, runs * 2);
   std::filesystem::remove_all(dir);
   std::cout << '\n'
-            << (n.failures() == 0 ? "Every demonstration came out as narrated.\n"
-                                  : std::to_string(n.failures()) + " demonstration(s) did not come out as narrated.\n");
+            << (n.failures() == 0
+                    ? "Every demonstration came out as narrated.\n"
+                    : std::to_string(n.failures()) + " demonstration(s) did not come out as narrated.\n");
   return n.failures() == 0 ? kExitOk : kExitFailed;
 }
 
 }  // namespace
 
 void add_demo(CLI::App& app, std::function<int()>& run) {
-  auto* cmd = app.add_subcommand("demo", "Run the narrated walk-through: lost update, double-spend, oversell, and their fixes");
+  auto* cmd = app.add_subcommand(
+      "demo", "Run the narrated walk-through: lost update, double-spend, oversell, and their fixes");
   auto runs = std::make_shared<int>(100);
   auto no_color = std::make_shared<bool>(false);
-  cmd->add_option("--runs", *runs, "Runs per double-spend demonstration")->check(CLI::Range(10, 100000))->capture_default_str();
+  cmd->add_option("--runs", *runs, "Runs per double-spend demonstration")
+      ->check(CLI::Range(10, 100000))
+      ->capture_default_str();
   cmd->add_flag("--no-color", *no_color, "Plain output even on a terminal");
   cmd->callback([&run, runs, no_color] {
     bool color = !*no_color && ::isatty(STDOUT_FILENO) != 0;

@@ -4,15 +4,21 @@
 #include "verbs.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"racelab: force, search, replay and fix race conditions in C++ code.\n"
-               "Exit codes: 0 ok, 1 a check failed (a race was found where none should be, or a\n"
-               "demonstration did not show what it should), 2 bad usage."};
+  CLI::App app{
+      "racelab: force, search, replay and fix race conditions in C++ code.\n"
+      "Exit codes: 0 ok, 1 a check failed (a race was found where none should be, or a\n"
+      "demonstration did not show what it should), 2 bad usage."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "racelab 0.1.0");
   std::function<int()> run;
   racelab::cli::add_demo(app, run);
   racelab::cli::add_points(app, run);
-  if (argc > 1 && argv[1][0] != '-' && app.get_subcommand_no_throw(argv[1]) == nullptr) {
+  auto is_verb = [&](const std::string& word) {
+    for (const auto* sub : app.get_subcommands({}))
+      if (sub->get_name() == word) return true;
+    return false;
+  };
+  if (argc > 1 && argv[1][0] != '-' && !is_verb(argv[1])) {
     std::cerr << "racelab: unknown verb '" << argv[1] << "'. Verbs:";
     for (const auto* sub : app.get_subcommands({})) std::cerr << ' ' << sub->get_name();
     std::cerr << ". See racelab --help.\n";

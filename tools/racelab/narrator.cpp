@@ -20,7 +20,8 @@ void Narrator::code(const std::string& text) { std::cout << "     " << paint("36
 
 void Narrator::result(bool as_expected, const std::string& text) {
   if (!as_expected) ++failures_;
-  std::cout << "   " << (as_expected ? paint("32", "[as expected] ") : paint("31", "[UNEXPECTED] ")) << text << '\n';
+  std::cout << "   " << (as_expected ? paint("32", "[as expected] ") : paint("31", "[UNEXPECTED] ")) << text
+            << '\n';
 }
 
 }  // namespace racelab::cli

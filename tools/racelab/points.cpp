@@ -19,7 +19,8 @@ int list_points(const std::string& scenario, bool with_hits) {
   if (!scenario.empty()) {
     auto it = kScenarios.find(scenario);
     if (it == kScenarios.end()) {
-      std::cerr << "racelab points: unknown scenario '" << scenario << "' (known: bank, counter, inventory)\n";
+      std::cerr << "racelab points: unknown scenario '" << scenario
+                << "' (known: bank, counter, inventory)\n";
       return kExitUsage;
     }
     prefix = it->second;

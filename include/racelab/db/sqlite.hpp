@@ -84,8 +84,8 @@ class Statement {
 class Connection {
  public:
   struct Options {
-    bool wal = false;         // journal_mode=WAL (file databases)
-    bool uri = false;         // open `path` as a URI (e.g. file:/bank?vfs=memdb)
+    bool wal = false;  // journal_mode=WAL (file databases)
+    bool uri = false;  // open `path` as a URI (e.g. file:/bank?vfs=memdb)
     std::chrono::milliseconds busy_timeout{5000};
   };
 

@@ -10,12 +10,9 @@ namespace {
   std::string message = "sqlite: " + std::string(context);
   if (db != nullptr) message += std::string(": ") + sqlite3_errmsg(db);
   switch (rc & 0xff) {
-    case SQLITE_BUSY:
-      throw Busy(rc, message);
-    case SQLITE_CONSTRAINT:
-      throw ConstraintViolation(rc, message);
-    default:
-      throw Error(rc, message);
+    case SQLITE_BUSY: throw Busy(rc, message);
+    case SQLITE_CONSTRAINT: throw ConstraintViolation(rc, message);
+    default: throw Error(rc, message);
   }
 }
 

@@ -17,8 +17,8 @@ struct HookSpecEntry {
   std::string point;
   Kind kind = Kind::delay;
   std::chrono::nanoseconds duration{0};  // delay: the sleep; barrier/order: the timeout (0 = default)
-  int count = 0;                          // barrier
-  std::string first;                      // order: the point that must be passed first
+  int count = 0;                         // barrier
+  std::string first;                     // order: the point that must be passed first
 };
 
 // Parses "point=delay:200ms;point=barrier:2:5s;then=order:first[:timeout]". Throws HookSpecError.

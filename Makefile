@@ -1,0 +1,45 @@
+# racelab: `make demo` and `make test` work on a fresh Debian bookworm machine (they install what is
+# missing first). PRESET picks the CMake preset for build/demo/bench (release by default).
+PRESET ?= release
+BUILD  := build/$(PRESET)
+JOBS   ?= 2
+
+.PHONY: all deps build demo test test-fast sanitize asan tsan bench format format-check clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	@cmake --preset $(PRESET) >/dev/null
+	@cmake --build --preset $(PRESET) -j $(JOBS)
+
+demo: build
+	@$(BUILD)/tools/racelab/racelab demo
+
+# The whole suite: the release build's tests, then the library's tests under ASan+UBSan and TSan.
+test: test-fast sanitize
+
+test-fast: build
+	@ctest --preset $(PRESET) -j $(JOBS)
+
+sanitize: asan tsan
+
+asan tsan: deps
+	@cmake --preset $@ >/dev/null
+	@cmake --build --preset $@ -j $(JOBS)
+	@ctest --preset $@ -j $(JOBS)
+
+bench: build
+	@$(BUILD)/bench/point_benchmark
+
+FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp')
+format:
+	@clang-format -i $(FORMAT_FILES)
+
+format-check:
+	@clang-format --dry-run -Werror $(FORMAT_FILES)
+
+clean:
+	@rm -rf build
