@@ -32,7 +32,7 @@ asan tsan: deps
 	@ctest --preset $@ -j $(JOBS)
 
 bench: build
-	@$(BUILD)/bench/point_benchmark
+	@$(BUILD)/bench/point_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
 FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp')
 format:

@@ -44,7 +44,7 @@ std::vector<PointInfo> points();
 // Threads racelab creates are named for you (`t0`, `t1`, … in stress()).
 void set_thread_label(std::string label);
 // The calling thread's label, or `thread-<n>` (a small stable number) if none was set.
-std::string thread_label();
+const std::string& thread_label();
 
 namespace detail {
 

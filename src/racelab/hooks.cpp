@@ -85,6 +85,12 @@ bool claim(Action& a) {
   return true;
 }
 
+void bump(std::map<std::string, std::uint64_t, std::less<>>& m, std::string_view key) {
+  auto it = m.find(key);
+  if (it == m.end()) it = m.emplace(std::string(key), 0).first;
+  ++it->second;
+}
+
 std::uint64_t lookup(const std::map<std::string, std::uint64_t, std::less<>>& m, std::string_view key) {
   auto it = m.find(key);
   return it == m.end() ? 0 : it->second;
@@ -201,12 +207,12 @@ void run_point_hooks(std::string_view name) {
   State& st = state();
   std::unique_lock lk(st.mu);
   if (st.scopes.empty()) return;
-  const std::string me = thread_label();
+  const std::string& me = thread_label();
 
   std::vector<std::shared_ptr<Action>> matched;
   std::vector<std::shared_ptr<Scope>> scopes = st.scopes;  // keeps each scope alive until we return
   for (const auto& scope : scopes) {
-    ++scope->hits[std::string(name)];
+    bump(scope->hits, name);
     for (const auto& a : scope->actions) {
       if (!listens(*a, name)) continue;
       if (a->thread && *a->thread != me) continue;
@@ -229,8 +235,8 @@ void run_point_hooks(std::string_view name) {
   each(ActionKind::delay, [&](Action& a) {
     if (claim(a)) wait_delay(lk, st, a, name, me);
   });
-  for (const auto& scope : scopes) ++scope->passed[std::string(name)];
-  st.cv.notify_all();
+  for (const auto& scope : scopes) bump(scope->passed, name);
+  if (!st.waits.empty()) st.cv.notify_all();  // an order may be waiting for this point
   each(ActionKind::after, [&](Action& a) {
     if (claim(a)) run_callback(lk, st, a);
   });

@@ -58,7 +58,7 @@ std::vector<PointInfo> points() {
 
 void set_thread_label(std::string label) { detail::t_label = std::move(label); }
 
-std::string thread_label() {
+const std::string& thread_label() {
   if (detail::t_label.empty()) {
     detail::t_label =
         "thread-" + std::to_string(detail::g_next_thread_number.fetch_add(1, std::memory_order_relaxed));
