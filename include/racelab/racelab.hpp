@@ -9,6 +9,12 @@
 //   auto report = racelab::stress({.threads = 2, .iterations = 100}, setup, body, check);
 #pragma once
 
+#include "racelab/explore.hpp"
 #include "racelab/hooks.hpp"
+#include "racelab/outcome.hpp"
 #include "racelab/point.hpp"
+#include "racelab/sim/simulation.hpp"
+#include "racelab/sim/strategy.hpp"
+#include "racelab/sim/sync.hpp"
+#include "racelab/sim/trace.hpp"
 #include "racelab/stress.hpp"

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "racelab/detail/hooks_state.hpp"
+#include "racelab/sim/core.hpp"
 
 namespace racelab {
 namespace detail {
@@ -31,6 +32,12 @@ void disarm() noexcept { g_armed.fetch_sub(1, std::memory_order_relaxed); }
 
 void fire(Site& site) {
   site.hits.fetch_add(1, std::memory_order_relaxed);
+  // Inside a simulated task the scheduler owns the interleaving; real-thread hooks (barriers,
+  // delays) would only stall the one thread every task runs on, so they do not apply there.
+  if (SimCore* sim = t_sim) {
+    sim->at_point(site.name, true);
+    return;
+  }
   run_point_hooks(site.name);
 }
 

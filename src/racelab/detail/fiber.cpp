@@ -1,0 +1,237 @@
+// Fibers on Boost.Context with pooled, guard-paged stacks and sanitizer annotations.
+#include "racelab/detail/fiber.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <stdexcept>
+#include <vector>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define RACELAB_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RACELAB_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define RACELAB_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RACELAB_TSAN 1
+#endif
+#endif
+
+#ifdef RACELAB_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+#ifdef RACELAB_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+namespace racelab::detail {
+namespace {
+
+std::size_t page_size() {
+  static const auto size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+// Guard pages of every stack ever made, readable from the signal handler without locks: slots are
+// written once (under g_guard_mu) and published by the release store of g_guard_count.
+constexpr std::size_t kMaxGuards = 4096;
+std::uintptr_t g_guard_lo[kMaxGuards];
+std::size_t g_guard_stack_size[kMaxGuards];
+std::atomic<std::size_t> g_guard_count{0};
+std::mutex g_guard_mu;
+std::atomic<const char*> g_running_task{nullptr};
+
+struct Stack {
+  void* base = nullptr;  // the guard page; the usable stack is above it
+  std::size_t total = 0;
+};
+
+// Per-thread pool: a simulation runs on one thread, and explore() makes thousands of runs, so stacks
+// are mapped once and reused. Freed at thread exit.
+class StackPool {
+ public:
+  ~StackPool() {
+    for (auto& s : free_) ::munmap(s.base, s.total);
+  }
+  Stack take(std::size_t usable) {
+    const std::size_t page = page_size();
+    usable = (usable + page - 1) / page * page;
+    for (auto it = free_.begin(); it != free_.end(); ++it) {
+      if (it->total == usable + page) {
+        Stack s = *it;
+        free_.erase(it);
+        return s;
+      }
+    }
+    Stack s;
+    s.total = usable + page;
+    s.base = ::mmap(nullptr, s.total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (s.base == MAP_FAILED) throw std::bad_alloc();
+    ::mprotect(s.base, page, PROT_NONE);
+    std::lock_guard lk(g_guard_mu);
+    auto n = g_guard_count.load(std::memory_order_relaxed);
+    if (n < kMaxGuards) {
+      g_guard_lo[n] = reinterpret_cast<std::uintptr_t>(s.base);
+      g_guard_stack_size[n] = usable;
+      g_guard_count.store(n + 1, std::memory_order_release);
+    }
+    return s;
+  }
+  void give(Stack s) {
+    if (free_.size() < 64) {
+      free_.push_back(s);
+    } else {
+      ::munmap(s.base, s.total);  // its guard slot stays: the range is simply never hit again
+    }
+  }
+
+ private:
+  std::vector<Stack> free_;
+};
+
+thread_local StackPool t_pool;
+
+// The scheduler's stack, as ASan reported it when a fiber first started (ASan needs the bounds of
+// the stack it is switching to).
+#ifdef RACELAB_ASAN
+thread_local const void* t_scheduler_stack_bottom = nullptr;
+thread_local std::size_t t_scheduler_stack_size = 0;
+#endif
+
+// The StackAllocator Boost.Context asks for: hands out pooled stacks, and tells the fiber where.
+struct PoolAllocator {
+  std::size_t usable;
+  void** bottom;
+  std::size_t* size;
+  boost::context::stack_context allocate() {
+    Stack s = t_pool.take(usable);
+    *bottom = static_cast<char*>(s.base) + page_size();
+    *size = s.total - page_size();
+    boost::context::stack_context ctx;
+    ctx.size = s.total - page_size();
+    ctx.sp = static_cast<char*>(s.base) + s.total;
+    return ctx;
+  }
+  void deallocate(boost::context::stack_context& ctx) noexcept {
+    const std::size_t total = ctx.size + page_size();
+    t_pool.give(Stack{static_cast<char*>(ctx.sp) - total, total});
+  }
+};
+
+void on_segv(int sig, siginfo_t* info, void*) {
+  auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
+  const std::size_t page = page_size();
+  const auto n = g_guard_count.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (addr >= g_guard_lo[i] && addr < g_guard_lo[i] + page) {
+      char msg[256];
+      const char* task = g_running_task.load(std::memory_order_relaxed);
+      int len = std::snprintf(msg, sizeof msg,
+                              "racelab: task '%s' overflowed its %zu KiB stack; raise SimOptions::stack_size\n",
+                              task != nullptr ? task : "?", g_guard_stack_size[i] / 1024);
+      if (len > 0) {
+        [[maybe_unused]] auto w = ::write(STDERR_FILENO, msg, static_cast<std::size_t>(len));
+      }
+      break;
+    }
+  }
+  // Fall back to the default action, so the process still dies with SIGSEGV (and a core if enabled).
+  ::signal(sig, SIG_DFL);
+}
+
+}  // namespace
+
+void set_running_task_name(const char* name) noexcept { g_running_task.store(name, std::memory_order_relaxed); }
+
+void install_overflow_reporter() {
+#ifndef RACELAB_ASAN  // ASan reports stack overflows itself, with a better stack trace
+  // The handler must run on a stack of its own (the faulting one is full); alternate stacks are
+  // per thread, so every thread that runs a simulation gets one.
+  thread_local std::vector<char> alt;
+  if (alt.empty()) {
+    alt.resize(64 * 1024);
+    stack_t ss{};
+    ss.ss_sp = alt.data();
+    ss.ss_size = alt.size();
+    ::sigaltstack(&ss, nullptr);
+  }
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGSEGV, &sa, nullptr);
+  });
+#endif
+}
+
+Fiber::Fiber(std::size_t stack_size, std::function<void()> entry) : entry_(std::move(entry)) {
+  PoolAllocator alloc{stack_size, &stack_bottom_, &stack_size_};
+  self_ = boost::context::fiber(std::allocator_arg, alloc, [this](boost::context::fiber&& caller) {
+    caller_ = std::move(caller);
+#ifdef RACELAB_ASAN
+    __sanitizer_finish_switch_fiber(nullptr, &t_scheduler_stack_bottom, &t_scheduler_stack_size);
+#endif
+    entry_();
+    finished_ = true;
+#ifdef RACELAB_ASAN
+    __sanitizer_start_switch_fiber(nullptr, t_scheduler_stack_bottom, t_scheduler_stack_size);  // dying
+#endif
+#ifdef RACELAB_TSAN
+    __tsan_switch_to_fiber(tsan_caller_, 0);
+#endif
+    return std::move(caller_);
+  });
+#ifdef RACELAB_TSAN
+  tsan_fiber_ = __tsan_create_fiber(0);
+#endif
+}
+
+Fiber::~Fiber() {
+#ifdef RACELAB_TSAN
+  if (tsan_fiber_ != nullptr) __tsan_destroy_fiber(tsan_fiber_);
+#endif
+}
+
+void Fiber::switch_in() {
+#ifdef RACELAB_ASAN
+  void* fake = nullptr;
+  __sanitizer_start_switch_fiber(&fake, stack_bottom_, stack_size_);
+#endif
+#ifdef RACELAB_TSAN
+  tsan_caller_ = __tsan_get_current_fiber();
+  __tsan_switch_to_fiber(tsan_fiber_, 0);
+#endif
+  self_ = std::move(self_).resume();
+#ifdef RACELAB_ASAN
+  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
+}
+
+void Fiber::switch_out() {
+#ifdef RACELAB_ASAN
+  __sanitizer_start_switch_fiber(&asan_fake_stack_, t_scheduler_stack_bottom, t_scheduler_stack_size);
+#endif
+#ifdef RACELAB_TSAN
+  __tsan_switch_to_fiber(tsan_caller_, 0);
+#endif
+  caller_ = std::move(caller_).resume();
+#ifdef RACELAB_ASAN
+  __sanitizer_finish_switch_fiber(asan_fake_stack_, &t_scheduler_stack_bottom, &t_scheduler_stack_size);
+#endif
+}
+
+}  // namespace racelab::detail

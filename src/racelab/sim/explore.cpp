@@ -1,0 +1,311 @@
+// explore(): many runs, the first failure, verification, minimisation, the story.
+#include "racelab/explore.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <map>
+#include <ostream>
+#include <sstream>
+
+#include "racelab/sim/core.hpp"
+#include "racelab/sim/strategy.hpp"
+
+namespace racelab {
+namespace {
+
+using detail::OutcomeAccess;
+using Body = std::function<void(Simulation&)>;
+
+// Runs tasks one after another: the running task keeps going; otherwise the first enabled task in
+// `order` (tasks spawned during the run come after, by index).
+class Serial final : public Strategy {
+ public:
+  explicit Serial(std::vector<std::uint32_t> order) : order_(std::move(order)) {}
+  std::string name() const override { return "serial"; }
+  std::size_t pick(const PickContext& c) override {
+    if (c.current >= 0) return static_cast<std::size_t>(c.current);
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < c.enabled.size(); ++i)
+      if (rank(c.enabled[i]) < rank(c.enabled[best])) best = i;
+    return best;
+  }
+
+ private:
+  std::size_t rank(std::uint32_t task) const {
+    auto it = std::find(order_.begin(), order_.end(), task);
+    return it != order_.end() ? static_cast<std::size_t>(it - order_.begin()) : order_.size() + task;
+  }
+  std::vector<std::uint32_t> order_;
+};
+
+struct Replay {
+  const Schedule* schedule = nullptr;
+  bool lenient = false;
+};
+
+struct RunResult {
+  Outcome outcome;
+  std::string snapshot;  // set when the body asked for check_serializable
+  bool has_snapshot = false;
+  std::size_t initial_tasks = 0;
+  std::vector<std::string> task_names;
+};
+
+RunResult run_once(const Body& body, const SimOptions& options, std::shared_ptr<Strategy> strategy, Replay replay) {
+  Simulation sim(options, std::move(strategy));
+  if (replay.schedule != nullptr) OutcomeAccess::core(sim).use_replay(*replay.schedule, replay.lenient);
+  std::string body_error;
+  try {
+    body(sim);
+    if (!sim.has_run()) static_cast<void>(sim.run());
+  } catch (const std::exception& e) {
+    if (!sim.has_run()) throw;  // the body failed before running: a broken test, not a finding
+    body_error = e.what();
+  } catch (...) {
+    if (!sim.has_run()) throw;
+    body_error = "a non-std exception";
+  }
+  RunResult r{sim.outcome(), {}, false, OutcomeAccess::core(sim).initial_task_count(), sim.outcome().trace().tasks()};
+  if (r.outcome.ok() && !body_error.empty()) r.outcome = OutcomeAccess::with_failure(r.outcome, "check after run: " + body_error);
+  if (sim.serializable_snapshot()) {
+    r.snapshot = sim.serializable_snapshot()();
+    r.has_snapshot = true;
+  }
+  return r;
+}
+
+// Final states of every serial order of the top-level tasks, computed once per explore().
+class SerialOracle {
+ public:
+  std::string check(const Body& body, const SimOptions& base, const RunResult& run) {
+    if (!computed_) compute(body, base, run);
+    auto it = states_.find(run.snapshot);
+    if (it != states_.end()) return "";
+    std::string msg = "not serializable: the final state\n    " + run.snapshot +
+                      "\n  equals no serial execution of the tasks; the serial orders give:";
+    for (const auto& [state, orders] : states_) msg += "\n    " + state + "   (" + orders + ")";
+    return msg;
+  }
+
+ private:
+  void compute(const Body& body, const SimOptions& base, const RunResult& run) {
+    computed_ = true;
+    const std::size_t n = run.initial_tasks;
+    if (n > 7) throw ExploreOptionsError("racelab: check_serializable supports up to 7 top-level tasks");
+    std::vector<std::uint32_t> order(n);
+    for (std::uint32_t i = 0; i < n; ++i) order[i] = i;
+    do {
+      SimOptions opts = base;
+      opts.crash_probability = 0.0;
+      auto r = run_once(body, opts, std::make_shared<Serial>(order), {});
+      std::string label;
+      for (auto i : order) label += (label.empty() ? "" : ", ") + run.task_names[i];
+      auto& orders = states_[r.snapshot];
+      orders += (orders.empty() ? "" : "; ") + label;
+    } while (std::next_permutation(order.begin(), order.end()));
+  }
+  bool computed_ = false;
+  std::map<std::string, std::string> states_;  // state -> the orders that produce it
+};
+
+RunResult run_checked(const Body& body, const SimOptions& options, std::shared_ptr<Strategy> strategy, Replay replay,
+                      SerialOracle& oracle) {
+  auto r = run_once(body, options, std::move(strategy), replay);
+  if (r.outcome.ok() && r.has_snapshot) {
+    auto why = oracle.check(body, options, r);
+    if (!why.empty()) r.outcome = OutcomeAccess::with_failure(r.outcome, why);
+  }
+  return r;
+}
+
+template <class T>
+T env_number(const char* name, const char* text, T lowest) {
+  T value{};
+  std::string_view s(text);
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || ptr != s.data() + s.size() || s.empty() || value < lowest)
+    throw ExploreOptionsError(std::string("racelab: ") + name + "='" + text + "' is not an integer >= " +
+                              std::to_string(lowest));
+  return value;
+}
+
+ExploreOptions with_env(ExploreOptions o) {
+  if (!o.use_env) return o;
+  if (const char* v = std::getenv("RACELAB_STRATEGY"); v != nullptr && *v != '\0') o.strategy = v;
+  if (const char* v = std::getenv("RACELAB_RUNS"); v != nullptr && *v != '\0') o.runs = env_number<int>("RACELAB_RUNS", v, 1);
+  if (const char* v = std::getenv("RACELAB_SEED"); v != nullptr && *v != '\0') {
+    o.seed = env_number<std::uint64_t>("RACELAB_SEED", v, 0);
+    o.runs = 1;
+  }
+  if (const char* v = std::getenv("RACELAB_SCHEDULE"); v != nullptr && *v != '\0') o.schedule = v;
+  if (const char* v = std::getenv("RACELAB_VERIFY"); v != nullptr && *v != '\0') {
+    std::string_view s(v);
+    if (s == "1" || s == "true" || s == "yes") o.verify = true;
+    else if (s == "0" || s == "false" || s == "no") o.verify = false;
+    else throw ExploreOptionsError(std::string("racelab: RACELAB_VERIFY='") + v + "' is not 1 or 0");
+  }
+  return o;
+}
+
+SimOptions sim_options(const ExploreOptions& o, std::uint64_t seed) {
+  SimOptions s;
+  s.seed = seed;
+  s.strategy = o.strategy;
+  s.max_steps = o.max_steps;
+  s.crash_probability = o.crash_probability;
+  s.crash_points = o.crash_points;
+  return s;
+}
+
+// The first line where two traces differ, for non-determinism reports.
+std::string first_difference(const std::string& a, const std::string& b) {
+  std::istringstream sa(a), sb(b);
+  std::string la, lb;
+  for (int line = 1;; ++line) {
+    bool ea = !std::getline(sa, la), eb = !std::getline(sb, lb);
+    if (ea && eb) return "";
+    if (ea || eb || la != lb)
+      return "step " + std::to_string(line) + ": first run '" + (ea ? "(ended)" : la) + "', re-run '" +
+             (eb ? "(ended)" : lb) + "'";
+  }
+}
+
+bool same_failure(const Outcome& a, const Outcome& b) { return !b.ok() && a.kind() == b.kind(); }
+
+}  // namespace
+
+Report explore(const ExploreOptions& in, const Body& body) {
+  ExploreOptions o = with_env(in);
+  if (o.runs < 1) throw ExploreOptionsError("racelab: ExploreOptions::runs must be >= 1");
+  if (!body) throw ExploreOptionsError("racelab: explore() needs a body");
+  Report r;
+  SerialOracle oracle;
+
+  if (!o.schedule.empty()) {  // replay one schedule, strictly
+    Schedule schedule;
+    try {
+      schedule = Schedule::parse(o.schedule);
+    } catch (const ScheduleParseError& e) {
+      throw ExploreOptionsError(std::string("racelab: schedule: ") + e.what());
+    }
+    r.strategy_ = "replay";
+    r.seed_replays_ = false;
+    auto run = run_checked(body, sim_options(o, o.seed), nullptr, {&schedule, false}, oracle);
+    r.runs_ = 1;
+    if (!run.outcome.ok()) r.failing_ = r.minimal_ = run.outcome;
+    return r;
+  }
+
+  std::shared_ptr<Strategy> strategy;
+  try {
+    strategy = make_strategy(o.strategy);
+  } catch (const StrategyError& e) {
+    throw ExploreOptionsError(e.what());
+  }
+  r.strategy_ = strategy->name();
+  r.seed_replays_ = !strategy->exhaustive();
+  const int every = std::max(1, o.runs / 100);
+  for (int i = 0; i < o.runs; ++i) {
+    auto run = run_checked(body, sim_options(o, o.seed + static_cast<std::uint64_t>(i)), strategy, {}, oracle);
+    ++r.runs_;
+    const bool more = strategy->end_run(run.outcome.steps());
+    if (!run.outcome.ok()) {
+      r.failing_ = run.outcome;
+      break;
+    }
+    if (!more) {
+      r.complete_ = true;
+      break;
+    }
+    if (o.progress && (i + 1) % every == 0) o.progress(ExploreProgress{i + 1, o.runs});
+  }
+  if (!r.failed()) return r;
+
+  const Outcome& found = *r.failing_;
+  const auto failing_options = sim_options(o, found.seed());
+  const Schedule found_schedule = Schedule::from_trace(found.trace());
+
+  if (o.verify) {
+    auto check = [&](const Outcome& again, const std::string& how) {
+      auto diff = first_difference(found.trace().text(), again.trace().text());
+      if (diff.empty() && again.kind() == found.kind() && again.message() == found.message()) return;
+      r.nondeterministic_ = true;
+      r.notes_.push_back("non-deterministic: " + how + " differs from the first run at " +
+                         (diff.empty() ? "its outcome ('" + again.message() + "')" : diff) +
+                         ". The code under test depends on something outside the simulation: a real "
+                         "clock, a real thread, a lock that is not racelab's, or state left from an earlier run.");
+    };
+    if (r.seed_replays_) {
+      std::shared_ptr<Strategy> fresh = make_strategy(o.strategy);
+      check(run_checked(body, failing_options, fresh, {}, oracle).outcome, "re-running seed " + std::to_string(found.seed()));
+    }
+    check(run_checked(body, failing_options, nullptr, {&found_schedule, false}, oracle).outcome, "replaying its schedule");
+    if (!r.nondeterministic_) r.notes_.push_back("verified: the failure replays identically");
+  }
+
+  r.minimal_ = found;
+  if (o.minimize && !r.nondeterministic_) {
+    Schedule best = found_schedule;
+    int budget = 2000;
+    for (bool shrunk = true; shrunk && budget > 0;) {
+      shrunk = false;
+      for (std::size_t i = best.entries.size(); i-- > 0 && budget > 0;) {
+        Schedule candidate = best;
+        candidate.entries.erase(candidate.entries.begin() + static_cast<long>(i));
+        --budget;
+        auto run = run_checked(body, failing_options, nullptr, {&candidate, true}, oracle);
+        if (!same_failure(found, run.outcome)) continue;
+        Schedule normal = Schedule::from_trace(run.outcome.trace());
+        if (normal.entries.size() >= best.entries.size()) continue;
+        best = std::move(normal);
+        r.minimal_ = run.outcome;
+        shrunk = true;
+        break;
+      }
+    }
+  }
+  return r;
+}
+
+std::uint64_t Report::seed() const { return failing_ ? failing_->seed() : 0; }
+std::string Report::schedule() const { return minimal_ ? minimal_->schedule() : std::string(); }
+const Outcome& Report::outcome() const {
+  if (!minimal_) throw std::logic_error("racelab: Report::outcome() without a failure; check failed() first");
+  return *minimal_;
+}
+const Outcome& Report::original() const {
+  if (!failing_) throw std::logic_error("racelab: Report::original() without a failure; check failed() first");
+  return *failing_;
+}
+
+std::string Report::summary() const {
+  std::ostringstream out;
+  if (!failed()) {
+    out << strategy_ << ": " << runs_ << (complete_ ? " schedules explored, all of them" : " runs") << ", no failure";
+    return out.str();
+  }
+  if (seed_replays_) out << "seed " << seed() << " fails (" << strategy_ << ", run " << runs_ << ")";
+  else out << "schedule " << runs_ << " of " << strategy_ << " fails";
+  out << ": " << to_string(original().kind());
+  return out.str();
+}
+
+std::ostream& operator<<(std::ostream& out, const Report& r) {
+  out << "racelab: " << r.summary() << '\n';
+  if (!r.failed()) return out;
+  const Outcome& m = r.outcome();
+  out << "  " << m.message() << '\n';
+  auto schedule = m.schedule();
+  auto switches = Schedule::parse(schedule).entries.size();
+  out << "  minimal schedule (" << switches << " switches, from " << Schedule::from_trace(r.original().trace()).entries.size()
+      << "): " << schedule << '\n';
+  for (const auto& note : r.notes()) out << "  " << note << '\n';
+  out << m.trace().timeline();
+  out << "  replay: ";
+  if (r.seed_replays()) out << "RACELAB_SEED=" << r.seed() << "  or  ";
+  out << "RACELAB_SCHEDULE='" << schedule << "'\n";
+  return out;
+}
+
+}  // namespace racelab

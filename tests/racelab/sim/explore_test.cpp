@@ -1,0 +1,167 @@
+// explore(): minimal schedules and timelines, the serial-order oracle, verification of
+// determinism, PCT on a depth-2 bug, environment overrides, and the GoogleTest glue's story.
+#include <racelab/testing/gtest.hpp>
+
+#include <gtest/gtest-spi.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "bank_model.hpp"
+
+using sim_test::Store;
+
+namespace {
+
+void unsafe_bank(racelab::Simulation& sim) {
+  Store s;
+  sim_test::spawn_transfers(sim, s, false);
+  static_cast<void>(sim.run());
+  RACELAB_ASSERT(s.balance[1] >= 0);
+}
+
+// Sets an environment variable for one scope.
+struct ScopedEnv {
+  std::string name;
+  ScopedEnv(std::string n, const char* value) : name(std::move(n)) { ::setenv(name.c_str(), value, 1); }
+  ~ScopedEnv() { ::unsetenv(name.c_str()); }
+};
+
+}  // namespace
+
+// The failure comes back with a seed, a shrunk schedule and the Thread A / Thread B picture.
+TEST(Explore, FindsTheOverdraftAndShrinksIt) {
+  auto r = racelab::explore({.runs = 100}, unsafe_bank);
+  ASSERT_TRUE(r.failed());
+  auto minimal = racelab::Schedule::parse(r.schedule()).entries.size();
+  auto original = racelab::Schedule::from_trace(r.original().trace()).entries.size();
+  EXPECT_LE(minimal, original);
+  EXPECT_LE(minimal, 3u) << r;  // start one, switch once inside its window, switch back at its end
+  std::ostringstream story;
+  story << r;
+  EXPECT_NE(story.str().find("seed " + std::to_string(r.seed()) + " fails"), std::string::npos) << story.str();
+  EXPECT_NE(story.str().find("RACELAB_ASSERT(s.balance[1] >= 0)"), std::string::npos);
+  EXPECT_NE(story.str().find("| A "), std::string::npos) << story.str();
+  EXPECT_NE(story.str().find("RACELAB_SEED="), std::string::npos);
+  EXPECT_EQ(r.outcome().trace().chrome_json().rfind("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[", 0), 0u);
+  // The minimal schedule replays the failure exactly.
+  auto again = racelab::explore({.schedule = r.schedule(), .use_env = false}, unsafe_bank);
+  ASSERT_TRUE(again.failed());
+  EXPECT_EQ(again.outcome().trace().text(), r.outcome().trace().text());
+}
+
+TEST(Explore, ReportsSeedNOfTwentyLikeResonate) {
+  int failing = 0;
+  for (std::uint64_t seed = 0; seed < 20; ++seed) {
+    auto r = racelab::explore({.runs = 1, .seed = seed, .minimize = false, .use_env = false}, unsafe_bank);
+    failing += r.failed();
+  }
+  EXPECT_GT(failing, 0);
+  EXPECT_LT(failing, 20);
+}
+
+// The serial-order oracle accepts both valid serial outcomes (Resonate's example wrongly flags
+// one of them) and rejects the overdraft, which no serial order produces.
+TEST(Serializable, AcceptsEverySerialOutcomeAndRejectsTheRace) {
+  auto body = [](bool locked) {
+    return [locked](racelab::Simulation& sim) {
+      auto s = std::make_shared<Store>();
+      sim_test::spawn_transfers(sim, *s, locked);
+      sim.check_serializable([s] { return s->state(); });
+      static_cast<void>(sim.run());
+    };
+  };
+  auto green = racelab::explore({.runs = 300, .use_env = false}, body(true));
+  EXPECT_FALSE(green.failed()) << green;
+  auto red = racelab::explore({.runs = 300, .use_env = false}, body(false));
+  ASSERT_TRUE(red.failed());
+  const auto& msg = red.outcome().message();
+  EXPECT_NE(msg.find("not serializable"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("account 1 = 0, account 2 = 100   (A, B)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("account 1 = 30, account 2 = 70   (B, A)"), std::string::npos) << msg;
+}
+
+// A body that depends on state outside the simulation is caught by verification.
+TEST(Verify, ReportsNonDeterminism) {
+  static int calls = 0;
+  calls = 0;
+  auto r = racelab::explore({.runs = 50, .verify = true, .use_env = false}, [](racelab::Simulation& sim) {
+    const bool odd = (++calls % 2) == 1;  // a hidden input that changes from run to run
+    Store s;
+    sim_test::spawn_transfers(sim, s, odd);
+    sim.spawn("C", [odd] {
+      if (odd) RACELAB_POINT("verify.extra");
+    });
+    static_cast<void>(sim.run());
+    RACELAB_ASSERT(s.balance[1] >= 0);
+  });
+  ASSERT_TRUE(r.failed());
+  EXPECT_TRUE(r.nondeterministic());
+  ASSERT_FALSE(r.notes().empty());
+  EXPECT_NE(r.notes()[0].find("non-deterministic"), std::string::npos) << r.notes()[0];
+}
+
+TEST(Verify, ConfirmsADeterministicFailure) {
+  auto r = racelab::explore({.runs = 100, .verify = true, .use_env = false}, unsafe_bank);
+  ASSERT_TRUE(r.failed());
+  EXPECT_FALSE(r.nondeterministic());
+  EXPECT_EQ(r.notes(), std::vector<std::string>{"verified: the failure replays identically"});
+}
+
+// A depth-2 ordering bug: B's read must fall after A's first write and before A's second.
+// PCT with depth 2 finds it; a schedule of depth 1 (no priority change) cannot.
+TEST(Pct, FindsADepthTwoOrderingBug) {
+  auto body = [](racelab::Simulation& sim) {
+    auto state = std::make_shared<int>(0);
+    auto seen = std::make_shared<int>(-1);
+    sim.spawn("A", [=] {
+      for (int i = 0; i < 8; ++i) RACELAB_POINT("pct.a_work");
+      *state = 1;
+      RACELAB_POINT("pct.a_between");
+      *state = 2;
+    });
+    sim.spawn("B", [=] {
+      for (int i = 0; i < 8; ++i) RACELAB_POINT("pct.b_work");
+      *seen = *state;
+    });
+    static_cast<void>(sim.run());
+    RACELAB_ASSERT(*seen != 1);
+  };
+  auto r = racelab::explore({.runs = 500, .strategy = "pct:2:20", .use_env = false}, body);
+  ASSERT_TRUE(r.failed());
+  auto depth1 = racelab::explore({.runs = 200, .strategy = "pct:1", .use_env = false}, body);
+  EXPECT_FALSE(depth1.failed()) << depth1;
+}
+
+TEST(Env, SeedRunsOnlyThatSeed) {
+  ScopedEnv seed("RACELAB_SEED", "5");
+  auto r = racelab::explore({.runs = 1000}, unsafe_bank);
+  EXPECT_EQ(r.runs(), 1);
+  auto direct = racelab::explore({.runs = 1, .seed = 5, .use_env = false}, unsafe_bank);
+  EXPECT_EQ(r.failed(), direct.failed());
+}
+
+TEST(Env, BadValuesAreNamed) {
+  {
+    ScopedEnv seed("RACELAB_SEED", "seven");
+    EXPECT_THROW(racelab::explore({}, unsafe_bank), racelab::ExploreOptionsError);
+  }
+  {
+    ScopedEnv strategy("RACELAB_STRATEGY", "pct:x");
+    try {
+      racelab::explore({}, unsafe_bank);
+      FAIL();
+    } catch (const racelab::ExploreOptionsError& e) {
+      EXPECT_NE(std::string(e.what()).find("'pct:x'"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// The GoogleTest assertion's failure message is the story: seed, timeline and the replay command.
+TEST(GTestGlue, FailureMessageCarriesSeedTimelineAndReplayCommand) {
+  EXPECT_NONFATAL_FAILURE(RACELAB_EXPECT_NO_FAILURE({.runs = 100, .use_env = false}, unsafe_bank),
+                          "--gtest_filter='GTestGlue.FailureMessageCarriesSeedTimelineAndReplayCommand'");
+  EXPECT_NONFATAL_FAILURE(RACELAB_EXPECT_NO_FAILURE({.runs = 100, .use_env = false}, unsafe_bank), "RACELAB_SEED=");
+  EXPECT_NONFATAL_FAILURE(RACELAB_EXPECT_NO_FAILURE({.runs = 100, .use_env = false}, unsafe_bank), "bank.check");
+  RACELAB_EXPECT_FAILURE({.runs = 100, .use_env = false}, unsafe_bank);
+}
