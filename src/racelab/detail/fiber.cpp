@@ -110,27 +110,7 @@ thread_local const void* t_scheduler_stack_bottom = nullptr;
 thread_local std::size_t t_scheduler_stack_size = 0;
 #endif
 
-// The StackAllocator Boost.Context asks for: hands out pooled stacks, and tells the fiber where.
-struct PoolAllocator {
-  std::size_t usable;
-  void** bottom;
-  std::size_t* size;
-  boost::context::stack_context allocate() {
-    Stack s = t_pool.take(usable);
-    *bottom = static_cast<char*>(s.base) + page_size();
-    *size = s.total - page_size();
-    boost::context::stack_context ctx;
-    ctx.size = s.total - page_size();
-    ctx.sp = static_cast<char*>(s.base) + s.total;
-    return ctx;
-  }
-  void deallocate(boost::context::stack_context& ctx) noexcept {
-    const std::size_t total = ctx.size + page_size();
-    t_pool.give(Stack{static_cast<char*>(ctx.sp) - total, total});
-  }
-};
-
-void on_segv(int sig, siginfo_t* info, void*) {
+[[maybe_unused]] void on_segv(int sig, siginfo_t* info, void*) {
   auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
   const std::size_t page = page_size();
   const auto n = g_guard_count.load(std::memory_order_acquire);
@@ -178,23 +158,19 @@ void install_overflow_reporter() {
 #endif
 }
 
+#if defined(RACELAB_TSAN)
+#define RACELAB_NO_TSAN __attribute__((no_sanitize("thread")))
+#else
+#define RACELAB_NO_TSAN
+#endif
+
 Fiber::Fiber(std::size_t stack_size, std::function<void()> entry) : entry_(std::move(entry)) {
-  PoolAllocator alloc{stack_size, &stack_bottom_, &stack_size_};
-  self_ = boost::context::fiber(std::allocator_arg, alloc, [this](boost::context::fiber&& caller) {
-    caller_ = std::move(caller);
-#ifdef RACELAB_ASAN
-    __sanitizer_finish_switch_fiber(nullptr, &t_scheduler_stack_bottom, &t_scheduler_stack_size);
-#endif
-    entry_();
-    finished_ = true;
-#ifdef RACELAB_ASAN
-    __sanitizer_start_switch_fiber(nullptr, t_scheduler_stack_bottom, t_scheduler_stack_size);  // dying
-#endif
-#ifdef RACELAB_TSAN
-    __tsan_switch_to_fiber(tsan_caller_, 0);
-#endif
-    return std::move(caller_);
-  });
+  Stack s = t_pool.take(stack_size);
+  stack_base_ = s.base;
+  stack_total_ = s.total;
+  stack_bottom_ = static_cast<char*>(s.base) + page_size();
+  stack_size_ = s.total - page_size();
+  self_ = boost::context::detail::make_fcontext(static_cast<char*>(s.base) + s.total, stack_size_, &trampoline);
 #ifdef RACELAB_TSAN
   tsan_fiber_ = __tsan_create_fiber(0);
 #endif
@@ -204,6 +180,28 @@ Fiber::~Fiber() {
 #ifdef RACELAB_TSAN
   if (tsan_fiber_ != nullptr) __tsan_destroy_fiber(tsan_fiber_);
 #endif
+  t_pool.give(Stack{stack_base_, stack_total_});
+}
+
+// The first frame on a fiber's stack. It never returns: when the entry function is done it jumps
+// back to the scheduler for good. Not instrumented by TSan, so no function-exit event can land on
+// the scheduler's shadow stack after the final switch.
+RACELAB_NO_TSAN void Fiber::trampoline(boost::context::detail::transfer_t from) {
+  auto* self = static_cast<Fiber*>(from.data);
+  self->caller_ = from.fctx;
+#ifdef RACELAB_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, &t_scheduler_stack_bottom, &t_scheduler_stack_size);
+#endif
+  self->entry_();  // must not throw
+  self->finished_ = true;
+#ifdef RACELAB_ASAN
+  __sanitizer_start_switch_fiber(nullptr, t_scheduler_stack_bottom, t_scheduler_stack_size);  // dying
+#endif
+#ifdef RACELAB_TSAN
+  __tsan_switch_to_fiber(self->tsan_caller_, 0);
+#endif
+  boost::context::detail::jump_fcontext(self->caller_, nullptr);
+  __builtin_unreachable();
 }
 
 void Fiber::switch_in() {
@@ -215,7 +213,7 @@ void Fiber::switch_in() {
   tsan_caller_ = __tsan_get_current_fiber();
   __tsan_switch_to_fiber(tsan_fiber_, 0);
 #endif
-  self_ = std::move(self_).resume();
+  self_ = boost::context::detail::jump_fcontext(self_, this).fctx;
 #ifdef RACELAB_ASAN
   __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
@@ -228,7 +226,7 @@ void Fiber::switch_out() {
 #ifdef RACELAB_TSAN
   __tsan_switch_to_fiber(tsan_caller_, 0);
 #endif
-  caller_ = std::move(caller_).resume();
+  caller_ = boost::context::detail::jump_fcontext(caller_, nullptr).fctx;
 #ifdef RACELAB_ASAN
   __sanitizer_finish_switch_fiber(asan_fake_stack_, &t_scheduler_stack_bottom, &t_scheduler_stack_size);
 #endif

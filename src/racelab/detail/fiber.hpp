@@ -1,5 +1,10 @@
 // Private to racelab: execution contexts for simulated tasks.
 //
+// Built on Boost.Context's fcontext primitives (make_fcontext / jump_fcontext) rather than its
+// fiber class: the fiber class finishes a context inside Boost's own (sanitizer-instrumented)
+// templates after the user function returns, which leaves ThreadSanitizer's shadow stack
+// unbalanced. Here every switch, including the last one, is a single annotated jump.
+//
 // A Fiber runs a function on its own stack, taken from a per-thread pool of mmap'd stacks with a
 // PROT_NONE guard page below each, so a task that overflows its stack faults on the guard page and
 // is reported by name (see install_overflow_reporter) instead of corrupting memory. Switches are
@@ -9,7 +14,7 @@
 // Only the thread that runs the simulation may touch its fibers.
 #pragma once
 
-#include <boost/context/fiber.hpp>
+#include <boost/context/detail/fcontext.hpp>
 
 #include <cstddef>
 #include <functional>
@@ -22,8 +27,9 @@ class Fiber {
   // `entry` runs on the new stack at the first switch_in(); when it returns the fiber is finished.
   // `entry` must not let an exception escape.
   Fiber(std::size_t stack_size, std::function<void()> entry);
-  Fiber(Fiber&&) = delete;
-  ~Fiber();
+  Fiber(const Fiber&) = delete;
+  Fiber& operator=(const Fiber&) = delete;
+  ~Fiber();  // the fiber must be finished or never started
 
   // Runs the fiber until it calls switch_out() or finishes. Called from the scheduler's context.
   void switch_in();
@@ -32,9 +38,13 @@ class Fiber {
   bool finished() const { return finished_; }
 
  private:
-  boost::context::fiber self_;    // this fiber's continuation while it is not running
-  boost::context::fiber caller_;  // the scheduler's continuation while this fiber runs
+  static void trampoline(boost::context::detail::transfer_t from);
+
+  boost::context::detail::fcontext_t self_ = nullptr;    // where this fiber resumes
+  boost::context::detail::fcontext_t caller_ = nullptr;  // where the scheduler resumes
   std::function<void()> entry_;
+  void* stack_base_ = nullptr;   // the guard page; the usable stack is above it
+  std::size_t stack_total_ = 0;  // guard page included
   void* stack_bottom_ = nullptr;
   std::size_t stack_size_ = 0;
   void* asan_fake_stack_ = nullptr;
