@@ -3,7 +3,8 @@
 // A strategy sees, at each decision, the enabled tasks (ascending task index) and which of them was
 // running, and returns a position. Strategy strings are the same in the API, env and CLI:
 //   random              uniform random walk over enabled tasks
-//   pct:<d>[:<k>]       PCT, bug depth d (Burckhardt et al., ASPLOS 2010); k = expected steps (100)
+//   pct:<d>[:<k>]       PCT, bug depth d (Burckhardt et al., ASPLOS 2010); k = the run's expected
+//                       steps (a Simulation assumes 100; explore() measures it with one serial run)
 //   dfs[:<p>]           exhaustive depth-first search, at most p preemptions (unbounded if omitted);
 //                       enumerates every schedule once, so "explored N, no failure" is a proof
 //                       within the bound
@@ -61,5 +62,9 @@ class StrategyError : public std::invalid_argument {
 };
 
 std::unique_ptr<Strategy> make_strategy(std::string_view spec);
+
+namespace detail {
+std::shared_ptr<Strategy> make_shared_strategy(std::string_view spec);  // one allocation, for the engine
+}
 
 }  // namespace racelab

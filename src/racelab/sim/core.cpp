@@ -29,6 +29,7 @@ namespace detail {
 Outcome OutcomeAccess::make(OutcomeKind kind, std::string message, std::uint64_t seed, std::string strategy,
                            Trace trace, std::uint64_t steps, bool diverged) {
   Outcome out;
+  out.data_ = std::make_shared<Outcome::Data>();
   auto& d = *out.data_;
   d.kind = kind;
   d.message = std::move(message);
@@ -42,7 +43,7 @@ Outcome OutcomeAccess::make(OutcomeKind kind, std::string message, std::uint64_t
 
 Outcome OutcomeAccess::with_failure(const Outcome& base, std::string message) {
   Outcome out;
-  *out.data_ = *base.data_;
+  out.data_ = std::make_shared<Outcome::Data>(*base.data_);
   out.data_->kind = OutcomeKind::failure;
   out.data_->message = std::move(message);
   return out;
@@ -138,12 +139,15 @@ SimCore::SimCore(SimOptions options, std::shared_ptr<Strategy> strategy)
     }
   } else if (!strategy_) {
     try {
-      strategy_ = make_strategy(options_.strategy);
+      strategy_ = detail::make_shared_strategy(options_.strategy);
     } catch (const StrategyError& e) {
       throw SimulationError(e.what());
     }
   }
   trace_.steps_.reserve(64);
+  trace_.tasks_.reserve(4);
+  tasks_.reserve(4);
+  enabled_.reserve(8);
 }
 
 SimCore::~SimCore() = default;
@@ -275,7 +279,7 @@ void SimCore::at_point(std::string_view point, bool user_point) {
   if (aborting_) return;  // unwinding an abandoned task: points are no-ops
   me->at = point;
   const std::uint32_t occurrence = replay_ ? replay_->count(me, point) : 0;
-  if (user_point && crash_here(me, point, occurrence)) {
+  if (user_point && (replay_ || options_.crash_probability > 0.0) && crash_here(me, point, occurrence)) {
     ++steps_;
     trace_.steps_.push_back(TraceStep{me->index, point, StepKind::crash, me->index, now_ns_});
     throw InjectedCrash(std::string(point));
@@ -493,7 +497,12 @@ std::size_t Simulation::task_count() const { return core_->task_count(); }
 
 // --- Outcome -----------------------------------------------------------------------------------
 
-Outcome::Outcome() : data_(std::make_shared<Data>()) {}
+Outcome::Outcome() {
+  // A default Outcome (ok, nothing run) shares one empty record; OutcomeAccess gives each real
+  // run its own.
+  static const auto empty = std::make_shared<Data>();
+  data_ = empty;
+}
 bool Outcome::ok() const { return data_->kind == OutcomeKind::ok; }
 OutcomeKind Outcome::kind() const { return data_->kind; }
 const std::string& Outcome::message() const { return data_->message; }

@@ -197,6 +197,20 @@ Report explore(const ExploreOptions& in, const Body& body) {
     return r;
   }
 
+  try {
+    static_cast<void>(make_strategy(o.strategy));  // reject a bad spec before running anything
+  } catch (const StrategyError& e) {
+    throw ExploreOptionsError(e.what());
+  }
+  // PCT draws its priority-change points from the first k steps. Unless k is given (pct:d:k), it
+  // is measured: one serial run of the body (deterministic, so a seed still replays the same run).
+  if (o.strategy.starts_with("pct:") && std::count(o.strategy.begin(), o.strategy.end(), ':') == 1) {
+    SimOptions probe = sim_options(o, o.seed);
+    probe.crash_probability = 0.0;
+    std::vector<std::uint32_t> order;
+    auto steps = run_once(body, probe, std::make_shared<Serial>(order), {}).outcome.steps();
+    o.strategy += ":" + std::to_string(std::max<std::uint64_t>(steps, 2));
+  }
   std::shared_ptr<Strategy> strategy;
   try {
     strategy = make_strategy(o.strategy);
@@ -237,7 +251,7 @@ Report explore(const ExploreOptions& in, const Body& body) {
                          "clock, a real thread, a lock that is not racelab's, or state left from an earlier run.");
     };
     if (r.seed_replays_) {
-      std::shared_ptr<Strategy> fresh = make_strategy(o.strategy);
+      std::shared_ptr<Strategy> fresh = make_strategy(o.strategy);  // o.strategy includes PCT's k
       check(run_checked(body, failing_options, fresh, {}, oracle).outcome, "re-running seed " + std::to_string(found.seed()));
     }
     check(run_checked(body, failing_options, nullptr, {&found_schedule, false}, oracle).outcome, "replaying its schedule");

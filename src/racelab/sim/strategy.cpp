@@ -159,17 +159,19 @@ bool parse_number(std::string_view s, T& out) {
 
 }  // namespace
 
-std::unique_ptr<Strategy> make_strategy(std::string_view spec) {
+namespace {
+template <class Ptr, class Make>
+Ptr build_strategy(std::string_view spec, Make make) {
   auto bad = [&](const std::string& why) {
     return StrategyError("racelab: strategy '" + std::string(spec) + "': " + why +
                          " (expected random, pct:<depth>[:<steps>] or dfs[:<preemptions>])");
   };
-  if (spec == "random") return std::make_unique<RandomWalk>();
-  if (spec == "dfs") return std::make_unique<BoundedDfs>(-1);
+  if (spec == "random") return make.template operator()<RandomWalk>();
+  if (spec == "dfs") return make.template operator()<BoundedDfs>(std::int64_t{-1});
   if (spec.starts_with("dfs:")) {
     std::int64_t bound = 0;
     if (!parse_number(spec.substr(4), bound) || bound < 0) throw bad("the preemption bound must be an integer >= 0");
-    return std::make_unique<BoundedDfs>(bound);
+    return make.template operator()<BoundedDfs>(bound);
   }
   if (spec.starts_with("pct:")) {
     auto rest = spec.substr(4);
@@ -179,9 +181,20 @@ std::unique_ptr<Strategy> make_strategy(std::string_view spec) {
     if (!parse_number(rest.substr(0, colon), depth) || depth < 1) throw bad("the depth must be an integer >= 1");
     if (colon != std::string_view::npos && (!parse_number(rest.substr(colon + 1), steps) || steps < 1))
       throw bad("the step estimate must be an integer >= 1");
-    return std::make_unique<Pct>(depth, steps);
+    return make.template operator()<Pct>(depth, steps);
   }
   throw bad("unknown strategy");
+}
+}  // namespace
+
+std::unique_ptr<Strategy> make_strategy(std::string_view spec) {
+  return build_strategy<std::unique_ptr<Strategy>>(
+      spec, []<class T>(auto... args) -> std::unique_ptr<Strategy> { return std::make_unique<T>(args...); });
+}
+
+std::shared_ptr<Strategy> detail::make_shared_strategy(std::string_view spec) {
+  return build_strategy<std::shared_ptr<Strategy>>(
+      spec, []<class T>(auto... args) -> std::shared_ptr<Strategy> { return std::make_shared<T>(args...); });
 }
 
 }  // namespace racelab

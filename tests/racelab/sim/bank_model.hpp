@@ -36,6 +36,19 @@ inline void transfer(Store& s, int source, int target, std::int64_t amount) {
   s.balance[target] += amount;
 }
 
+// The same transfer reporting "not enough funds" as a result instead of an exception.
+inline bool try_transfer(Store& s, int source, int target, std::int64_t amount) {
+  RACELAB_POINT("bank.read");
+  std::int64_t seen = s.balance[source];
+  RACELAB_POINT("bank.check");
+  if (seen - amount < 0) return false;
+  RACELAB_POINT("bank.debit");
+  s.balance[source] -= amount;
+  RACELAB_POINT("bank.credit");
+  s.balance[target] += amount;
+  return true;
+}
+
 inline void locked_transfer(Store& s, int source, int target, std::int64_t amount) {
   std::lock_guard guard(s.lock);
   transfer(s, source, target, amount);
