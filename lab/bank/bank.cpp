@@ -83,6 +83,11 @@ TransferResult Bank::transfer(const std::string& from, const std::string& to, st
   return r;
 }
 
+void spawn_double_spend(racelab::Simulation& sim, Bank& bank, Strategy strategy) {
+  sim.spawn("A", [&bank, strategy] { bank.transfer("alice", "bob", 800, strategy); });
+  sim.spawn("B", [&bank, strategy] { bank.transfer("alice", "charlie", 800, strategy); });
+}
+
 DoubleSpendRun run_double_spend(Strategy strategy) {
   MemoryLedger ledger;
   Bank bank(ledger);

@@ -23,6 +23,9 @@
 #include <string>
 #include <vector>
 
+#include <racelab/sim/simulation.hpp>
+#include <racelab/sim/sync.hpp>
+
 #include "common/strategy.hpp"
 
 namespace lab::bank {
@@ -81,8 +84,13 @@ class Bank {
 
  private:
   MemoryLedger& ledger_;
-  std::mutex transfer_mu_;  // the `mutex` strategy: in-process only
+  // The `mutex` strategy: in-process only. racelab::mutex is std::mutex on real threads and a
+  // schedulable lock inside a simulation.
+  racelab::mutex transfer_mu_{"bank.transfer"};
 };
+
+// The same exercise as simulated tasks "A" and "B" on `sim` (call sim.run() afterwards).
+void spawn_double_spend(racelab::Simulation& sim, Bank& bank, Strategy strategy);
 
 // The lab's central exercise: alice -> bob 800 and alice -> charlie 800 on two real threads at
 // once, on a fresh ledger. Hooks armed by the caller shape the interleaving.

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include <racelab/sim/sync.hpp>
 #include <racelab/stress.hpp>
 
 #include "common/strategy.hpp"
@@ -40,7 +41,7 @@ class Shop {
 
  private:
   mutable std::mutex store_mu_;  // makes each read or write atomic on its own, like a database row
-  std::mutex buy_mu_;            // the `mutex` strategy
+  racelab::mutex buy_mu_{"shop.buy"};  // the `mutex` strategy (schedulable in a simulation)
   std::int64_t initial_ = 0;
   std::int64_t quantity_ = 0;
   std::vector<std::string> orders_;

@@ -6,6 +6,9 @@ run 0 "$cli" demo --runs 20 --no-color
 contains "count is 1: one update was lost"
 contains "barrier: alice negative in 20/20 runs"
 contains "mutex: alice negative in 0/20 runs, alice 200 in 20/20, 0 barrier timeouts"
+contains "minimal schedule"
+contains "replaying that schedule gives the same run, step for step"
+contains "schedules explored, all of them, no failure"
 contains "Every demonstration came out as narrated."
 case "$out" in *UNEXPECTED*) fail "a demonstration did not come out as narrated: $out" ;; esac
 echo "demo: 1 check passed"
