@@ -33,6 +33,8 @@ asan tsan: deps
 
 bench: build
 	@$(BUILD)/bench/point_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+	@$(BUILD)/bench/sim_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+	@$(BUILD)/bench/strategy_compare
 
 FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp')
 format:

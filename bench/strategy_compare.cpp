@@ -74,8 +74,10 @@ int main() {
     auto a = measure(s, bank, trials), b = measure(s, busy_bank, trials);
     auto cell = [&](const Row& r) {
       char buf[64];
-      if (r.found == 0) std::snprintf(buf, sizeof buf, "not found");
-      else std::snprintf(buf, sizeof buf, "%.1f (%d/%d found)", r.mean_runs, r.found, trials);
+      if (r.found == 0)
+        std::snprintf(buf, sizeof buf, "not found");
+      else
+        std::snprintf(buf, sizeof buf, "%.1f (%d/%d found)", r.mean_runs, r.found, trials);
       return std::string(buf);
     };
     std::printf("%-12s %28s %28s\n", s.c_str(), cell(a).c_str(), cell(b).c_str());

@@ -39,16 +39,16 @@ struct ExploreProgress {
 };
 
 struct ExploreOptions {
-  int runs = 1000;                 // upper bound; a DFS stops earlier when it has seen everything
+  int runs = 1000;  // upper bound; a DFS stops earlier when it has seen everything
   std::string strategy = "random";
-  std::uint64_t seed = 0;          // run i uses seed + i
+  std::uint64_t seed = 0;  // run i uses seed + i
   std::uint64_t max_steps = 100'000;
   double crash_probability = 0.0;
   std::string crash_points{};
-  std::string schedule{};            // replay only this schedule
-  bool minimize = true;            // shrink the failing schedule
-  bool verify = false;             // re-run the failure and compare traces byte for byte
-  bool use_env = true;             // honour RACELAB_SEED / SCHEDULE / RUNS / STRATEGY / VERIFY
+  std::string schedule{};  // replay only this schedule
+  bool minimize = true;    // shrink the failing schedule
+  bool verify = false;     // re-run the failure and compare traces byte for byte
+  bool use_env = true;     // honour RACELAB_SEED / SCHEDULE / RUNS / STRATEGY / VERIFY
   std::function<void(const ExploreProgress&)> progress{};  // called every 1% of runs, if set
 };
 
@@ -64,14 +64,14 @@ class Report {
   bool complete() const { return complete_; }  // a DFS explored every schedule within its bound
   const std::string& strategy() const { return strategy_; }
   // About the failure (meaningful when failed()):
-  std::uint64_t seed() const;          // the failing run's seed (random, pct)
-  std::string schedule() const;        // the minimal failing schedule
-  const Outcome& outcome() const;      // the minimal failing run
-  const Outcome& original() const;     // the failing run as first found
-  bool seed_replays() const { return seed_replays_; }  // false for dfs: replay by schedule
+  std::uint64_t seed() const;                                       // the failing run's seed (random, pct)
+  std::string schedule() const;                                     // the minimal failing schedule
+  const Outcome& outcome() const;                                   // the minimal failing run
+  const Outcome& original() const;                                  // the failing run as first found
+  bool seed_replays() const { return seed_replays_; }               // false for dfs: replay by schedule
   const std::vector<std::string>& notes() const { return notes_; }  // verification findings
   bool nondeterministic() const { return nondeterministic_; }
-  std::string summary() const;         // one line
+  std::string summary() const;  // one line
 
  private:
   friend Report explore(const ExploreOptions&, const std::function<void(Simulation&)>&);

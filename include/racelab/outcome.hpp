@@ -59,5 +59,6 @@ namespace detail {
 
 }  // namespace racelab
 
-#define RACELAB_ASSERT(...) \
-  ((__VA_ARGS__) ? static_cast<void>(0) : ::racelab::detail::assertion_failed(#__VA_ARGS__, __FILE__, __LINE__))
+#define RACELAB_ASSERT(...)             \
+  ((__VA_ARGS__) ? static_cast<void>(0) \
+                 : ::racelab::detail::assertion_failed(#__VA_ARGS__, __FILE__, __LINE__))

@@ -40,7 +40,7 @@ class Shop {
   bool oversold() const;  // more orders than items, or stock that does not add up
 
  private:
-  mutable std::mutex store_mu_;  // makes each read or write atomic on its own, like a database row
+  mutable std::mutex store_mu_;        // makes each read or write atomic on its own, like a database row
   racelab::mutex buy_mu_{"shop.buy"};  // the `mutex` strategy (schedulable in a simulation)
   std::int64_t initial_ = 0;
   std::int64_t quantity_ = 0;

@@ -92,7 +92,8 @@ TEST(BankSimulation, ExploreFindsTheDoubleSpend) {
   ASSERT_TRUE(red.failed());
   EXPECT_NE(red.schedule().find("transfer.after_read"), std::string::npos) << red;
   // The mutex strategy survives every schedule: a bounded proof, not a sample.
-  auto green = racelab::explore({.runs = 100'000, .strategy = "dfs", .use_env = false}, body(Strategy::mutex));
+  auto green =
+      racelab::explore({.runs = 100'000, .strategy = "dfs", .use_env = false}, body(Strategy::mutex));
   EXPECT_FALSE(green.failed()) << green;
   EXPECT_TRUE(green.complete());
 }

@@ -174,8 +174,9 @@ void simulation_chapter(Narrator& n) {
   n.chapter("Search instead of force: the deterministic scheduler finds the double-spend by itself");
   n.say("No hooks this time. The two transfers run as tasks on one thread; at every point a seeded");
   n.say("scheduler picks who runs next. explore() tries schedules until an invariant breaks:");
-  n.code("racelab::explore({.runs = 1000}, [&](racelab::Simulation& sim) { spawn A, B; sim.run(); "
-         "RACELAB_ASSERT(alice >= 0); });");
+  n.code(
+      "racelab::explore({.runs = 1000}, [&](racelab::Simulation& sim) { spawn A, B; sim.run(); "
+      "RACELAB_ASSERT(alice >= 0); });");
   auto body = [](Strategy strategy) {
     return [strategy](racelab::Simulation& sim) {
       lab::bank::MemoryLedger ledger;

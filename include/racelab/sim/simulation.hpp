@@ -33,7 +33,7 @@ class Strategy;
 
 struct SimOptions {
   std::uint64_t seed = 0;
-  std::string strategy = "random";  // random | pct:<depth>[:<steps>] | dfs[:<preemptions>]
+  std::string strategy = "random";    // random | pct:<depth>[:<steps>] | dfs[:<preemptions>]
   std::string schedule{};             // replay this schedule instead of asking the strategy
   std::uint64_t max_steps = 100'000;  // more decisions than this ends the run as step_limit
   std::size_t stack_size = 256 * 1024;

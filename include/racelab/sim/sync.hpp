@@ -187,8 +187,9 @@ class thread {
   thread() noexcept = default;
   template <class F, class... Args>
   explicit thread(F&& f, Args&&... args)
-      : thread(std::function<void()>(
-            [fn = std::forward<F>(f), ... a = std::forward<Args>(args)]() mutable { std::invoke(fn, a...); }),
+      : thread(std::function<void()>([fn = std::forward<F>(f), ... a = std::forward<Args>(args)]() mutable {
+                 std::invoke(fn, a...);
+               }),
                0) {}
   thread(thread&&) noexcept;
   thread& operator=(thread&&) noexcept;

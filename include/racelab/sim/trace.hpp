@@ -28,19 +28,19 @@ struct OutcomeAccess;
 }  // namespace detail
 
 enum class StepKind : std::uint8_t {
-  point,    // the task reached a point and may be preempted here
-  block,    // the task blocked (mutex, condition variable, join, sleep)
-  finish,   // the task ended
-  crash,    // an injected crash was thrown in the task here
-  idle,     // no task was running (the start, or every task waited and the clock advanced)
+  point,   // the task reached a point and may be preempted here
+  block,   // the task blocked (mutex, condition variable, join, sleep)
+  finish,  // the task ended
+  crash,   // an injected crash was thrown in the task here
+  idle,    // no task was running (the start, or every task waited and the clock advanced)
 };
 
 struct TraceStep {
-  std::uint32_t task = 0;        // who arrived (meaningless for idle)
-  std::string_view point;        // where ("end" for finish)
+  std::uint32_t task = 0;  // who arrived (meaningless for idle)
+  std::string_view point;  // where ("end" for finish)
   StepKind kind = StepKind::point;
-  std::uint32_t next = 0;        // who runs next
-  std::int64_t time_ns = 0;      // virtual time
+  std::uint32_t next = 0;    // who runs next
+  std::int64_t time_ns = 0;  // virtual time
 };
 
 class Trace {
@@ -63,10 +63,10 @@ class Trace {
 
 // One context switch of a schedule.
 struct ScheduleEntry {
-  std::string from;             // "" for an idle decision (the start, a clock advance)
-  std::string point;            // where `from` was
-  std::uint32_t occurrence = 0; // `from`'s n-th step at `point` (1-based)
-  std::string to;               // who runs next ("" for a crash)
+  std::string from;              // "" for an idle decision (the start, a clock advance)
+  std::string point;             // where `from` was
+  std::uint32_t occurrence = 0;  // `from`'s n-th step at `point` (1-based)
+  std::string to;                // who runs next ("" for a crash)
   bool crash = false;
 };
 

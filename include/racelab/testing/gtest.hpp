@@ -33,7 +33,8 @@
 namespace racelab::testing {
 
 // Seeds first..first+count-1, or only RACELAB_SEED when it is set (to replay one failing seed).
-inline ::testing::internal::ParamGenerator<std::uint64_t> seeds(std::uint64_t count, std::uint64_t first = 0) {
+inline ::testing::internal::ParamGenerator<std::uint64_t> seeds(std::uint64_t count,
+                                                                std::uint64_t first = 0) {
   std::vector<std::uint64_t> values;
   if (const char* env = std::getenv("RACELAB_SEED"); env != nullptr && *env != '\0') {
     values.push_back(std::strtoull(env, nullptr, 10));
@@ -50,7 +51,8 @@ inline std::string replay_command(const Report& report) {
     test = std::string(info->test_suite_name()) + "." + info->name();
   std::string binary = "<test binary>";
   char path[4096];
-  if (auto n = ::readlink("/proc/self/exe", path, sizeof path - 1); n > 0) binary.assign(path, static_cast<std::size_t>(n));
+  if (auto n = ::readlink("/proc/self/exe", path, sizeof path - 1); n > 0)
+    binary.assign(path, static_cast<std::size_t>(n));
   std::string env = report.seed_replays() ? "RACELAB_SEED=" + std::to_string(report.seed())
                                           : "RACELAB_SCHEDULE='" + report.schedule() + "'";
   return env + " " + binary + " --gtest_filter='" + test + "'";
@@ -68,14 +70,14 @@ inline std::string story(const Report& report) {
 // story if any run fails. The arguments are explore()'s; braced options may contain commas.
 #define RACELAB_EXPECT_NO_FAILURE(...)                                                         \
   do {                                                                                         \
-    const ::racelab::Report racelab_report_ = ::racelab::explore(__VA_ARGS__);                \
+    const ::racelab::Report racelab_report_ = ::racelab::explore(__VA_ARGS__);                 \
     if (racelab_report_.failed()) ADD_FAILURE() << ::racelab::testing::story(racelab_report_); \
   } while (0)
 
 // The red half of a red/green pair: fails the test unless exploration finds a failure.
-#define RACELAB_EXPECT_FAILURE(...)                                                             \
-  do {                                                                                          \
-    const ::racelab::Report racelab_report_ = ::racelab::explore(__VA_ARGS__);                 \
-    if (!racelab_report_.failed())                                                              \
+#define RACELAB_EXPECT_FAILURE(...)                                                                  \
+  do {                                                                                               \
+    const ::racelab::Report racelab_report_ = ::racelab::explore(__VA_ARGS__);                       \
+    if (!racelab_report_.failed())                                                                   \
       ADD_FAILURE() << "expected exploration to find a failure, but: " << racelab_report_.summary(); \
   } while (0)

@@ -118,9 +118,9 @@ thread_local std::size_t t_scheduler_stack_size = 0;
     if (addr >= g_guard_lo[i] && addr < g_guard_lo[i] + page) {
       char msg[256];
       const char* task = g_running_task.load(std::memory_order_relaxed);
-      int len = std::snprintf(msg, sizeof msg,
-                              "racelab: task '%s' overflowed its %zu KiB stack; raise SimOptions::stack_size\n",
-                              task != nullptr ? task : "?", g_guard_stack_size[i] / 1024);
+      int len = std::snprintf(
+          msg, sizeof msg, "racelab: task '%s' overflowed its %zu KiB stack; raise SimOptions::stack_size\n",
+          task != nullptr ? task : "?", g_guard_stack_size[i] / 1024);
       if (len > 0) {
         [[maybe_unused]] auto w = ::write(STDERR_FILENO, msg, static_cast<std::size_t>(len));
       }
@@ -133,7 +133,9 @@ thread_local std::size_t t_scheduler_stack_size = 0;
 
 }  // namespace
 
-void set_running_task_name(const char* name) noexcept { g_running_task.store(name, std::memory_order_relaxed); }
+void set_running_task_name(const char* name) noexcept {
+  g_running_task.store(name, std::memory_order_relaxed);
+}
 
 void install_overflow_reporter() {
 #ifndef RACELAB_ASAN  // ASan reports stack overflows itself, with a better stack trace
@@ -170,7 +172,8 @@ Fiber::Fiber(std::size_t stack_size, std::function<void()> entry) : entry_(std::
   stack_total_ = s.total;
   stack_bottom_ = static_cast<char*>(s.base) + page_size();
   stack_size_ = s.total - page_size();
-  self_ = boost::context::detail::make_fcontext(static_cast<char*>(s.base) + s.total, stack_size_, &trampoline);
+  self_ =
+      boost::context::detail::make_fcontext(static_cast<char*>(s.base) + s.total, stack_size_, &trampoline);
 #ifdef RACELAB_TSAN
   tsan_fiber_ = __tsan_create_fiber(0);
 #endif

@@ -27,7 +27,7 @@ struct Outcome::Data {
 namespace detail {
 
 Outcome OutcomeAccess::make(OutcomeKind kind, std::string message, std::uint64_t seed, std::string strategy,
-                           Trace trace, std::uint64_t steps, bool diverged) {
+                            Trace trace, std::uint64_t steps, bool diverged) {
   Outcome out;
   out.data_ = std::make_shared<Outcome::Data>();
   auto& d = *out.data_;
@@ -117,7 +117,8 @@ struct SimCore::Replay {
 SimCore::SimCore(SimOptions options, std::shared_ptr<Strategy> strategy)
     : options_(std::move(options)), strategy_(std::move(strategy)), random_(options_.seed) {
   if (options_.max_steps == 0) throw SimulationError("racelab: SimOptions::max_steps must be positive");
-  if (options_.stack_size < 16 * 1024) throw SimulationError("racelab: SimOptions::stack_size must be >= 16 KiB");
+  if (options_.stack_size < 16 * 1024)
+    throw SimulationError("racelab: SimOptions::stack_size must be >= 16 KiB");
   if (!(options_.crash_probability >= 0.0 && options_.crash_probability <= 1.0))
     throw SimulationError("racelab: SimOptions::crash_probability must be within [0, 1]");
   std::string_view filter = options_.crash_points;
@@ -164,7 +165,8 @@ SimTask* SimCore::spawn(std::string name, std::function<void()> fn) {
     throw SimulationError("racelab: bad task name '" + name +
                           "': use 1-64 characters without spaces, '@', '>', '#', '!' or '*'");
   for (const auto& t : tasks_)
-    if (t->name == name) throw SimulationError("racelab: two tasks named '" + name + "'; task names must be unique");
+    if (t->name == name)
+      throw SimulationError("racelab: two tasks named '" + name + "'; task names must be unique");
   if (!fn) throw SimulationError("racelab: spawn('" + name + "') without a function");
   auto task = std::make_unique<SimTask>();
   task->index = static_cast<std::uint32_t>(tasks_.size());
@@ -204,7 +206,8 @@ bool SimCore::crash_here(SimTask* task, std::string_view point, std::uint32_t oc
   return options_.crash_probability > 0.0 && crashable(point) && random_.chance(options_.crash_probability);
 }
 
-std::size_t SimCore::replay_pick(SimTask* from, std::string_view point, std::uint32_t occurrence, int current) {
+std::size_t SimCore::replay_pick(SimTask* from, std::string_view point, std::uint32_t occurrence,
+                                 int current) {
   auto diverge = [&](const std::string& why) -> std::size_t {
     diverged_ = true;
     stop(OutcomeKind::failure, "schedule diverged at step " + std::to_string(steps_) + ": " + why);
@@ -238,7 +241,8 @@ std::size_t SimCore::replay_pick(SimTask* from, std::string_view point, std::uin
     long pos = position_of(entry.to);
     if (pos >= 0) return static_cast<std::size_t>(pos);
     if (!replay_->lenient)
-      return diverge("the schedule switches to '" + entry.to + "', which cannot run now (runnable: " + enabled_names() + ")");
+      return diverge("the schedule switches to '" + entry.to +
+                     "', which cannot run now (runnable: " + enabled_names() + ")");
   }
   if (current >= 0) return static_cast<std::size_t>(current);
   if (replay_->lenient) return 0;
@@ -325,7 +329,8 @@ std::string SimCore::deadlock_report() const {
 void SimCore::advance_clock_or_stop() {
   std::int64_t earliest = -1;
   for (const auto& t : tasks_)
-    if (t->state == SimTask::State::blocked && t->deadline_ns >= 0 && (earliest < 0 || t->deadline_ns < earliest))
+    if (t->state == SimTask::State::blocked && t->deadline_ns >= 0 &&
+        (earliest < 0 || t->deadline_ns < earliest))
       earliest = t->deadline_ns;
   if (earliest < 0) {
     stop(OutcomeKind::deadlock, deadlock_report());
@@ -356,7 +361,8 @@ void SimCore::task_main(SimTask* t) {
   t->state = SimTask::State::done;
   t->at = "end";
   t->joiners.wake_all();
-  if (!aborting_ && !t->error) next_ = decide(t, "end", StepKind::finish, replay_ ? replay_->count(t, "end") : 0);
+  if (!aborting_ && !t->error)
+    next_ = decide(t, "end", StepKind::finish, replay_ ? replay_->count(t, "end") : 0);
 }
 
 void SimCore::teardown() {
@@ -383,7 +389,8 @@ void SimCore::teardown() {
 
 Outcome SimCore::run() {
   if (ran_) throw SimulationError("racelab: Simulation::run() called twice; make one Simulation per run");
-  if (t_sim != nullptr) throw SimulationError("racelab: Simulation::run() called from inside a simulated task");
+  if (t_sim != nullptr)
+    throw SimulationError("racelab: Simulation::run() called from inside a simulated task");
   ran_ = running_ = true;
   initial_tasks_ = tasks_.size();
   install_overflow_reporter();
@@ -412,7 +419,8 @@ Outcome SimCore::run() {
   }
   if (replay_ && !replay_->lenient && replay_->next < replay_->schedule.entries.size() && !stopped_) {
     diverged_ = true;
-    stop(OutcomeKind::failure, "schedule diverged: the run ended before the schedule's switch " + replay_->upcoming());
+    stop(OutcomeKind::failure,
+         "schedule diverged: the run ended before the schedule's switch " + replay_->upcoming());
   }
   teardown();
   disarm();
@@ -487,7 +495,9 @@ std::chrono::nanoseconds Simulation::now() const { return std::chrono::nanosecon
 
 Simulation* Simulation::current() { return detail::t_sim != nullptr ? detail::t_sim->owner : nullptr; }
 
-void Simulation::check_serializable(std::function<std::string()> snapshot) { core_->snapshot = std::move(snapshot); }
+void Simulation::check_serializable(std::function<std::string()> snapshot) {
+  core_->snapshot = std::move(snapshot);
+}
 
 const std::function<std::string()>& Simulation::serializable_snapshot() const { return core_->snapshot; }
 
@@ -537,7 +547,8 @@ namespace detail {
 void assertion_failed(const char* expr, const char* file, int line) {
   std::string where = file;
   if (auto slash = where.find_last_of('/'); slash != std::string::npos) where = where.substr(slash + 1);
-  throw AssertionFailed("RACELAB_ASSERT(" + std::string(expr) + ") failed at " + where + ":" + std::to_string(line));
+  throw AssertionFailed("RACELAB_ASSERT(" + std::string(expr) + ") failed at " + where + ":" +
+                        std::to_string(line));
 }
 }  // namespace detail
 

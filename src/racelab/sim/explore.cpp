@@ -52,7 +52,8 @@ struct RunResult {
   std::vector<std::string> task_names;
 };
 
-RunResult run_once(const Body& body, const SimOptions& options, std::shared_ptr<Strategy> strategy, Replay replay) {
+RunResult run_once(const Body& body, const SimOptions& options, std::shared_ptr<Strategy> strategy,
+                   Replay replay) {
   Simulation sim(options, std::move(strategy));
   if (replay.schedule != nullptr) OutcomeAccess::core(sim).use_replay(*replay.schedule, replay.lenient);
   std::string body_error;
@@ -66,8 +67,10 @@ RunResult run_once(const Body& body, const SimOptions& options, std::shared_ptr<
     if (!sim.has_run()) throw;
     body_error = "a non-std exception";
   }
-  RunResult r{sim.outcome(), {}, false, OutcomeAccess::core(sim).initial_task_count(), sim.outcome().trace().tasks()};
-  if (r.outcome.ok() && !body_error.empty()) r.outcome = OutcomeAccess::with_failure(r.outcome, "check after run: " + body_error);
+  RunResult r{
+      sim.outcome(), {}, false, OutcomeAccess::core(sim).initial_task_count(), sim.outcome().trace().tasks()};
+  if (r.outcome.ok() && !body_error.empty())
+    r.outcome = OutcomeAccess::with_failure(r.outcome, "check after run: " + body_error);
   if (sim.serializable_snapshot()) {
     r.snapshot = sim.serializable_snapshot()();
     r.has_snapshot = true;
@@ -109,8 +112,8 @@ class SerialOracle {
   std::map<std::string, std::string> states_;  // state -> the orders that produce it
 };
 
-RunResult run_checked(const Body& body, const SimOptions& options, std::shared_ptr<Strategy> strategy, Replay replay,
-                      SerialOracle& oracle) {
+RunResult run_checked(const Body& body, const SimOptions& options, std::shared_ptr<Strategy> strategy,
+                      Replay replay, SerialOracle& oracle) {
   auto r = run_once(body, options, std::move(strategy), replay);
   if (r.outcome.ok() && r.has_snapshot) {
     auto why = oracle.check(body, options, r);
@@ -125,15 +128,16 @@ T env_number(const char* name, const char* text, T lowest) {
   std::string_view s(text);
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
   if (ec != std::errc() || ptr != s.data() + s.size() || s.empty() || value < lowest)
-    throw ExploreOptionsError(std::string("racelab: ") + name + "='" + text + "' is not an integer >= " +
-                              std::to_string(lowest));
+    throw ExploreOptionsError(std::string("racelab: ") + name + "='" + text +
+                              "' is not an integer >= " + std::to_string(lowest));
   return value;
 }
 
 ExploreOptions with_env(ExploreOptions o) {
   if (!o.use_env) return o;
   if (const char* v = std::getenv("RACELAB_STRATEGY"); v != nullptr && *v != '\0') o.strategy = v;
-  if (const char* v = std::getenv("RACELAB_RUNS"); v != nullptr && *v != '\0') o.runs = env_number<int>("RACELAB_RUNS", v, 1);
+  if (const char* v = std::getenv("RACELAB_RUNS"); v != nullptr && *v != '\0')
+    o.runs = env_number<int>("RACELAB_RUNS", v, 1);
   if (const char* v = std::getenv("RACELAB_SEED"); v != nullptr && *v != '\0') {
     o.seed = env_number<std::uint64_t>("RACELAB_SEED", v, 0);
     o.runs = 1;
@@ -141,9 +145,12 @@ ExploreOptions with_env(ExploreOptions o) {
   if (const char* v = std::getenv("RACELAB_SCHEDULE"); v != nullptr && *v != '\0') o.schedule = v;
   if (const char* v = std::getenv("RACELAB_VERIFY"); v != nullptr && *v != '\0') {
     std::string_view s(v);
-    if (s == "1" || s == "true" || s == "yes") o.verify = true;
-    else if (s == "0" || s == "false" || s == "no") o.verify = false;
-    else throw ExploreOptionsError(std::string("racelab: RACELAB_VERIFY='") + v + "' is not 1 or 0");
+    if (s == "1" || s == "true" || s == "yes")
+      o.verify = true;
+    else if (s == "0" || s == "false" || s == "no")
+      o.verify = false;
+    else
+      throw ExploreOptionsError(std::string("racelab: RACELAB_VERIFY='") + v + "' is not 1 or 0");
   }
   return o;
 }
@@ -221,7 +228,8 @@ Report explore(const ExploreOptions& in, const Body& body) {
   r.seed_replays_ = !strategy->exhaustive();
   const int every = std::max(1, o.runs / 100);
   for (int i = 0; i < o.runs; ++i) {
-    auto run = run_checked(body, sim_options(o, o.seed + static_cast<std::uint64_t>(i)), strategy, {}, oracle);
+    auto run =
+        run_checked(body, sim_options(o, o.seed + static_cast<std::uint64_t>(i)), strategy, {}, oracle);
     ++r.runs_;
     const bool more = strategy->end_run(run.outcome.steps());
     if (!run.outcome.ok()) {
@@ -245,16 +253,19 @@ Report explore(const ExploreOptions& in, const Body& body) {
       auto diff = first_difference(found.trace().text(), again.trace().text());
       if (diff.empty() && again.kind() == found.kind() && again.message() == found.message()) return;
       r.nondeterministic_ = true;
-      r.notes_.push_back("non-deterministic: " + how + " differs from the first run at " +
-                         (diff.empty() ? "its outcome ('" + again.message() + "')" : diff) +
-                         ". The code under test depends on something outside the simulation: a real "
-                         "clock, a real thread, a lock that is not racelab's, or state left from an earlier run.");
+      r.notes_.push_back(
+          "non-deterministic: " + how + " differs from the first run at " +
+          (diff.empty() ? "its outcome ('" + again.message() + "')" : diff) +
+          ". The code under test depends on something outside the simulation: a real "
+          "clock, a real thread, a lock that is not racelab's, or state left from an earlier run.");
     };
     if (r.seed_replays_) {
       std::shared_ptr<Strategy> fresh = make_strategy(o.strategy);  // o.strategy includes PCT's k
-      check(run_checked(body, failing_options, fresh, {}, oracle).outcome, "re-running seed " + std::to_string(found.seed()));
+      check(run_checked(body, failing_options, fresh, {}, oracle).outcome,
+            "re-running seed " + std::to_string(found.seed()));
     }
-    check(run_checked(body, failing_options, nullptr, {&found_schedule, false}, oracle).outcome, "replaying its schedule");
+    check(run_checked(body, failing_options, nullptr, {&found_schedule, false}, oracle).outcome,
+          "replaying its schedule");
     if (!r.nondeterministic_) r.notes_.push_back("verified: the failure replays identically");
   }
 
@@ -289,18 +300,22 @@ const Outcome& Report::outcome() const {
   return *minimal_;
 }
 const Outcome& Report::original() const {
-  if (!failing_) throw std::logic_error("racelab: Report::original() without a failure; check failed() first");
+  if (!failing_)
+    throw std::logic_error("racelab: Report::original() without a failure; check failed() first");
   return *failing_;
 }
 
 std::string Report::summary() const {
   std::ostringstream out;
   if (!failed()) {
-    out << strategy_ << ": " << runs_ << (complete_ ? " schedules explored, all of them" : " runs") << ", no failure";
+    out << strategy_ << ": " << runs_ << (complete_ ? " schedules explored, all of them" : " runs")
+        << ", no failure";
     return out.str();
   }
-  if (seed_replays_) out << "seed " << seed() << " fails (" << strategy_ << ", run " << runs_ << ")";
-  else out << "schedule " << runs_ << " of " << strategy_ << " fails";
+  if (seed_replays_)
+    out << "seed " << seed() << " fails (" << strategy_ << ", run " << runs_ << ")";
+  else
+    out << "schedule " << runs_ << " of " << strategy_ << " fails";
   out << ": " << to_string(original().kind());
   return out.str();
 }
@@ -312,8 +327,8 @@ std::ostream& operator<<(std::ostream& out, const Report& r) {
   out << "  " << m.message() << '\n';
   auto schedule = m.schedule();
   auto switches = Schedule::parse(schedule).entries.size();
-  out << "  minimal schedule (" << switches << " switches, from " << Schedule::from_trace(r.original().trace()).entries.size()
-      << "): " << schedule << '\n';
+  out << "  minimal schedule (" << switches << " switches, from "
+      << Schedule::from_trace(r.original().trace()).entries.size() << "): " << schedule << '\n';
   for (const auto& note : r.notes()) out << "  " << note << '\n';
   out << m.trace().timeline();
   out << "  replay: ";

@@ -58,7 +58,9 @@ namespace {
 class RandomWalk final : public Strategy {
  public:
   std::string name() const override { return "random"; }
-  std::size_t pick(const PickContext& c) override { return c.enabled.size() == 1 ? 0 : c.random.uniform(c.enabled.size()); }
+  std::size_t pick(const PickContext& c) override {
+    return c.enabled.size() == 1 ? 0 : c.random.uniform(c.enabled.size());
+  }
 };
 
 // PCT: every task gets a random priority at or above d; the highest-priority enabled task runs;
@@ -77,7 +79,8 @@ class Pct final : public Strategy {
   std::size_t pick(const PickContext& c) override {
     for (auto task : c.enabled) {
       if (task >= priority_.size()) priority_.resize(task + 1, kUnset);
-      if (priority_[task] == kUnset) priority_[task] = depth_ + static_cast<std::int64_t>(c.random.uniform(1u << 30));
+      if (priority_[task] == kUnset)
+        priority_[task] = depth_ + static_cast<std::int64_t>(c.random.uniform(1u << 30));
     }
     std::size_t best = highest(c);
     for (std::size_t i = 0; i < change_.size(); ++i) {
@@ -170,7 +173,8 @@ Ptr build_strategy(std::string_view spec, Make make) {
   if (spec == "dfs") return make.template operator()<BoundedDfs>(std::int64_t{-1});
   if (spec.starts_with("dfs:")) {
     std::int64_t bound = 0;
-    if (!parse_number(spec.substr(4), bound) || bound < 0) throw bad("the preemption bound must be an integer >= 0");
+    if (!parse_number(spec.substr(4), bound) || bound < 0)
+      throw bad("the preemption bound must be an integer >= 0");
     return make.template operator()<BoundedDfs>(bound);
   }
   if (spec.starts_with("pct:")) {
@@ -178,7 +182,8 @@ Ptr build_strategy(std::string_view spec, Make make) {
     auto colon = rest.find(':');
     std::uint32_t depth = 0;
     std::uint64_t steps = 100;
-    if (!parse_number(rest.substr(0, colon), depth) || depth < 1) throw bad("the depth must be an integer >= 1");
+    if (!parse_number(rest.substr(0, colon), depth) || depth < 1)
+      throw bad("the depth must be an integer >= 1");
     if (colon != std::string_view::npos && (!parse_number(rest.substr(colon + 1), steps) || steps < 1))
       throw bad("the step estimate must be an integer >= 1");
     return make.template operator()<Pct>(depth, steps);

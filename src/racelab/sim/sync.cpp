@@ -9,7 +9,8 @@ namespace racelab {
 namespace {
 
 std::string held_by(const char* what, const char* name, const detail::SimTask* owner) {
-  return std::string(what) + " '" + name + "' held by " + (owner != nullptr ? detail::sim_task_name(owner) : "?");
+  return std::string(what) + " '" + name + "' held by " +
+         (owner != nullptr ? detail::sim_task_name(owner) : "?");
 }
 
 }  // namespace
@@ -63,9 +64,10 @@ void shared_mutex::lock() {
   detail::sim_sync_point("shared_mutex.lock");
   auto* me = detail::sim_current_task();
   while (writer_ != nullptr || readers_ > 0)
-    waiters_.wait("shared_mutex.lock", writer_ != nullptr ? held_by("shared_mutex", name_, writer_)
-                                                          : "shared_mutex '" + std::string(name_) + "' held by " +
-                                                                std::to_string(readers_) + " reader(s)");
+    waiters_.wait("shared_mutex.lock", writer_ != nullptr
+                                           ? held_by("shared_mutex", name_, writer_)
+                                           : "shared_mutex '" + std::string(name_) + "' held by " +
+                                                 std::to_string(readers_) + " reader(s)");
   writer_ = me;
 }
 
@@ -93,7 +95,8 @@ void shared_mutex::lock_shared() {
     return;
   }
   detail::sim_sync_point("shared_mutex.lock_shared");
-  while (writer_ != nullptr) waiters_.wait("shared_mutex.lock_shared", held_by("shared_mutex", name_, writer_));
+  while (writer_ != nullptr)
+    waiters_.wait("shared_mutex.lock_shared", held_by("shared_mutex", name_, writer_));
   ++readers_;
 }
 
@@ -151,8 +154,7 @@ void condition_variable::wait(std::unique_lock<racelab::mutex>& lock) {
 }
 
 std::cv_status condition_variable::wait_for_ns(std::unique_lock<racelab::mutex>& lock, std::int64_t ns) {
-  if (!detail::in_simulation())
-    return real_.wait_for(lock, std::chrono::nanoseconds(ns));
+  if (!detail::in_simulation()) return real_.wait_for(lock, std::chrono::nanoseconds(ns));
   lock.mutex()->release();
   bool woken = false;
   try {
@@ -168,7 +170,8 @@ std::cv_status condition_variable::wait_for_ns(std::unique_lock<racelab::mutex>&
 
 std::int64_t condition_variable::now_ns() {
   if (detail::in_simulation()) return detail::t_sim->now_ns();
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 

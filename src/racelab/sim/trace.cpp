@@ -77,7 +77,8 @@ std::string Trace::timeline() const {
       case StepKind::crash: cell = "CRASH at " + std::string(s.point); break;
       case StepKind::idle: break;
     }
-    if (s.kind != StepKind::idle) width[s.task] = std::min<std::size_t>(std::max(width[s.task], cell.size()), 48);
+    if (s.kind != StepKind::idle)
+      width[s.task] = std::min<std::size_t>(std::max(width[s.task], cell.size()), 48);
     cells.push_back(std::move(cell));
   }
   std::ostringstream out;
@@ -126,8 +127,9 @@ std::string Trace::chrome_json() const {
     if (s.kind == StepKind::idle) continue;
     sep();
     out << "{\"name\":\"" << json_escape(s.point) << "\",\"cat\":\"" << kind_name(s.kind)
-        << "\",\"ph\":\"X\",\"pid\":1,\"tid\":" << s.task + 1 << ",\"ts\":" << i * 10 << ",\"dur\":10,\"args\":{\"step\":"
-        << i + 1 << ",\"next\":\"" << json_escape(tasks_[s.next]) << "\",\"virtual_time_ns\":" << s.time_ns << "}}";
+        << "\",\"ph\":\"X\",\"pid\":1,\"tid\":" << s.task + 1 << ",\"ts\":" << i * 10
+        << ",\"dur\":10,\"args\":{\"step\":" << i + 1 << ",\"next\":\"" << json_escape(tasks_[s.next])
+        << "\",\"virtual_time_ns\":" << s.time_ns << "}}";
   }
   out << "]}";
   return out.str();
@@ -183,7 +185,8 @@ Schedule Schedule::parse(std::string_view text) {
     e.point = std::string(token.substr(at + 1, hash - at - 1));
     auto rest = token.substr(hash + 1);
     auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), e.occurrence);
-    if (ec != std::errc() || ptr == rest.data() || e.occurrence == 0) throw bad(token, "occurrence is not a number >= 1");
+    if (ec != std::errc() || ptr == rest.data() || e.occurrence == 0)
+      throw bad(token, "occurrence is not a number >= 1");
     std::string_view tail(ptr, static_cast<std::size_t>(rest.data() + rest.size() - ptr));
     if (tail == "!crash") {
       e.crash = true;
@@ -213,7 +216,8 @@ Schedule Schedule::from_trace(const Trace& trace) {
     if (s.kind == StepKind::crash) {
       out.entries.push_back(ScheduleEntry{names[s.task], std::string(s.point), occurrence, "", true});
     } else if (s.next != s.task || s.kind != StepKind::point) {
-      out.entries.push_back(ScheduleEntry{names[s.task], std::string(s.point), occurrence, names[s.next], false});
+      out.entries.push_back(
+          ScheduleEntry{names[s.task], std::string(s.point), occurrence, names[s.next], false});
     }
   }
   return out;

@@ -76,8 +76,10 @@ TEST(Deadlock, OppositeLockOrderIsFoundAndExplained) {
   ASSERT_TRUE(report.failed());
   const auto& out = report.outcome();
   EXPECT_EQ(out.kind(), racelab::OutcomeKind::deadlock);
-  EXPECT_NE(out.message().find("A waits at mutex.lock: mutex 'm2' held by B"), std::string::npos) << out.message();
-  EXPECT_NE(out.message().find("B waits at mutex.lock: mutex 'm1' held by A"), std::string::npos) << out.message();
+  EXPECT_NE(out.message().find("A waits at mutex.lock: mutex 'm2' held by B"), std::string::npos)
+      << out.message();
+  EXPECT_NE(out.message().find("B waits at mutex.lock: mutex 'm1' held by A"), std::string::npos)
+      << out.message();
 }
 
 // The same two tasks with one lock order never deadlock, over every schedule.
@@ -259,9 +261,11 @@ TEST(Crash, InjectedCrashExposesAPartialUpdate) {
   };
   auto red = racelab::explore({.runs = 200, .crash_probability = 0.3, .crash_points = "money.*"}, body(true));
   ASSERT_TRUE(red.failed());
-  EXPECT_NE(red.outcome().trace().timeline().find("CRASH at money.between_debit_and_credit"), std::string::npos);
+  EXPECT_NE(red.outcome().trace().timeline().find("CRASH at money.between_debit_and_credit"),
+            std::string::npos);
   EXPECT_NE(red.schedule().find("!crash"), std::string::npos);
-  auto green = racelab::explore({.runs = 200, .crash_probability = 0.3, .crash_points = "money.*"}, body(false));
+  auto green =
+      racelab::explore({.runs = 200, .crash_probability = 0.3, .crash_points = "money.*"}, body(false));
   EXPECT_FALSE(green.failed()) << green;
 }
 

@@ -39,7 +39,8 @@ TEST(Explore, FindsTheOverdraftAndShrinksIt) {
   EXPECT_LE(minimal, 3u) << r;  // start one, switch once inside its window, switch back at its end
   std::ostringstream story;
   story << r;
-  EXPECT_NE(story.str().find("seed " + std::to_string(r.seed()) + " fails"), std::string::npos) << story.str();
+  EXPECT_NE(story.str().find("seed " + std::to_string(r.seed()) + " fails"), std::string::npos)
+      << story.str();
   EXPECT_NE(story.str().find("RACELAB_ASSERT(s.balance[1] >= 0)"), std::string::npos);
   EXPECT_NE(story.str().find("| A "), std::string::npos) << story.str();
   EXPECT_NE(story.str().find("RACELAB_SEED="), std::string::npos);
@@ -161,7 +162,9 @@ TEST(Env, BadValuesAreNamed) {
 TEST(GTestGlue, FailureMessageCarriesSeedTimelineAndReplayCommand) {
   EXPECT_NONFATAL_FAILURE(RACELAB_EXPECT_NO_FAILURE({.runs = 100, .use_env = false}, unsafe_bank),
                           "--gtest_filter='GTestGlue.FailureMessageCarriesSeedTimelineAndReplayCommand'");
-  EXPECT_NONFATAL_FAILURE(RACELAB_EXPECT_NO_FAILURE({.runs = 100, .use_env = false}, unsafe_bank), "RACELAB_SEED=");
-  EXPECT_NONFATAL_FAILURE(RACELAB_EXPECT_NO_FAILURE({.runs = 100, .use_env = false}, unsafe_bank), "bank.check");
+  EXPECT_NONFATAL_FAILURE(RACELAB_EXPECT_NO_FAILURE({.runs = 100, .use_env = false}, unsafe_bank),
+                          "RACELAB_SEED=");
+  EXPECT_NONFATAL_FAILURE(RACELAB_EXPECT_NO_FAILURE({.runs = 100, .use_env = false}, unsafe_bank),
+                          "bank.check");
   RACELAB_EXPECT_FAILURE({.runs = 100, .use_env = false}, unsafe_bank);
 }

@@ -86,7 +86,8 @@ TEST(Determinism, ThousandSeedsTwice) {
 // A schedule replays the same run under any seed and any strategy setting.
 TEST(Replay, ScheduleSurvivesReseeding) {
   auto original = run_bank({.seed = 3}, false);
-  auto replayed = run_bank({.seed = 999, .strategy = "pct:3", .schedule = original.outcome.schedule()}, false);
+  auto replayed =
+      run_bank({.seed = 999, .strategy = "pct:3", .schedule = original.outcome.schedule()}, false);
   ASSERT_TRUE(replayed.outcome.ok()) << replayed.outcome;
   EXPECT_EQ(replayed.state, original.state);
   EXPECT_EQ(replayed.outcome.trace().text(), original.outcome.trace().text());
