@@ -47,6 +47,28 @@ void set_thread_label(std::string label);
 const std::string& thread_label();
 
 namespace detail {
+struct Site;
+Site& intern_site(std::string_view name, const char* file, int line);
+}  // namespace detail
+
+// A point whose name is known only at run time (a SQL statement's, say). Same behaviour as
+// RACELAB_POINT; constructing one registers the name once (names are interned for the life of
+// the process, so keep their number bounded). Cheap to copy.
+//
+//   racelab::Point read("sql.select.accounts");
+//   read.hit();
+class Point {
+ public:
+  explicit Point(std::string_view name, const char* file = "(runtime)", int line = 0)
+      : site_(&detail::intern_site(name, file, line)) {}
+  inline void hit() const;
+  std::string_view name() const;
+
+ private:
+  detail::Site* site_;
+};
+
+namespace detail {
 
 struct SiteText {
   const char* name;
@@ -104,6 +126,15 @@ decltype(auto) call_between(Before before, After after, Call&& call) {
 }
 
 }  // namespace detail
+
+inline void Point::hit() const {
+#ifndef RACELAB_DISABLE
+  if (__builtin_expect(detail::armed(), 0)) detail::fire(*site_);
+#endif
+}
+
+inline std::string_view Point::name() const { return site_->name; }
+
 }  // namespace racelab
 
 #define RACELAB_DETAIL_LIKELY_FALSE(x) __builtin_expect(!!(x), 0)

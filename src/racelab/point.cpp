@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 
 #include "racelab/detail/hooks_state.hpp"
 #include "racelab/sim/core.hpp"
@@ -25,6 +26,19 @@ void register_site(Site& site) noexcept {
   do {
     site.next = head;
   } while (!g_sites.compare_exchange_weak(head, &site, std::memory_order_release, std::memory_order_relaxed));
+}
+
+Site& intern_site(std::string_view name, const char* file, int line) {
+  // Interned sites live as long as the process: the trace and schedule keep views of their names.
+  static std::mutex mu;
+  static auto* by_name = new std::map<std::string, Site*, std::less<>>();
+  std::lock_guard lk(mu);
+  if (auto it = by_name->find(name); it != by_name->end()) return *it->second;
+  auto* text = new std::string(name);
+  auto* site = new Site{text->c_str(), file, line};
+  by_name->emplace(*text, site);
+  register_site(*site);
+  return *site;
 }
 
 void arm() noexcept { g_armed.fetch_add(1, std::memory_order_relaxed); }

@@ -1,8 +1,14 @@
 // racelab/db/sqlite.hpp — a thin RAII layer over sqlite3 for tests and the lab.
 //
 // Connection, prepared Statement with typed binds, and Transaction (deferred or immediate), with
-// SQLite errors turned into exceptions that keep the extended result code. Lock waits back off and
-// retry until `busy_timeout` (SQLite's own busy handler); a wait that runs out throws Busy.
+// SQLite errors turned into exceptions that keep the extended result code.
+//
+// Every statement is a racelab point, named after it (`sql.select.accounts`, `sql.update.accounts`,
+// `sql.begin`, `sql.commit`; pass a name to prepare()/run() to choose your own), so hooks and the
+// simulation can cut in before any statement. A lock wait (SQLITE_BUSY) cooperates: on real threads
+// it backs off and retries until `busy_timeout`, then throws Busy; inside a simulation it blocks the
+// task until another connection finishes a statement outside a transaction, so the lock holder can
+// commit and real SQLite locking takes part in the search deterministically.
 //
 //   auto db = racelab::sqlite::Connection::open("bank.db", {.wal = true});
 //   db.exec("CREATE TABLE IF NOT EXISTS counter(id INTEGER PRIMARY KEY, n INTEGER NOT NULL)");
@@ -14,12 +20,15 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include "racelab/point.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -49,7 +58,8 @@ class ConstraintViolation : public Error {
 
 class Statement {
  public:
-  Statement(Statement&& other) noexcept : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)) {}
+  Statement(Statement&& other) noexcept
+      : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)), point_(other.point_), started_(other.started_) {}
   Statement& operator=(Statement&&) = delete;
   Statement(const Statement&) = delete;
   ~Statement();
@@ -68,6 +78,7 @@ class Statement {
   }
 
   // Advances; true while a row is available. Throws Error (Busy, ConstraintViolation) on failure.
+  // The statement's point fires before the first step of each execution.
   bool step();
   void reset();
   std::int64_t column_int64(int column) const;  // 0-based, as in SQLite
@@ -76,9 +87,11 @@ class Statement {
 
  private:
   friend class Connection;
-  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  Statement(sqlite3* db, sqlite3_stmt* stmt, Point point) : db_(db), stmt_(stmt), point_(point) {}
   sqlite3* db_;
   sqlite3_stmt* stmt_;
+  Point point_;
+  bool started_ = false;
 };
 
 class Connection {
@@ -91,13 +104,15 @@ class Connection {
 
   static Connection open(const std::string& path, Options options);
   static Connection open(const std::string& path) { return open(path, Options{}); }
-  Connection(Connection&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+  Connection(Connection&& other) noexcept;
   Connection& operator=(Connection&& other) noexcept;
   Connection(const Connection&) = delete;
   ~Connection();
 
+  // Runs one or more statements without results; a point named after the first fires first.
   void exec(std::string_view sql);
-  Statement prepare(std::string_view sql);
+  // `point`: the statement's point name; empty derives it from the SQL (sql.<verb>.<table>).
+  Statement prepare(std::string_view sql, std::string_view point = {});
 
   // Runs `sql` with `args` bound; returns the first column of the first row, if any.
   template <class... Args>
@@ -118,12 +133,18 @@ class Connection {
   }
 
   std::int64_t changes() const;
+  bool in_transaction() const;
   sqlite3* handle() const { return db_; }
 
+  struct BusyState;  // the busy handler's state, stable across moves
+
  private:
-  explicit Connection(sqlite3* db) : db_(db) {}
+  explicit Connection(sqlite3* db, std::chrono::milliseconds busy_timeout);
+  void rebind_busy_handler();
   sqlite3* db_;
+  std::unique_ptr<BusyState> busy_;
 };
+
 
 // Rolls back unless committed. `immediate` takes the write lock at BEGIN (BEGIN IMMEDIATE).
 class Transaction {

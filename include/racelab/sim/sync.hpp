@@ -37,6 +37,8 @@ struct SimTask;
 inline thread_local SimCore* t_sim = nullptr;
 inline bool in_simulation() noexcept { return t_sim != nullptr; }
 void sim_sync_point(const char* point);  // a scheduling decision at a sync operation
+// Blocks the running task until `fd` is readable (a database reply); `point` must be a literal.
+void sim_wait_readable(int fd, const char* point, const std::string& why);
 
 // Tasks waiting on one sync object, in arrival order.
 class WaitList {
@@ -53,6 +55,8 @@ class WaitList {
   std::vector<SimTask*> tasks_;
 };
 SimTask* sim_current_task();
+// True while a stopped run unwinds its remaining tasks: waits return at once.
+bool sim_unwinding();
 const std::string& sim_task_name(const SimTask* task);
 }  // namespace detail
 

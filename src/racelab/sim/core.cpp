@@ -3,6 +3,8 @@
 
 #include <cxxabi.h>
 
+#include <poll.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -292,12 +294,16 @@ void SimCore::at_point(std::string_view point, bool user_point) {
   if (next == me) return;
   next_ = next;
   me->fiber->switch_out();
-  if (aborting_) throw Abandon{};
+  // Resumed only to unwind. A task already unwinding (a point in a destructor) just goes on.
+  if (aborting_ && std::uncaught_exceptions() == 0) throw Abandon{};
 }
 
 bool SimCore::block(std::string_view point, std::string why, std::int64_t deadline_ns, WaitList* list) {
   SimTask* me = current_;
-  if (aborting_) throw Abandon{};
+  if (aborting_) {
+    if (std::uncaught_exceptions() == 0) throw Abandon{};
+    return false;  // unwinding already: do not wait, do not throw from a destructor
+  }
   me->state = SimTask::State::blocked;
   me->at = point;
   me->wait_why = std::move(why);
@@ -307,7 +313,10 @@ bool SimCore::block(std::string_view point, std::string why, std::int64_t deadli
   const std::uint32_t occurrence = replay_ ? replay_->count(me, point) : 0;
   next_ = decide(me, point, StepKind::block, occurrence);
   me->fiber->switch_out();
-  if (aborting_) throw Abandon{};
+  if (aborting_) {
+    if (std::uncaught_exceptions() == 0) throw Abandon{};
+    return false;
+  }
   return !me->timed_out;
 }
 
@@ -316,6 +325,37 @@ void SimCore::wake(SimTask* task) {
   task->state = SimTask::State::ready;
   task->deadline_ns = -1;
   task->waiting_on = nullptr;
+  task->io_fd = -1;
+}
+
+void SimCore::wait_readable(int fd, std::string_view point, std::string why) {
+  SimTask* me = current_;
+  if (aborting_) throw Abandon{};
+  me->io_fd = fd;
+  try {
+    static_cast<void>(block(point, std::move(why), -1, nullptr));
+  } catch (...) {
+    me->io_fd = -1;
+    throw;
+  }
+}
+
+// Wakes, in task order, every task whose socket is readable. True if any woke.
+bool SimCore::poll_io(int timeout_ms) {
+  std::vector<pollfd> fds;
+  std::vector<SimTask*> waiting;
+  for (const auto& t : tasks_) {
+    if (t->state == SimTask::State::blocked && t->io_fd >= 0) {
+      fds.push_back(pollfd{t->io_fd, POLLIN, 0});
+      waiting.push_back(t.get());
+    }
+  }
+  if (fds.empty()) return false;
+  int n = ::poll(fds.data(), fds.size(), timeout_ms);
+  if (n <= 0) return false;
+  for (std::size_t i = 0; i < fds.size(); ++i)
+    if (fds[i].revents != 0) wake(waiting[i]);
+  return true;
 }
 
 std::string SimCore::deadlock_report() const {
@@ -327,13 +367,25 @@ std::string SimCore::deadlock_report() const {
 }
 
 void SimCore::advance_clock_or_stop() {
+  // A database reply comes before virtual time moves on: give the server up to 30 s of real time.
+  constexpr int kDatabaseWaitMs = 30'000;
+  bool io_waiting = std::any_of(tasks_.begin(), tasks_.end(), [](const auto& t) {
+    return t->state == SimTask::State::blocked && t->io_fd >= 0;
+  });
+  if (io_waiting) {
+    if (poll_io(kDatabaseWaitMs)) {
+      next_ = decide(nullptr, "io", StepKind::idle, 0);
+      return;
+    }
+  }
   std::int64_t earliest = -1;
   for (const auto& t : tasks_)
     if (t->state == SimTask::State::blocked && t->deadline_ns >= 0 &&
         (earliest < 0 || t->deadline_ns < earliest))
       earliest = t->deadline_ns;
   if (earliest < 0) {
-    stop(OutcomeKind::deadlock, deadlock_report());
+    stop(OutcomeKind::deadlock, io_waiting ? "the database did not answer within 30 s; " + deadlock_report()
+                                           : deadlock_report());
     return;
   }
   now_ns_ = std::max(now_ns_, earliest);
@@ -433,6 +485,10 @@ Outcome SimCore::run() {
 // --- the sync primitives' entry points ----------------------------------------------------------
 
 void sim_sync_point(const char* point) { t_sim->at_point(point, false); }
+
+void sim_wait_readable(int fd, const char* point, const std::string& why) { t_sim->wait_readable(fd, point, why); }
+
+bool sim_unwinding() { return t_sim != nullptr && t_sim->aborting(); }
 
 SimTask* sim_current_task() { return t_sim != nullptr ? t_sim->current() : nullptr; }
 

@@ -37,6 +37,7 @@ struct SimTask {
   std::string wait_why;           // what it waits for, for deadlock reports
   WaitList* waiting_on = nullptr;
   std::int64_t deadline_ns = -1;  // virtual time at which a timed wait ends
+  int io_fd = -1;                 // waiting for this socket to become readable (a database reply)
   bool timed_out = false;
   bool started = false;
   bool crashed = false;
@@ -67,7 +68,10 @@ class SimCore {
   void at_point(std::string_view point, bool user_point);
   bool block(std::string_view point, std::string why, std::int64_t deadline_ns, WaitList* list);
   void wake(SimTask* task);
+  // Blocks the running task until `fd` is readable. The scheduler polls only when no task can run.
+  void wait_readable(int fd, std::string_view point, std::string why);
   SimTask* current() const { return current_; }
+  bool aborting() const { return aborting_; }
   std::int64_t now_ns() const { return now_ns_; }
 
   Simulation* owner = nullptr;
@@ -87,6 +91,7 @@ class SimCore {
   bool crashable(std::string_view point) const;
   void stop(OutcomeKind kind, std::string message);
   void advance_clock_or_stop();
+  bool poll_io(int timeout_ms);
   void teardown();
   std::string deadlock_report() const;
 

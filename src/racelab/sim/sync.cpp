@@ -28,7 +28,8 @@ void mutex::lock() {
     throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
                             "racelab::mutex '" + std::string(name_) + "' locked twice by task '" +
                                 detail::sim_task_name(me) + "'");
-  while (owner_ != nullptr) waiters_.wait("mutex.lock", held_by("mutex", name_, owner_));
+  while (owner_ != nullptr && !detail::sim_unwinding())
+    waiters_.wait("mutex.lock", held_by("mutex", name_, owner_));
   owner_ = me;
 }
 

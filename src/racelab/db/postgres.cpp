@@ -1,0 +1,137 @@
+// The libpq layer. See racelab/db/postgres.hpp.
+#include "racelab/db/postgres.hpp"
+
+#include <libpq-fe.h>
+
+#include <cstdlib>
+
+#include "racelab/db/statement.hpp"
+#include "racelab/point.hpp"
+#include "racelab/sim/sync.hpp"
+
+namespace racelab::postgres {
+namespace {
+
+[[noreturn]] void raise(const std::string& sqlstate, const std::string& message) {
+  if (sqlstate == "40001") throw SerializationFailure(sqlstate, message);
+  if (sqlstate == "40P01") throw DeadlockDetected(sqlstate, message);
+  if (sqlstate == "55P03") throw LockNotAvailable(sqlstate, message);
+  if (sqlstate == "23505") throw UniqueViolation(sqlstate, message);
+  if (sqlstate == "23514") throw CheckViolation(sqlstate, message);
+  throw Error(sqlstate, message);
+}
+
+void check_result(PGresult* r, PGconn* conn, std::string_view sql) {
+  auto status = PQresultStatus(r);
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY) return;
+  const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  std::string message = "postgres: " + std::string(sql) + ": " + (r != nullptr ? PQresultErrorMessage(r) : PQerrorMessage(conn));
+  while (!message.empty() && message.back() == '\n') message.pop_back();
+  std::string sqlstate = state != nullptr ? state : "";
+  PQclear(r);
+  raise(sqlstate, message);
+}
+
+// Inside a simulation: send, then let other tasks run until the reply is on the socket.
+PGresult* exec_async(PGconn* conn, const std::string& sql, int n, const char* const* values) {
+  if (PQsendQueryParams(conn, sql.c_str(), n, nullptr, values, nullptr, nullptr, 0) == 0)
+    raise("08006", std::string("postgres: send failed: ") + PQerrorMessage(conn));
+  while (PQflush(conn) == 1) {
+  }
+  PGresult* last = nullptr;
+  for (;;) {
+    if (PQconsumeInput(conn) == 0) raise("08006", std::string("postgres: ") + PQerrorMessage(conn));
+    if (PQisBusy(conn) != 0) {
+      detail::sim_wait_readable(PQsocket(conn), "sql.wait", "a reply from PostgreSQL (a lock wait, or the server working)");
+      continue;
+    }
+    PGresult* r = PQgetResult(conn);
+    if (r == nullptr) return last;
+    if (last != nullptr) PQclear(last);
+    last = r;
+  }
+}
+
+}  // namespace
+
+Result::Result(pg_result* r) : result_(r, &PQclear) {}
+int Result::rows() const { return PQntuples(result_.get()); }
+int Result::columns() const { return PQnfields(result_.get()); }
+bool Result::is_null(int row, int column) const { return PQgetisnull(result_.get(), row, column) != 0; }
+std::string Result::text(int row, int column) const { return PQgetvalue(result_.get(), row, column); }
+std::int64_t Result::int64(int row, int column) const { return std::strtoll(PQgetvalue(result_.get(), row, column), nullptr, 10); }
+std::int64_t Result::affected() const {
+  const char* n = PQcmdTuples(result_.get());
+  return n != nullptr && *n != '\0' ? std::strtoll(n, nullptr, 10) : 0;
+}
+
+Connection Connection::open(const std::string& conninfo) {
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string message = "postgres: cannot connect with '" + conninfo + "': " + PQerrorMessage(conn);
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    PQfinish(conn);
+    throw Error("08001", message);
+  }
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);  // NOTICEs are not errors
+  return Connection(conn);
+}
+
+Connection::Connection(Connection&& other) noexcept : conn_(std::exchange(other.conn_, nullptr)) {}
+
+Connection& Connection::operator=(Connection&& other) noexcept {
+  if (this != &other) {
+    if (conn_ != nullptr) PQfinish(conn_);
+    conn_ = std::exchange(other.conn_, nullptr);
+  }
+  return *this;
+}
+
+Connection::~Connection() {
+  if (conn_ != nullptr) PQfinish(conn_);
+}
+
+Result Connection::exec_params(std::string_view sql, std::string_view point,
+                               const std::vector<std::optional<std::string>>& params) {
+  Point(point.empty() ? db::statement_point_name(sql) : std::string(point)).hit();
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  std::string text(sql);
+  const int n = static_cast<int>(values.size());
+  PGresult* r = detail::in_simulation() && !detail::sim_unwinding()
+                    ? exec_async(conn_, text, n, values.data())
+                    : PQexecParams(conn_, text.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
+  check_result(r, conn_, sql);
+  return Result(r);
+}
+
+void Connection::run_script(std::string_view sql) {
+  std::string text(sql);
+  PGresult* r = PQexec(conn_, text.c_str());
+  check_result(r, conn_, sql.substr(0, 60));
+  PQclear(r);
+}
+
+Transaction::Transaction(Connection& db, Isolation isolation) : db_(db) {
+  switch (isolation) {
+    case Isolation::read_committed: db_.exec("BEGIN"); break;
+    case Isolation::repeatable_read: db_.exec("BEGIN ISOLATION LEVEL REPEATABLE READ"); break;
+    case Isolation::serializable: db_.exec("BEGIN ISOLATION LEVEL SERIALIZABLE"); break;
+  }
+}
+
+Transaction::~Transaction() {
+  if (done_) return;
+  try {
+    db_.exec("ROLLBACK");
+  } catch (...) {  // a broken connection: nothing more to undo from here
+  }
+}
+
+void Transaction::commit() {
+  done_ = true;
+  db_.exec("COMMIT");
+}
+
+}  // namespace racelab::postgres
