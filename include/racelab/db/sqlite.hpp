@@ -134,6 +134,8 @@ class Connection {
 
   std::int64_t changes() const;
   bool in_transaction() const;
+  // How long a statement waits for a lock before Busy; zero fails at once, even in a simulation.
+  void set_busy_timeout(std::chrono::milliseconds timeout);
   sqlite3* handle() const { return db_; }
 
   struct BusyState;  // the busy handler's state, stable across moves

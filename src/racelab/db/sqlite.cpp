@@ -42,6 +42,7 @@ struct Connection::BusyState {
   // Called by SQLite with the number of times it has already waited for this lock.
   static int handler(void* self, int count) {
     auto* state = static_cast<BusyState*>(self);
+    if (state->timeout.count() <= 0) return 0;
     if (racelab::detail::in_simulation()) {
       // Wait (in simulated time, without a timeout) until some connection may have released it.
       t_lock_waiters.wait("sql.busy", "a SQLite lock held by another connection");
@@ -178,6 +179,8 @@ Statement Connection::prepare(std::string_view sql, std::string_view point) {
 }
 
 std::int64_t Connection::changes() const { return sqlite3_changes64(db_); }
+
+void Connection::set_busy_timeout(std::chrono::milliseconds timeout) { busy_->timeout = timeout; }
 
 bool Connection::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 

@@ -1,0 +1,154 @@
+#include "bank/sql_bank.hpp"
+
+#include <racelab/point.hpp>
+#include <racelab/sim/sync.hpp>
+
+namespace lab::bank {
+namespace {
+
+// The `mutex` strategy's lock: one per process, which is exactly its weakness.
+racelab::mutex& process_lock() {
+  static racelab::mutex m{"bank.process_lock"};
+  return m;
+}
+
+constexpr int kAttempts = 20;
+
+TransferResult refused(std::int64_t from_balance, std::int64_t to_balance) {
+  return {TransferStatus::failed_insufficient_funds, from_balance, from_balance, to_balance, to_balance};
+}
+
+}  // namespace
+
+void SqlBank::reset(Db& db, Strategy strategy) {
+  const bool check = strategy == Strategy::constraint;
+  db.script(std::string("DROP TABLE IF EXISTS accounts;"
+                        "CREATE TABLE accounts(id TEXT PRIMARY KEY, balance BIGINT NOT NULL") +
+            (check ? " CHECK (balance >= 0)" : "") +
+            ", version BIGINT NOT NULL DEFAULT 0);"
+            "INSERT INTO accounts(id, balance) VALUES ('alice', 1000), ('bob', 500), ('charlie', 200);");
+}
+
+std::int64_t SqlBank::read_balance(const std::string& id, const char* lock_clause) {
+  auto b = db_.query_int64(std::string("SELECT balance FROM accounts WHERE id = ?") + lock_clause, {id});
+  if (!b) throw UnknownAccount(id);
+  return *b;
+}
+
+std::int64_t SqlBank::balance(const std::string& id) { return read_balance(id); }
+
+std::int64_t SqlBank::total() { return db_.query_int64("SELECT COALESCE(SUM(balance), 0) FROM accounts", {}).value_or(0); }
+
+TransferResult SqlBank::transfer(const std::string& from, const std::string& to, std::int64_t amount,
+                                 Strategy strategy) {
+  if (amount <= 0) throw InvalidTransfer("amount must be positive, got " + std::to_string(amount));
+  if (from == to) throw InvalidTransfer("cannot transfer from '" + from + "' to itself");
+  const std::int64_t seen = read_balance(from);  // the check's read, outside any lock
+  const std::int64_t to_seen = read_balance(to);
+  RACELAB_POINT("transfer.after_read");
+  const bool pg = db_.backend() == Backend::postgres;
+  switch (strategy) {
+    case Strategy::unsafe: {
+      if (seen < amount) return refused(seen, to_seen);
+      db_.run("UPDATE accounts SET balance = balance - ? WHERE id = ?", {amount, from});
+      RACELAB_POINT("transfer.between_debit_and_credit");
+      db_.run("UPDATE accounts SET balance = balance + ? WHERE id = ?", {amount, to});
+      return {TransferStatus::success, seen, read_balance(from), to_seen, read_balance(to)};
+    }
+    case Strategy::mutex: {
+      std::lock_guard lock(process_lock());
+      return in_transaction(from, to, amount, TxMode::read, "");
+    }
+    case Strategy::pessimistic:
+      return in_transaction(from, to, amount, TxMode::write, pg ? " FOR UPDATE" : "");
+    case Strategy::nowait: {
+      db_.set_lock_timeout(std::chrono::milliseconds(0));
+      struct Restore {
+        Db& db;
+        ~Restore() { db.set_lock_timeout(std::chrono::milliseconds(5000)); }
+      } restore{db_};
+      return in_transaction(from, to, amount, TxMode::write, pg ? " FOR UPDATE NOWAIT" : "");
+    }
+    case Strategy::optimistic:
+      return optimistic(from, to, amount);
+    case Strategy::atomic:
+      return atomic(from, to, amount, false);
+    case Strategy::constraint:
+      return atomic(from, to, amount, true);
+    case Strategy::serializable:
+      return with_retries(kAttempts, [&] {
+        try {
+          return in_transaction(from, to, amount, TxMode::serializable, "");
+        } catch (const DbConflict&) {
+          ++retries_;
+          throw;
+        }
+      });
+  }
+  throw StrategyNotApplicable(strategy, "the SQL bank");
+}
+
+// Read, check and write inside one transaction; `lock_clause` makes the read lock the row.
+TransferResult SqlBank::in_transaction(const std::string& from, const std::string& to, std::int64_t amount,
+                                       TxMode mode, const char* lock_clause) {
+  Tx tx(db_, mode);
+  const std::int64_t now = read_balance(from, lock_clause);
+  const std::int64_t to_now = read_balance(to);
+  if (now < amount) {
+    tx.commit();
+    return refused(now, to_now);
+  }
+  db_.run("UPDATE accounts SET balance = balance - ? WHERE id = ?", {amount, from});
+  RACELAB_POINT("transfer.between_debit_and_credit");
+  db_.run("UPDATE accounts SET balance = balance + ? WHERE id = ?", {amount, to});
+  tx.commit();
+  return {TransferStatus::success, now, now - amount, to_now, to_now + amount};
+}
+
+TransferResult SqlBank::optimistic(const std::string& from, const std::string& to, std::int64_t amount) {
+  for (int attempt = 1;; ++attempt) {
+    auto version = db_.query_int64("SELECT version FROM accounts WHERE id = ?", {from});
+    const std::int64_t now = read_balance(from);
+    const std::int64_t to_now = read_balance(to);
+    if (!version) throw UnknownAccount(from);
+    if (now < amount) return refused(now, to_now);
+    RACELAB_POINT("transfer.before_compare_and_set");
+    Tx tx(db_, TxMode::read);
+    auto changed = db_.run("UPDATE accounts SET balance = balance - ?, version = version + 1 WHERE id = ? AND version = ?",
+                           {amount, from, *version});
+    if (changed == 1) {
+      RACELAB_POINT("transfer.between_debit_and_credit");
+      db_.run("UPDATE accounts SET balance = balance + ?, version = version + 1 WHERE id = ?", {amount, to});
+      tx.commit();
+      return {TransferStatus::success, now, now - amount, to_now, to_now + amount};
+    }
+    if (attempt >= kAttempts) throw DbConflict("optimistic transfer: the version kept changing; gave up after " +
+                                               std::to_string(kAttempts) + " attempts");
+    ++retries_;
+    backoff(attempt);
+  }
+}
+
+// One conditional UPDATE decides; `constraint` lets the schema's CHECK decide instead.
+TransferResult SqlBank::atomic(const std::string& from, const std::string& to, std::int64_t amount, bool constraint) {
+  Tx tx(db_, TxMode::read);
+  std::int64_t changed = 0;
+  try {
+    changed = constraint ? db_.run("UPDATE accounts SET balance = balance - ? WHERE id = ?", {amount, from})
+                         : db_.run("UPDATE accounts SET balance = balance - ? WHERE id = ? AND balance >= ?",
+                                   {amount, from, amount});
+  } catch (const DbConstraint&) {
+    changed = 0;  // CHECK (balance >= 0) refused it: insufficient funds, nothing written
+  }
+  if (changed == 0) {
+    tx.commit();
+    return refused(read_balance(from), read_balance(to));
+  }
+  RACELAB_POINT("transfer.between_debit_and_credit");
+  db_.run("UPDATE accounts SET balance = balance + ? WHERE id = ?", {amount, to});
+  const std::int64_t after = read_balance(from), to_after = read_balance(to);
+  tx.commit();
+  return {TransferStatus::success, after + amount, after, to_after - amount, to_after};
+}
+
+}  // namespace lab::bank

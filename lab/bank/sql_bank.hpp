@@ -1,0 +1,51 @@
+// lab/bank/sql_bank.hpp — the Lab 21 bank on a real database, with every strategy.
+//
+//   auto db = lab::open_db("sqlite:/tmp/bank.db");
+//   lab::bank::SqlBank::reset(*db, lab::Strategy::pessimistic);   // alice 1000, bob 500, charlie 200
+//   lab::bank::SqlBank bank(*db);
+//   auto r = bank.transfer("alice", "bob", 800, lab::Strategy::pessimistic);
+//
+// Each strategy, in terms of SQL (the window point `transfer.after_read` always follows a first
+// read made outside any transaction or lock, see docs/hooks.md):
+//   unsafe        read; check; UPDATE balance = balance - ?; UPDATE … + ?   (autocommit each)
+//   mutex         the same inside an in-process racelab::mutex (re-read under it)
+//   pessimistic   PostgreSQL: BEGIN; SELECT … FOR UPDATE; SQLite: BEGIN IMMEDIATE; re-read, check, write
+//   nowait        PostgreSQL: FOR UPDATE NOWAIT; SQLite: BEGIN IMMEDIATE without waiting → DbBusy
+//   optimistic    read balance and version; UPDATE … WHERE version = ?; retry (bounded) on 0 rows
+//   atomic        UPDATE accounts SET balance = balance - ? WHERE id = ? AND balance >= ?
+//   constraint    CHECK (balance >= 0) in the schema; the violation becomes "insufficient funds"
+//   serializable  PostgreSQL: SERIALIZABLE; SQLite: a deferred transaction; retry on conflict
+// One connection per thread (or simulated task): a SqlBank is as single-threaded as its Db.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "bank/bank.hpp"
+#include "common/db.hpp"
+
+namespace lab::bank {
+
+class SqlBank {
+ public:
+  explicit SqlBank(Db& db) : db_(db) {}
+  // Recreates the schema and the three accounts. `constraint` needs the CHECK in the schema; the
+  // other strategies run without it, so the unsafe one can show a negative balance.
+  static void reset(Db& db, Strategy strategy);
+  // Throws InvalidTransfer, UnknownAccount, DbBusy (nowait: retry later), DbConflict (retries spent).
+  TransferResult transfer(const std::string& from, const std::string& to, std::int64_t amount, Strategy strategy);
+  std::int64_t balance(const std::string& id);
+  std::int64_t total();
+  int retries() const { return retries_; }  // optimistic / serializable re-tries so far
+
+ private:
+  std::int64_t read_balance(const std::string& id, const char* lock_clause = "");
+  TransferResult in_transaction(const std::string& from, const std::string& to, std::int64_t amount, TxMode mode,
+                                const char* lock_clause);
+  TransferResult optimistic(const std::string& from, const std::string& to, std::int64_t amount);
+  TransferResult atomic(const std::string& from, const std::string& to, std::int64_t amount, bool constraint);
+  Db& db_;
+  int retries_ = 0;
+};
+
+}  // namespace lab::bank

@@ -1,0 +1,167 @@
+#include "common/db.hpp"
+
+#include <racelab/db/postgres.hpp>
+#include <racelab/db/sqlite.hpp>
+#include <racelab/sim/sync.hpp>
+
+#include <sqlite3.h>
+
+#include <algorithm>
+
+namespace lab {
+namespace {
+
+class SqliteDb final : public Db {
+ public:
+  SqliteDb(const std::string& path, bool memdb)
+      : conn_(racelab::sqlite::Connection::open(path, {.wal = !memdb, .uri = memdb})) {
+    if (!memdb) conn_.exec("PRAGMA synchronous=NORMAL");
+  }
+  Backend backend() const override { return Backend::sqlite; }
+  void script(std::string_view sql) override { guard([&] { conn_.exec(sql); }); }
+  std::optional<std::int64_t> query_int64(std::string_view sql, std::initializer_list<DbParam> params) override {
+    return guard([&]() -> std::optional<std::int64_t> {
+      auto stmt = prepared(sql, params);
+      if (!stmt.step() || stmt.column_is_null(0)) return std::nullopt;
+      return stmt.column_int64(0);
+    });
+  }
+  std::int64_t run(std::string_view sql, std::initializer_list<DbParam> params) override {
+    return guard([&] {
+      auto stmt = prepared(sql, params);
+      while (stmt.step()) {
+      }
+      return conn_.changes();
+    });
+  }
+  void begin(TxMode mode) override {
+    guard([&] { conn_.exec(mode == TxMode::write ? "BEGIN IMMEDIATE" : "BEGIN"); });
+  }
+  void commit() override { guard([&] { conn_.exec("COMMIT"); }); }
+  void rollback() noexcept override {
+    try {
+      if (conn_.in_transaction()) conn_.exec("ROLLBACK");
+    } catch (...) {
+    }
+  }
+  void set_lock_timeout(std::chrono::milliseconds timeout) override { conn_.set_busy_timeout(timeout); }
+
+ private:
+  racelab::sqlite::Statement prepared(std::string_view sql, std::initializer_list<DbParam> params) {
+    auto stmt = conn_.prepare(sql);
+    int i = 0;
+    for (const auto& p : params) {
+      ++i;
+      if (const auto* n = std::get_if<std::int64_t>(&p)) stmt.bind(i, *n);
+      else stmt.bind(i, std::get<std::string>(p));
+    }
+    return stmt;
+  }
+  template <class Fn>
+  auto guard(Fn fn) -> decltype(fn()) {
+    try {
+      return fn();
+    } catch (const racelab::sqlite::Busy& e) {
+      // In a transaction that already read, SQLite cannot wait for the write lock (it would
+      // deadlock): that is a conflict to retry. Otherwise a lock we were told not to wait for.
+      if ((e.code() & 0xff) == SQLITE_BUSY && (e.code() == SQLITE_BUSY_SNAPSHOT || conn_.in_transaction()))
+        throw DbConflict(e.what());
+      throw DbBusy(e.what());
+    } catch (const racelab::sqlite::ConstraintViolation& e) {
+      throw DbConstraint(e.what());
+    }
+  }
+  racelab::sqlite::Connection conn_;
+};
+
+class PostgresDb final : public Db {
+ public:
+  explicit PostgresDb(const std::string& conninfo) : conn_(racelab::postgres::Connection::open(conninfo)) {}
+  Backend backend() const override { return Backend::postgres; }
+  void script(std::string_view sql) override { guard([&] { conn_.run_script(sql); }); }
+  std::optional<std::int64_t> query_int64(std::string_view sql, std::initializer_list<DbParam> params) override {
+    return guard([&]() -> std::optional<std::int64_t> {
+      auto r = exec(sql, params);
+      if (r.rows() == 0 || r.is_null(0, 0)) return std::nullopt;
+      return r.int64(0, 0);
+    });
+  }
+  std::int64_t run(std::string_view sql, std::initializer_list<DbParam> params) override {
+    return guard([&] { return exec(sql, params).affected(); });
+  }
+  void begin(TxMode mode) override {
+    guard([&] {
+      conn_.exec(mode == TxMode::serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN");
+      if (lock_timeout_ms_ >= 0) conn_.exec("SET LOCAL lock_timeout = " + std::to_string(std::max<long>(lock_timeout_ms_, 1)));
+    });
+  }
+  void commit() override { guard([&] { conn_.exec("COMMIT"); }); }
+  void rollback() noexcept override {
+    try {
+      conn_.exec("ROLLBACK");
+    } catch (...) {
+    }
+  }
+  void set_lock_timeout(std::chrono::milliseconds timeout) override { lock_timeout_ms_ = timeout.count(); }
+
+ private:
+  racelab::postgres::Result exec(std::string_view sql, std::initializer_list<DbParam> params) {
+    // `?` -> $1, $2, … (the lab's SQL has no `?` inside string literals).
+    std::string text;
+    int n = 0;
+    for (char c : sql) {
+      if (c == '?') text += "$" + std::to_string(++n);
+      else text += c;
+    }
+    std::vector<std::string> values;
+    for (const auto& p : params)
+      values.push_back(std::holds_alternative<std::int64_t>(p) ? std::to_string(std::get<std::int64_t>(p))
+                                                              : std::get<std::string>(p));
+    switch (values.size()) {
+      case 0: return conn_.exec(text);
+      case 1: return conn_.exec(text, values[0]);
+      case 2: return conn_.exec(text, values[0], values[1]);
+      case 3: return conn_.exec(text, values[0], values[1], values[2]);
+      case 4: return conn_.exec(text, values[0], values[1], values[2], values[3]);
+      default: throw std::invalid_argument("lab::Db: at most 4 parameters per statement");
+    }
+  }
+  template <class Fn>
+  auto guard(Fn fn) -> decltype(fn()) {
+    try {
+      return fn();
+    } catch (const racelab::postgres::SerializationFailure& e) {
+      throw DbConflict(e.what());
+    } catch (const racelab::postgres::DeadlockDetected& e) {
+      throw DbConflict(e.what());
+    } catch (const racelab::postgres::LockNotAvailable& e) {
+      throw DbBusy(e.what());
+    } catch (const racelab::postgres::UniqueViolation& e) {
+      throw DbConstraint(e.what());
+    } catch (const racelab::postgres::CheckViolation& e) {
+      throw DbConstraint(e.what());
+    }
+  }
+  racelab::postgres::Connection conn_;
+  long lock_timeout_ms_ = -1;  // -1: wait as long as the server does
+};
+
+}  // namespace
+
+std::string_view to_string(Backend backend) { return backend == Backend::sqlite ? "sqlite" : "postgres"; }
+
+std::unique_ptr<Db> open_db(const std::string& url) {
+  if (url.rfind("sqlite:memdb:", 0) == 0)
+    return std::make_unique<SqliteDb>("file:/" + url.substr(13) + "?vfs=memdb", true);
+  if (url.rfind("sqlite:", 0) == 0) return std::make_unique<SqliteDb>(url.substr(7), false);
+  if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0 || url.find('=') != std::string::npos)
+    return std::make_unique<PostgresDb>(url);
+  throw std::invalid_argument("unknown database '" + url +
+                              "': use sqlite:PATH, sqlite:memdb:NAME, a PostgreSQL conninfo or postgresql://…");
+}
+
+void backoff(int attempt) {
+  racelab::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(attempt - 1, 5)));
+}
+
+}  // namespace lab

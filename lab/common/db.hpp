@@ -1,0 +1,105 @@
+// lab/common/db.hpp — one small SQL interface over SQLite and PostgreSQL, so each scenario writes
+// its logic once and says only where the backends differ (FOR UPDATE, BEGIN IMMEDIATE, NOWAIT).
+//
+//   auto db = lab::open_db("sqlite:/tmp/bank.db");   // or sqlite:memdb:NAME, or a PostgreSQL conninfo/URL
+//   db->begin(lab::TxMode::write);
+//   auto n = db->query_int64("SELECT balance FROM accounts WHERE id = ?", {"alice"});
+//   db->commit();
+//
+// SQL uses `?` placeholders for both backends. Backend errors become three lab errors, so
+// strategies can react the same way everywhere: DbBusy (the row or database is locked and we were
+// told not to wait), DbConflict (a serialization failure or deadlock: retry the transaction) and
+// DbConstraint (a CHECK or UNIQUE refused the write).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace lab {
+
+using DbParam = std::variant<std::int64_t, std::string>;
+
+enum class Backend { sqlite, postgres };
+std::string_view to_string(Backend backend);
+
+enum class TxMode {
+  read,          // a plain BEGIN (deferred on SQLite, READ COMMITTED on PostgreSQL)
+  write,         // SQLite: BEGIN IMMEDIATE (take the write lock now); PostgreSQL: BEGIN
+  serializable,  // SQLite: BEGIN (SQLite is serializable); PostgreSQL: SERIALIZABLE
+};
+
+class DbBusy : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+class DbConflict : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+class DbConstraint : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Db {
+ public:
+  virtual ~Db() = default;
+  virtual Backend backend() const = 0;
+  virtual void script(std::string_view sql) = 0;  // several statements, no parameters
+  virtual std::optional<std::int64_t> query_int64(std::string_view sql, std::initializer_list<DbParam> params) = 0;
+  virtual std::int64_t run(std::string_view sql, std::initializer_list<DbParam> params) = 0;  // rows changed
+  virtual void begin(TxMode mode) = 0;
+  virtual void commit() = 0;
+  virtual void rollback() noexcept = 0;
+  // How long a statement waits for a lock before DbBusy. Zero: fail at once (NOWAIT).
+  virtual void set_lock_timeout(std::chrono::milliseconds timeout) = 0;
+};
+
+// "sqlite:PATH" (a file, WAL), "sqlite:memdb:NAME" (shared in-memory, for simulations), or a
+// PostgreSQL conninfo ("host=… dbname=…") or URL ("postgresql://…").
+std::unique_ptr<Db> open_db(const std::string& url);
+
+// Rolls back unless committed.
+class Tx {
+ public:
+  Tx(Db& db, TxMode mode) : db_(db) { db_.begin(mode); }
+  ~Tx() {
+    if (!done_) db_.rollback();
+  }
+  Tx(const Tx&) = delete;
+  Tx& operator=(const Tx&) = delete;
+  void commit() {
+    done_ = true;
+    db_.commit();
+  }
+
+ private:
+  Db& db_;
+  bool done_ = false;
+};
+
+void backoff(int attempt);  // sleeps 1, 2, 4 … ms, at most 32 ms (virtual time in a simulation)
+
+// Runs `fn` (one transaction) again on DbConflict, up to `attempts` times, backing off between
+// tries with racelab::this_thread::sleep_for (virtual time in a simulation). Throws the last
+// DbConflict when every attempt conflicted.
+template <class Fn>
+auto with_retries(int attempts, Fn fn) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return fn();
+    } catch (const DbConflict&) {
+      if (attempt >= attempts) throw;
+      backoff(attempt);
+    }
+  }
+}
+
+}  // namespace lab

@@ -1,0 +1,44 @@
+// Where the lab's database tests find their databases: a fresh SQLite file per name, and the
+// PostgreSQL cluster that ctest's `pg` fixture started (scripts/pg; RACELAB_PG_DIR points at it).
+// A test that needs PostgreSQL fails, never skips, when the cluster is missing.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "common/db.hpp"
+
+namespace db_env {
+
+inline std::string postgres() {
+  const char* dir = std::getenv("RACELAB_PG_DIR");
+  if (dir == nullptr) throw std::runtime_error("RACELAB_PG_DIR is not set: run the tests with ctest (it starts PostgreSQL)");
+  std::ifstream in(std::filesystem::path(dir) / "conninfo");
+  std::string conninfo;
+  if (!std::getline(in, conninfo))
+    throw std::runtime_error(std::string("no PostgreSQL cluster in ") + dir + ": scripts/pg start " + dir);
+  return conninfo;
+}
+
+inline std::string sqlite_file(const std::string& name) {
+  auto path = std::filesystem::temp_directory_path() / ("racelab_" + name + "_" + std::to_string(::getpid()) + ".db");
+  for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
+  return "sqlite:" + path.string();
+}
+
+// A fresh shared in-memory SQLite database (memdb VFS), for simulations.
+inline std::string sqlite_memdb(const std::string& name) {
+  static std::atomic<int> n{0};
+  return "sqlite:memdb:" + name + "_" + std::to_string(++n);
+}
+
+inline std::string url(lab::Backend backend, const std::string& name) {
+  return backend == lab::Backend::sqlite ? sqlite_file(name) : postgres();
+}
+
+}  // namespace db_env
