@@ -3,6 +3,8 @@
 #include <racelab/point.hpp>
 #include <racelab/sim/sync.hpp>
 
+#include <optional>
+
 namespace lab::bank {
 namespace {
 
@@ -56,8 +58,9 @@ TransferResult SqlBank::transfer(const std::string& from, const std::string& to,
       return {TransferStatus::success, seen, read_balance(from), to_seen, read_balance(to)};
     }
     case Strategy::mutex: {
+      // The in-process lock is all this strategy has: no database transaction, no row lock.
       std::lock_guard lock(process_lock());
-      return in_transaction(from, to, amount, TxMode::read, "");
+      return in_transaction(from, to, amount, std::nullopt, "");
     }
     case Strategy::pessimistic:
       return in_transaction(from, to, amount, TxMode::write, pg ? " FOR UPDATE" : "");
@@ -90,18 +93,22 @@ TransferResult SqlBank::transfer(const std::string& from, const std::string& to,
 
 // Read, check and write inside one transaction; `lock_clause` makes the read lock the row.
 TransferResult SqlBank::in_transaction(const std::string& from, const std::string& to, std::int64_t amount,
-                                       TxMode mode, const char* lock_clause) {
-  Tx tx(db_, mode);
+                                       std::optional<TxMode> mode, const char* lock_clause) {
+  std::optional<Tx> tx;
+  if (mode) tx.emplace(db_, *mode);
   const std::int64_t now = read_balance(from, lock_clause);
   const std::int64_t to_now = read_balance(to);
+  // Inside the critical section: a delay here (never a barrier, see docs/hooks.md) widens the window
+  // that only the critical section protects.
+  RACELAB_POINT("transfer.after_locked_read");
   if (now < amount) {
-    tx.commit();
+    if (tx) tx->commit();
     return refused(now, to_now);
   }
   db_.run("UPDATE accounts SET balance = balance - ? WHERE id = ?", {amount, from});
   RACELAB_POINT("transfer.between_debit_and_credit");
   db_.run("UPDATE accounts SET balance = balance + ? WHERE id = ?", {amount, to});
-  tx.commit();
+  if (tx) tx->commit();
   return {TransferStatus::success, now, now - amount, to_now, to_now + amount};
 }
 

@@ -8,7 +8,8 @@
 // Each strategy, in terms of SQL (the window point `transfer.after_read` always follows a first
 // read made outside any transaction or lock, see docs/hooks.md):
 //   unsafe        read; check; UPDATE balance = balance - ?; UPDATE … + ?   (autocommit each)
-//   mutex         the same inside an in-process racelab::mutex (re-read under it)
+//   mutex         re-read, check, write under an in-process racelab::mutex, nothing else: it holds
+//                 in one process and double-spends across two (tests/cli/cross_process.sh)
 //   pessimistic   PostgreSQL: BEGIN; SELECT … FOR UPDATE; SQLite: BEGIN IMMEDIATE; re-read, check, write
 //   nowait        PostgreSQL: FOR UPDATE NOWAIT; SQLite: BEGIN IMMEDIATE without waiting → DbBusy
 //   optimistic    read balance and version; UPDATE … WHERE version = ?; retry (bounded) on 0 rows
@@ -19,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "bank/bank.hpp"
@@ -40,8 +42,8 @@ class SqlBank {
 
  private:
   std::int64_t read_balance(const std::string& id, const char* lock_clause = "");
-  TransferResult in_transaction(const std::string& from, const std::string& to, std::int64_t amount, TxMode mode,
-                                const char* lock_clause);
+  TransferResult in_transaction(const std::string& from, const std::string& to, std::int64_t amount,
+                                std::optional<TxMode> mode, const char* lock_clause);
   TransferResult optimistic(const std::string& from, const std::string& to, std::int64_t amount);
   TransferResult atomic(const std::string& from, const std::string& to, std::int64_t amount, bool constraint);
   Db& db_;
