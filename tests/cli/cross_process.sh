@@ -6,7 +6,9 @@
 # mutex double-spends (alice -600); pessimistic and atomic hold (alice 200). SQLite file and PostgreSQL.
 . "$(dirname "$0")/lib.sh"
 probe=$1
-pg=$(cat "$RACELAB_PG_DIR/conninfo") || fail "no PostgreSQL cluster in $RACELAB_PG_DIR"
+base=$(cat "$RACELAB_PG_DIR/conninfo") || fail "no PostgreSQL cluster in $RACELAB_PG_DIR"
+psql "$base" -qc "CREATE SCHEMA IF NOT EXISTS cross_process" >/dev/null || fail "cannot reach PostgreSQL at $base"
+pg="$base options='-csearch_path=cross_process'"
 sqlite="sqlite:$(mktemp -d)/bank.db"
 checks=0
 for backend in sqlite postgres; do

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -15,7 +16,7 @@
 
 namespace db_env {
 
-inline std::string postgres() {
+inline std::string postgres_base() {
   const char* dir = std::getenv("RACELAB_PG_DIR");
   if (dir == nullptr) throw std::runtime_error("RACELAB_PG_DIR is not set: run the tests with ctest (it starts PostgreSQL)");
   std::ifstream in(std::filesystem::path(dir) / "conninfo");
@@ -23,6 +24,17 @@ inline std::string postgres() {
   if (!std::getline(in, conninfo))
     throw std::runtime_error(std::string("no PostgreSQL cluster in ") + dir + ": scripts/pg start " + dir);
   return conninfo;
+}
+
+// A PostgreSQL conninfo whose tables live in their own schema, so tests that ctest runs in
+// parallel never share a table.
+inline std::string postgres(const std::string& schema) {
+  std::string clean;
+  for (char c : schema) clean += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
+  auto base = postgres_base();
+  auto db = lab::open_db(base);
+  db->script("CREATE SCHEMA IF NOT EXISTS " + clean);
+  return base + " options='-csearch_path=" + clean + "'";
 }
 
 inline std::string sqlite_file(const std::string& name) {
@@ -38,7 +50,7 @@ inline std::string sqlite_memdb(const std::string& name) {
 }
 
 inline std::string url(lab::Backend backend, const std::string& name) {
-  return backend == lab::Backend::sqlite ? sqlite_file(name) : postgres();
+  return backend == lab::Backend::sqlite ? sqlite_file(name) : postgres(name);
 }
 
 }  // namespace db_env

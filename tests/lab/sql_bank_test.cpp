@@ -31,8 +31,8 @@ std::string name_of(const testing::TestParamInfo<Param>& info) {
 struct TwoClients {
   std::unique_ptr<lab::Db> setup, a, b;
   std::atomic<int> succeeded{0}, busy{0};
-  TwoClients(Backend backend, Strategy strategy) {
-    auto url = db_env::url(backend, "sql_bank");
+  TwoClients(Backend backend, Strategy strategy, const std::string& name) {
+    auto url = db_env::url(backend, name);
     setup = lab::open_db(url);
     SqlBank::reset(*setup, strategy);
     a = lab::open_db(url);
@@ -71,7 +71,7 @@ class SqlBankStress : public testing::TestWithParam<Param> {};
 // overdraw alice. Every other strategy: 0 of 1,000, with the same barrier armed.
 TEST_P(SqlBankStress, BarrierAtTheWindow) {
   const auto [backend, strategy] = GetParam();
-  TwoClients clients(backend, strategy);
+  TwoClients clients(backend, strategy, "stress_" + std::string(lab::to_string(strategy)));
   racelab::Hooks hooks;
   hooks.barrier("transfer.after_read", 2);
   const bool unsafe = strategy == Strategy::unsafe;
@@ -101,7 +101,7 @@ INSTANTIATE_TEST_SUITE_P(Db, SqlBankStress, testing::ValuesIn(all_params()), nam
 // is the deterministic red test). Prints the rate for docs.
 TEST(SqlBankRate, UnsafeWithoutHooksIsMeasured) {
   for (auto backend : {Backend::sqlite, Backend::postgres}) {
-    TwoClients clients(backend, Strategy::unsafe);
+    TwoClients clients(backend, Strategy::unsafe, "rate");
     auto report = racelab::stress(
         racelab::StressOptions{.threads = 2, .iterations = 200}, [&] { clients.refill(); },
         [&](int i) { clients.transfer(i, Strategy::unsafe); }, [&] { return clients.check(); });
@@ -119,8 +119,10 @@ class SqlBankSimulation : public testing::TestWithParam<Param> {};
 TEST_P(SqlBankSimulation, ExploreFindsUnsafeAndPassesSafe) {
   const auto [backend, strategy] = GetParam();
   int lock_waits = 0;  // runs in which a task blocked on the database (a SQLite lock; a PostgreSQL reply)
-  auto body = [backend = backend, strategy = strategy, &lock_waits](racelab::Simulation& sim) {
-    auto url = backend == Backend::sqlite ? db_env::sqlite_memdb("sim_bank") : db_env::postgres();
+  const std::string pg_url =
+      backend == Backend::postgres ? db_env::postgres("sim_" + std::string(lab::to_string(strategy))) : "";
+  auto body = [backend = backend, strategy = strategy, &lock_waits, &pg_url](racelab::Simulation& sim) {
+    auto url = backend == Backend::sqlite ? db_env::sqlite_memdb("sim_bank") : pg_url;
     auto setup = lab::open_db(url);
     SqlBank::reset(*setup, strategy);
     auto a = lab::open_db(url), b = lab::open_db(url);
