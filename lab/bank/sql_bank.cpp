@@ -39,7 +39,9 @@ std::int64_t SqlBank::read_balance(const std::string& id, const char* lock_claus
 
 std::int64_t SqlBank::balance(const std::string& id) { return read_balance(id); }
 
-std::int64_t SqlBank::total() { return db_.query_int64("SELECT COALESCE(SUM(balance), 0) FROM accounts", {}).value_or(0); }
+std::int64_t SqlBank::total() {
+  return db_.query_int64("SELECT COALESCE(SUM(balance), 0) FROM accounts", {}).value_or(0);
+}
 
 TransferResult SqlBank::transfer(const std::string& from, const std::string& to, std::int64_t amount,
                                  Strategy strategy) {
@@ -72,12 +74,9 @@ TransferResult SqlBank::transfer(const std::string& from, const std::string& to,
       } restore{db_};
       return in_transaction(from, to, amount, TxMode::write, pg ? " FOR UPDATE NOWAIT" : "");
     }
-    case Strategy::optimistic:
-      return optimistic(from, to, amount);
-    case Strategy::atomic:
-      return atomic(from, to, amount, false);
-    case Strategy::constraint:
-      return atomic(from, to, amount, true);
+    case Strategy::optimistic: return optimistic(from, to, amount);
+    case Strategy::atomic: return atomic(from, to, amount, false);
+    case Strategy::constraint: return atomic(from, to, amount, true);
     case Strategy::serializable:
       return with_retries(kAttempts, [&] {
         try {
@@ -121,23 +120,26 @@ TransferResult SqlBank::optimistic(const std::string& from, const std::string& t
     if (now < amount) return refused(now, to_now);
     RACELAB_POINT("transfer.before_compare_and_set");
     Tx tx(db_, TxMode::read);
-    auto changed = db_.run("UPDATE accounts SET balance = balance - ?, version = version + 1 WHERE id = ? AND version = ?",
-                           {amount, from, *version});
+    auto changed = db_.run(
+        "UPDATE accounts SET balance = balance - ?, version = version + 1 WHERE id = ? AND version = ?",
+        {amount, from, *version});
     if (changed == 1) {
       RACELAB_POINT("transfer.between_debit_and_credit");
       db_.run("UPDATE accounts SET balance = balance + ?, version = version + 1 WHERE id = ?", {amount, to});
       tx.commit();
       return {TransferStatus::success, now, now - amount, to_now, to_now + amount};
     }
-    if (attempt >= kAttempts) throw DbConflict("optimistic transfer: the version kept changing; gave up after " +
-                                               std::to_string(kAttempts) + " attempts");
+    if (attempt >= kAttempts)
+      throw DbConflict("optimistic transfer: the version kept changing; gave up after " +
+                       std::to_string(kAttempts) + " attempts");
     ++retries_;
     backoff(attempt);
   }
 }
 
 // One conditional UPDATE decides; `constraint` lets the schema's CHECK decide instead.
-TransferResult SqlBank::atomic(const std::string& from, const std::string& to, std::int64_t amount, bool constraint) {
+TransferResult SqlBank::atomic(const std::string& from, const std::string& to, std::int64_t amount,
+                               bool constraint) {
   Tx tx(db_, TxMode::read);
   std::int64_t changed = 0;
   try {

@@ -35,7 +35,8 @@ class SqlBank {
   // other strategies run without it, so the unsafe one can show a negative balance.
   static void reset(Db& db, Strategy strategy);
   // Throws InvalidTransfer, UnknownAccount, DbBusy (nowait: retry later), DbConflict (retries spent).
-  TransferResult transfer(const std::string& from, const std::string& to, std::int64_t amount, Strategy strategy);
+  TransferResult transfer(const std::string& from, const std::string& to, std::int64_t amount,
+                          Strategy strategy);
   std::int64_t balance(const std::string& id);
   std::int64_t total();
   int retries() const { return retries_; }  // optimistic / serializable re-tries so far

@@ -18,12 +18,19 @@ class SqliteDb final : public Db {
     if (!memdb) conn_.exec("PRAGMA synchronous=NORMAL");
   }
   Backend backend() const override { return Backend::sqlite; }
-  void script(std::string_view sql) override { guard([&] { conn_.exec(sql); }); }
-  std::optional<std::int64_t> query_int64(std::string_view sql, std::initializer_list<DbParam> params) override {
+  void script(std::string_view sql) override {
+    guard([&] { conn_.exec(sql); });
+  }
+  std::optional<std::int64_t> query_int64(std::string_view sql,
+                                          std::initializer_list<DbParam> params) override {
     return guard([&]() -> std::optional<std::int64_t> {
       auto stmt = prepared(sql, params);
-      if (!stmt.step() || stmt.column_is_null(0)) return std::nullopt;
-      return stmt.column_int64(0);
+      if (!stmt.step()) return std::nullopt;
+      std::optional<std::int64_t> value;
+      if (!stmt.column_is_null(0)) value = stmt.column_int64(0);
+      while (stmt.step()) {  // finish the statement, so its locks go now (UPDATE … RETURNING)
+      }
+      return value;
     });
   }
   std::int64_t run(std::string_view sql, std::initializer_list<DbParam> params) override {
@@ -37,7 +44,9 @@ class SqliteDb final : public Db {
   void begin(TxMode mode) override {
     guard([&] { conn_.exec(mode == TxMode::write ? "BEGIN IMMEDIATE" : "BEGIN"); });
   }
-  void commit() override { guard([&] { conn_.exec("COMMIT"); }); }
+  void commit() override {
+    guard([&] { conn_.exec("COMMIT"); });
+  }
   void rollback() noexcept override {
     try {
       if (conn_.in_transaction()) conn_.exec("ROLLBACK");
@@ -52,8 +61,10 @@ class SqliteDb final : public Db {
     int i = 0;
     for (const auto& p : params) {
       ++i;
-      if (const auto* n = std::get_if<std::int64_t>(&p)) stmt.bind(i, *n);
-      else stmt.bind(i, std::get<std::string>(p));
+      if (const auto* n = std::get_if<std::int64_t>(&p))
+        stmt.bind(i, *n);
+      else
+        stmt.bind(i, std::get<std::string>(p));
     }
     return stmt;
   }
@@ -78,8 +89,11 @@ class PostgresDb final : public Db {
  public:
   explicit PostgresDb(const std::string& conninfo) : conn_(racelab::postgres::Connection::open(conninfo)) {}
   Backend backend() const override { return Backend::postgres; }
-  void script(std::string_view sql) override { guard([&] { conn_.run_script(sql); }); }
-  std::optional<std::int64_t> query_int64(std::string_view sql, std::initializer_list<DbParam> params) override {
+  void script(std::string_view sql) override {
+    guard([&] { conn_.run_script(sql); });
+  }
+  std::optional<std::int64_t> query_int64(std::string_view sql,
+                                          std::initializer_list<DbParam> params) override {
     return guard([&]() -> std::optional<std::int64_t> {
       auto r = exec(sql, params);
       if (r.rows() == 0 || r.is_null(0, 0)) return std::nullopt;
@@ -92,10 +106,13 @@ class PostgresDb final : public Db {
   void begin(TxMode mode) override {
     guard([&] {
       conn_.exec(mode == TxMode::serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN");
-      if (lock_timeout_ms_ >= 0) conn_.exec("SET LOCAL lock_timeout = " + std::to_string(std::max<long>(lock_timeout_ms_, 1)));
+      if (lock_timeout_ms_ >= 0)
+        conn_.exec("SET LOCAL lock_timeout = " + std::to_string(std::max<long>(lock_timeout_ms_, 1)));
     });
   }
-  void commit() override { guard([&] { conn_.exec("COMMIT"); }); }
+  void commit() override {
+    guard([&] { conn_.exec("COMMIT"); });
+  }
   void rollback() noexcept override {
     try {
       conn_.exec("ROLLBACK");
@@ -110,13 +127,15 @@ class PostgresDb final : public Db {
     std::string text;
     int n = 0;
     for (char c : sql) {
-      if (c == '?') text += "$" + std::to_string(++n);
-      else text += c;
+      if (c == '?')
+        text += "$" + std::to_string(++n);
+      else
+        text += c;
     }
     std::vector<std::string> values;
     for (const auto& p : params)
       values.push_back(std::holds_alternative<std::int64_t>(p) ? std::to_string(std::get<std::int64_t>(p))
-                                                              : std::get<std::string>(p));
+                                                               : std::get<std::string>(p));
     switch (values.size()) {
       case 0: return conn_.exec(text);
       case 1: return conn_.exec(text, values[0]);
@@ -154,10 +173,12 @@ std::unique_ptr<Db> open_db(const std::string& url) {
   if (url.rfind("sqlite:memdb:", 0) == 0)
     return std::make_unique<SqliteDb>("file:/" + url.substr(13) + "?vfs=memdb", true);
   if (url.rfind("sqlite:", 0) == 0) return std::make_unique<SqliteDb>(url.substr(7), false);
-  if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0 || url.find('=') != std::string::npos)
+  if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0 ||
+      url.find('=') != std::string::npos)
     return std::make_unique<PostgresDb>(url);
-  throw std::invalid_argument("unknown database '" + url +
-                              "': use sqlite:PATH, sqlite:memdb:NAME, a PostgreSQL conninfo or postgresql://…");
+  throw std::invalid_argument(
+      "unknown database '" + url +
+      "': use sqlite:PATH, sqlite:memdb:NAME, a PostgreSQL conninfo or postgresql://…");
 }
 
 void backoff(int attempt) {

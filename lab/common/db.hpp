@@ -53,7 +53,8 @@ class Db {
   virtual ~Db() = default;
   virtual Backend backend() const = 0;
   virtual void script(std::string_view sql) = 0;  // several statements, no parameters
-  virtual std::optional<std::int64_t> query_int64(std::string_view sql, std::initializer_list<DbParam> params) = 0;
+  virtual std::optional<std::int64_t> query_int64(std::string_view sql,
+                                                  std::initializer_list<DbParam> params) = 0;
   virtual std::int64_t run(std::string_view sql, std::initializer_list<DbParam> params) = 0;  // rows changed
   virtual void begin(TxMode mode) = 0;
   virtual void commit() = 0;

@@ -8,7 +8,8 @@
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::cerr << "usage: bank_probe URL reset STRATEGY | URL balance ACCOUNT | URL transfer STRATEGY FROM TO AMOUNT\n";
+    std::cerr << "usage: bank_probe URL reset STRATEGY | URL balance ACCOUNT | URL transfer STRATEGY FROM TO "
+                 "AMOUNT\n";
     return 2;
   }
   try {

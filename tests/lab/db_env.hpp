@@ -18,7 +18,8 @@ namespace db_env {
 
 inline std::string postgres_base() {
   const char* dir = std::getenv("RACELAB_PG_DIR");
-  if (dir == nullptr) throw std::runtime_error("RACELAB_PG_DIR is not set: run the tests with ctest (it starts PostgreSQL)");
+  if (dir == nullptr)
+    throw std::runtime_error("RACELAB_PG_DIR is not set: run the tests with ctest (it starts PostgreSQL)");
   std::ifstream in(std::filesystem::path(dir) / "conninfo");
   std::string conninfo;
   if (!std::getline(in, conninfo))
@@ -30,7 +31,8 @@ inline std::string postgres_base() {
 // parallel never share a table.
 inline std::string postgres(const std::string& schema) {
   std::string clean;
-  for (char c : schema) clean += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
+  for (char c : schema)
+    clean += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
   auto base = postgres_base();
   auto db = lab::open_db(base);
   db->script("CREATE SCHEMA IF NOT EXISTS " + clean);
@@ -38,7 +40,8 @@ inline std::string postgres(const std::string& schema) {
 }
 
 inline std::string sqlite_file(const std::string& name) {
-  auto path = std::filesystem::temp_directory_path() / ("racelab_" + name + "_" + std::to_string(::getpid()) + ".db");
+  auto path =
+      std::filesystem::temp_directory_path() / ("racelab_" + name + "_" + std::to_string(::getpid()) + ".db");
   for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
   return "sqlite:" + path.string();
 }

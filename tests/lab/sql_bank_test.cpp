@@ -24,7 +24,8 @@ struct Param {
 };
 
 std::string name_of(const testing::TestParamInfo<Param>& info) {
-  return std::string(lab::to_string(info.param.backend)) + "_" + std::string(lab::to_string(info.param.strategy));
+  return std::string(lab::to_string(info.param.backend)) + "_" +
+         std::string(lab::to_string(info.param.strategy));
 }
 
 // Two threads, each with its own connection: alice -> bob 800 and alice -> charlie 800.
@@ -39,7 +40,10 @@ struct TwoClients {
     b = lab::open_db(url);
   }
   void refill() {
-    setup->run("UPDATE accounts SET balance = CASE id WHEN 'alice' THEN 1000 WHEN 'bob' THEN 500 ELSE 200 END, version = 0", {});
+    setup->run(
+        "UPDATE accounts SET balance = CASE id WHEN 'alice' THEN 1000 WHEN 'bob' THEN 500 ELSE 200 END, "
+        "version = 0",
+        {});
     succeeded = 0;
     busy = 0;
   }
@@ -149,7 +153,8 @@ TEST_P(SqlBankSimulation, ExploreFindsUnsafeAndPassesSafe) {
     RACELAB_ASSERT(bank.balance("alice") == 1000 - 800 * succeeded);
   };
   const int runs = backend == Backend::sqlite ? 150 : 25;
-  auto report = racelab::explore({.runs = runs, .verify = backend == Backend::sqlite, .use_env = false}, body);
+  auto report =
+      racelab::explore({.runs = runs, .verify = backend == Backend::sqlite, .use_env = false}, body);
   if (strategy == Strategy::unsafe) {
     ASSERT_TRUE(report.failed()) << report;
     std::cout << report;
@@ -162,7 +167,8 @@ TEST_P(SqlBankSimulation, ExploreFindsUnsafeAndPassesSafe) {
     EXPECT_GT(lock_waits, 0);
   }
   std::cout << lab::to_string(backend) << "/" << lab::to_string(strategy) << ": " << lock_waits << " of "
-            << report.runs() << " runs blocked on the database (SQLite: a lock; PostgreSQL: a pending reply)\n";
+            << report.runs()
+            << " runs blocked on the database (SQLite: a lock; PostgreSQL: a pending reply)\n";
 }
 
 std::vector<Param> sim_params() {

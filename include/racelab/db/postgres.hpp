@@ -32,7 +32,8 @@ namespace racelab::postgres {
 
 class Error : public std::runtime_error {
  public:
-  Error(std::string sqlstate, const std::string& message) : std::runtime_error(message), sqlstate_(std::move(sqlstate)) {}
+  Error(std::string sqlstate, const std::string& message)
+      : std::runtime_error(message), sqlstate_(std::move(sqlstate)) {}
   const std::string& sqlstate() const { return sqlstate_; }
 
  private:
@@ -112,7 +113,8 @@ class Connection {
   static std::optional<std::string> param(T v) {
     return std::to_string(v);
   }
-  Result exec_params(std::string_view sql, std::string_view point, const std::vector<std::optional<std::string>>& params);
+  Result exec_params(std::string_view sql, std::string_view point,
+                     const std::vector<std::optional<std::string>>& params);
   pg_conn* conn_ = nullptr;
 };
 

@@ -20,8 +20,8 @@
 #pragma once
 
 #include <chrono>
-#include <memory>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -59,7 +59,10 @@ class ConstraintViolation : public Error {
 class Statement {
  public:
   Statement(Statement&& other) noexcept
-      : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)), point_(other.point_), started_(other.started_) {}
+      : db_(other.db_),
+        stmt_(std::exchange(other.stmt_, nullptr)),
+        point_(other.point_),
+        started_(other.started_) {}
   Statement& operator=(Statement&&) = delete;
   Statement(const Statement&) = delete;
   ~Statement();
@@ -146,7 +149,6 @@ class Connection {
   sqlite3* db_;
   std::unique_ptr<BusyState> busy_;
 };
-
 
 // Rolls back unless committed. `immediate` takes the write lock at BEGIN (BEGIN IMMEDIATE).
 class Transaction {

@@ -25,7 +25,8 @@ void check_result(PGresult* r, PGconn* conn, std::string_view sql) {
   auto status = PQresultStatus(r);
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY) return;
   const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-  std::string message = "postgres: " + std::string(sql) + ": " + (r != nullptr ? PQresultErrorMessage(r) : PQerrorMessage(conn));
+  std::string message = "postgres: " + std::string(sql) + ": " +
+                        (r != nullptr ? PQresultErrorMessage(r) : PQerrorMessage(conn));
   while (!message.empty() && message.back() == '\n') message.pop_back();
   std::string sqlstate = state != nullptr ? state : "";
   PQclear(r);
@@ -42,7 +43,8 @@ PGresult* exec_async(PGconn* conn, const std::string& sql, int n, const char* co
   for (;;) {
     if (PQconsumeInput(conn) == 0) raise("08006", std::string("postgres: ") + PQerrorMessage(conn));
     if (PQisBusy(conn) != 0) {
-      detail::sim_wait_readable(PQsocket(conn), "sql.wait", "a reply from PostgreSQL (a lock wait, or the server working)");
+      detail::sim_wait_readable(PQsocket(conn), "sql.wait",
+                                "a reply from PostgreSQL (a lock wait, or the server working)");
       continue;
     }
     PGresult* r = PQgetResult(conn);
@@ -59,7 +61,9 @@ int Result::rows() const { return PQntuples(result_.get()); }
 int Result::columns() const { return PQnfields(result_.get()); }
 bool Result::is_null(int row, int column) const { return PQgetisnull(result_.get(), row, column) != 0; }
 std::string Result::text(int row, int column) const { return PQgetvalue(result_.get(), row, column); }
-std::int64_t Result::int64(int row, int column) const { return std::strtoll(PQgetvalue(result_.get(), row, column), nullptr, 10); }
+std::int64_t Result::int64(int row, int column) const {
+  return std::strtoll(PQgetvalue(result_.get(), row, column), nullptr, 10);
+}
 std::int64_t Result::affected() const {
   const char* n = PQcmdTuples(result_.get());
   return n != nullptr && *n != '\0' ? std::strtoll(n, nullptr, 10) : 0;
@@ -73,7 +77,8 @@ Connection Connection::open(const std::string& conninfo) {
     PQfinish(conn);
     throw Error("08001", message);
   }
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);  // NOTICEs are not errors
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);  // NOTICEs are not errors
   return Connection(conn);
 }
 

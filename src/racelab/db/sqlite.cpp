@@ -58,7 +58,6 @@ struct Connection::BusyState {
   }
 };
 
-
 Statement::~Statement() {
   if (stmt_ != nullptr) sqlite3_finalize(stmt_);
 }

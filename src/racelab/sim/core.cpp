@@ -384,8 +384,8 @@ void SimCore::advance_clock_or_stop() {
         (earliest < 0 || t->deadline_ns < earliest))
       earliest = t->deadline_ns;
   if (earliest < 0) {
-    stop(OutcomeKind::deadlock, io_waiting ? "the database did not answer within 30 s; " + deadlock_report()
-                                           : deadlock_report());
+    stop(OutcomeKind::deadlock,
+         io_waiting ? "the database did not answer within 30 s; " + deadlock_report() : deadlock_report());
     return;
   }
   now_ns_ = std::max(now_ns_, earliest);
@@ -486,7 +486,9 @@ Outcome SimCore::run() {
 
 void sim_sync_point(const char* point) { t_sim->at_point(point, false); }
 
-void sim_wait_readable(int fd, const char* point, const std::string& why) { t_sim->wait_readable(fd, point, why); }
+void sim_wait_readable(int fd, const char* point, const std::string& why) {
+  t_sim->wait_readable(fd, point, why);
+}
 
 bool sim_unwinding() { return t_sim != nullptr && t_sim->aborting(); }
 
