@@ -35,6 +35,7 @@ bench: build
 	@$(BUILD)/bench/point_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	@$(BUILD)/bench/sim_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	@$(BUILD)/bench/strategy_compare
+	@$(BUILD)/bench/db_benchmark --pg "$$(scripts/pg start $(BUILD)/pg)"; rc=$$?; scripts/pg stop $(BUILD)/pg; exit $$rc
 
 FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp')
 format:

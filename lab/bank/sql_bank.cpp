@@ -31,6 +31,14 @@ void SqlBank::reset(Db& db, Strategy strategy) {
             "INSERT INTO accounts(id, balance) VALUES ('alice', 1000), ('bob', 500), ('charlie', 200);");
 }
 
+void SqlBank::reset_many(Db& db, Strategy strategy, int accounts, std::int64_t balance) {
+  reset(db, strategy);
+  db.run("DELETE FROM accounts", {});
+  db.begin(TxMode::write);
+  for (int i = 0; i < accounts; ++i) db.run("INSERT INTO accounts(id, balance) VALUES (?, ?)", {"a" + std::to_string(i), balance});
+  db.commit();
+}
+
 std::int64_t SqlBank::read_balance(const std::string& id, const char* lock_clause) {
   auto b = db_.query_int64(std::string("SELECT balance FROM accounts WHERE id = ?") + lock_clause, {id});
   if (!b) throw UnknownAccount(id);

@@ -34,6 +34,8 @@ class SqlBank {
   // Recreates the schema and the three accounts. `constraint` needs the CHECK in the schema; the
   // other strategies run without it, so the unsafe one can show a negative balance.
   static void reset(Db& db, Strategy strategy);
+  // Benchmarks: `accounts` accounts a0 … a<n-1>, each holding `balance`.
+  static void reset_many(Db& db, Strategy strategy, int accounts, std::int64_t balance);
   // Throws InvalidTransfer, UnknownAccount, DbBusy (nowait: retry later), DbConflict (retries spent).
   TransferResult transfer(const std::string& from, const std::string& to, std::int64_t amount,
                           Strategy strategy);
