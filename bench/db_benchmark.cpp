@@ -61,7 +61,8 @@ Cell measure(const std::string& url, lab::Strategy strategy, int threads, bool h
   for (auto& w : workers) w.join();
   Cell c;
   c.transfers_per_second = static_cast<double>(done.load()) / seconds;
-  c.retries_per_transfer = done > 0 ? static_cast<double>(retries.load()) / static_cast<double>(done.load()) : 0;
+  c.retries_per_transfer =
+      done > 0 ? static_cast<double>(retries.load()) / static_cast<double>(done.load()) : 0;
   return c;
 }
 
@@ -88,25 +89,31 @@ int main(int argc, char** argv) {
   std::string pg;
   double seconds = 0.5;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--pg") == 0 && i + 1 < argc) pg = argv[++i];
-    else if (std::strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) seconds = std::stod(argv[++i]);
+    if (std::strcmp(argv[i], "--pg") == 0 && i + 1 < argc)
+      pg = argv[++i];
+    else if (std::strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+      seconds = std::stod(argv[++i]);
     else {
       std::fprintf(stderr, "usage: db_benchmark [--pg CONNINFO] [--seconds S]\n");
       return 2;
     }
   }
-  std::printf("simulated bank schedules on in-memory SQLite: %.0f per second\n\n", simulated_schedules_per_second());
+  std::printf("simulated bank schedules on in-memory SQLite: %.0f per second\n\n",
+              simulated_schedules_per_second());
   auto file = std::filesystem::temp_directory_path() / "racelab_db_benchmark.db";
   std::vector<std::pair<std::string, std::string>> backends{{"sqlite", "sqlite:" + file.string()}};
-  if (!pg.empty()) backends.emplace_back("postgres", pg);
-  else std::printf("(no --pg given: PostgreSQL skipped)\n");
+  if (!pg.empty())
+    backends.emplace_back("postgres", pg);
+  else
+    std::printf("(no --pg given: PostgreSQL skipped)\n");
   std::printf("%-9s %-13s %-6s %28s %28s %28s\n", "backend", "strategy", "keys", "1 thread: tps (retries/tx)",
               "4 threads", "16 threads");
   for (const auto& [name, url] : backends) {
     for (auto strategy : lab::kAllStrategies) {
       for (bool hot : {true, false}) {
         for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(file.string() + suffix);
-        std::printf("%-9s %-13s %-6s", name.c_str(), std::string(lab::to_string(strategy)).c_str(), hot ? "hot" : "spread");
+        std::printf("%-9s %-13s %-6s", name.c_str(), std::string(lab::to_string(strategy)).c_str(),
+                    hot ? "hot" : "spread");
         for (int threads : {1, 4, 16}) {
           auto c = measure(url, strategy, threads, hot, seconds);
           char cell[64];

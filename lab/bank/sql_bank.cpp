@@ -35,7 +35,8 @@ void SqlBank::reset_many(Db& db, Strategy strategy, int accounts, std::int64_t b
   reset(db, strategy);
   db.run("DELETE FROM accounts", {});
   db.begin(TxMode::write);
-  for (int i = 0; i < accounts; ++i) db.run("INSERT INTO accounts(id, balance) VALUES (?, ?)", {"a" + std::to_string(i), balance});
+  for (int i = 0; i < accounts; ++i)
+    db.run("INSERT INTO accounts(id, balance) VALUES (?, ?)", {"a" + std::to_string(i), balance});
   db.commit();
 }
 
@@ -62,10 +63,13 @@ TransferResult SqlBank::transfer(const std::string& from, const std::string& to,
   switch (strategy) {
     case Strategy::unsafe: {
       if (seen < amount) return refused(seen, to_seen);
-      db_.run("UPDATE accounts SET balance = balance - ? WHERE id = ?", {amount, from});
+      // RETURNING: the balance this debit itself left, not whatever a later read would see.
+      auto after = db_.query_int64("UPDATE accounts SET balance = balance - ? WHERE id = ? RETURNING balance",
+                                   {amount, from});
       RACELAB_POINT("transfer.between_debit_and_credit");
-      db_.run("UPDATE accounts SET balance = balance + ? WHERE id = ?", {amount, to});
-      return {TransferStatus::success, seen, read_balance(from), to_seen, read_balance(to)};
+      auto to_after = db_.query_int64("UPDATE accounts SET balance = balance + ? WHERE id = ? RETURNING balance",
+                                      {amount, to});
+      return {TransferStatus::success, seen, after.value(), to_seen, to_after.value()};
     }
     case Strategy::mutex: {
       // The in-process lock is all this strategy has: no database transaction, no row lock.

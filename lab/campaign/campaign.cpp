@@ -22,14 +22,16 @@ std::int64_t Campaigns::applications() {
   return db_.query_int64("SELECT count(*) FROM applications WHERE campaign_id = 1", {}).value();
 }
 std::int64_t Campaigns::distinct_users() {
-  return db_.query_int64("SELECT count(DISTINCT user_id) FROM applications WHERE campaign_id = 1", {}).value();
+  return db_.query_int64("SELECT count(DISTINCT user_id) FROM applications WHERE campaign_id = 1", {})
+      .value();
 }
 std::int64_t Campaigns::max_participants() {
   return db_.query_int64("SELECT max_participants FROM campaigns WHERE id = 1", {}).value();
 }
 
 void Campaigns::checked_insert(const std::string& user) {
-  if (db_.query_int64("SELECT count(*) FROM applications WHERE campaign_id = 1 AND user_id = ?", {user}).value() > 0)
+  if (db_.query_int64("SELECT count(*) FROM applications WHERE campaign_id = 1 AND user_id = ?", {user})
+          .value() > 0)
     throw AlreadyApplied(user);
   if (applications() >= max_participants()) throw CampaignFull();
   RACELAB_POINT("campaign.after_locked_count");
@@ -40,7 +42,8 @@ void Campaigns::checked_insert(const std::string& user) {
 void Campaigns::apply(const std::string& user, Strategy strategy) {
   // The check's first look, outside any lock: the window opens here for every strategy.
   const bool seen_user =
-      db_.query_int64("SELECT count(*) FROM applications WHERE campaign_id = 1 AND user_id = ?", {user}).value() > 0;
+      db_.query_int64("SELECT count(*) FROM applications WHERE campaign_id = 1 AND user_id = ?", {user})
+          .value() > 0;
   const bool seen_full = applications() >= max_participants();
   RACELAB_POINT("campaign.after_count");
   switch (strategy) {
@@ -76,13 +79,16 @@ void Campaigns::apply(const std::string& user, Strategy strategy) {
         auto version = db_.query_int64("SELECT version FROM campaigns WHERE id = 1", {}).value();
         Tx tx(db_, TxMode::read);
         checked_insert(user);
-        if (db_.run("UPDATE campaigns SET version = version + 1 WHERE id = 1 AND version = ?", {version}) != 1)
+        if (db_.run("UPDATE campaigns SET version = version + 1 WHERE id = 1 AND version = ?", {version}) !=
+            1)
           throw DbConflict("campaign version changed");
         tx.commit();
       });
     case Strategy::atomic: {
       Tx tx(db_, TxMode::write);
-      if (db_.run("UPDATE campaigns SET participants = participants + 1 WHERE id = 1 AND participants < max_participants", {}) == 0)
+      if (db_.run("UPDATE campaigns SET participants = participants + 1 WHERE id = 1 AND participants < "
+                  "max_participants",
+                  {}) == 0)
         throw CampaignFull();
       if (db_.run("INSERT INTO applications(campaign_id, user_id) SELECT 1, ? WHERE NOT EXISTS "
                   "(SELECT 1 FROM applications WHERE campaign_id = 1 AND user_id = ?)",

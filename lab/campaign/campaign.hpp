@@ -27,7 +27,8 @@ class CampaignFull : public std::runtime_error {
 };
 class AlreadyApplied : public std::runtime_error {
  public:
-  explicit AlreadyApplied(const std::string& user) : std::runtime_error("'" + user + "' has already applied") {}
+  explicit AlreadyApplied(const std::string& user)
+      : std::runtime_error("'" + user + "' has already applied") {}
 };
 
 class Campaigns {

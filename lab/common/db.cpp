@@ -41,6 +41,18 @@ class SqliteDb final : public Db {
       return conn_.changes();
     });
   }
+  std::vector<std::vector<std::string>> query_text(std::string_view sql,
+                                                   std::initializer_list<DbParam> params) override {
+    return guard([&] {
+      std::vector<std::vector<std::string>> rows;
+      auto stmt = prepared(sql, params);
+      while (stmt.step()) {
+        auto& row = rows.emplace_back();
+        for (int c = 0; c < stmt.column_count(); ++c) row.push_back(stmt.column_text(c));
+      }
+      return rows;
+    });
+  }
   void begin(TxMode mode) override {
     guard([&] { conn_.exec(mode == TxMode::write ? "BEGIN IMMEDIATE" : "BEGIN"); });
   }
@@ -102,6 +114,18 @@ class PostgresDb final : public Db {
   }
   std::int64_t run(std::string_view sql, std::initializer_list<DbParam> params) override {
     return guard([&] { return exec(sql, params).affected(); });
+  }
+  std::vector<std::vector<std::string>> query_text(std::string_view sql,
+                                                   std::initializer_list<DbParam> params) override {
+    return guard([&] {
+      auto r = exec(sql, params);
+      std::vector<std::vector<std::string>> rows;
+      for (int i = 0; i < r.rows(); ++i) {
+        auto& row = rows.emplace_back();
+        for (int c = 0; c < r.columns(); ++c) row.push_back(r.is_null(i, c) ? "" : r.text(i, c));
+      }
+      return rows;
+    });
   }
   void begin(TxMode mode) override {
     guard([&] {

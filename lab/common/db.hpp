@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace lab {
 
@@ -56,6 +57,9 @@ class Db {
   virtual std::optional<std::int64_t> query_int64(std::string_view sql,
                                                   std::initializer_list<DbParam> params) = 0;
   virtual std::int64_t run(std::string_view sql, std::initializer_list<DbParam> params) = 0;  // rows changed
+  // Every row, every column as text (NULL as "").
+  virtual std::vector<std::vector<std::string>> query_text(std::string_view sql,
+                                                           std::initializer_list<DbParam> params) = 0;
   virtual void begin(TxMode mode) = 0;
   virtual void commit() = 0;
   virtual void rollback() noexcept = 0;

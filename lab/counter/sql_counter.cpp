@@ -13,12 +13,17 @@ void SqlCounter::reset(Db& db) {
       "INSERT INTO counters(id, n) VALUES (1, 0);");
 }
 
-std::int64_t SqlCounter::value() { return db_.query_int64("SELECT n FROM counters WHERE id = 1", {}).value(); }
+std::int64_t SqlCounter::value() {
+  return db_.query_int64("SELECT n FROM counters WHERE id = 1", {}).value();
+}
 
 std::int64_t SqlCounter::read_write(TxMode mode, bool lock, Strategy strategy) {
   NoWait nowait(db_, strategy == Strategy::nowait);
   Tx tx(db_, mode);
-  auto n = db_.query_int64(std::string("SELECT n FROM counters WHERE id = 1") + (lock ? row_lock(db_, strategy) : ""), {}).value();
+  auto n =
+      db_.query_int64(
+             std::string("SELECT n FROM counters WHERE id = 1") + (lock ? row_lock(db_, strategy) : ""), {})
+          .value();
   RACELAB_POINT("counter.after_locked_read");
   db_.run("UPDATE counters SET n = ? WHERE id = 1", {n + 1});
   tx.commit();
@@ -53,7 +58,8 @@ std::int64_t SqlCounter::increment(Strategy strategy) {
         auto version = db_.query_int64("SELECT version FROM counters WHERE id = 1", {}).value();
         auto n = value();
         RACELAB_POINT("counter.after_read");
-        if (db_.run("UPDATE counters SET n = ?, version = version + 1 WHERE id = 1 AND version = ?", {n + 1, version}) == 1)
+        if (db_.run("UPDATE counters SET n = ?, version = version + 1 WHERE id = 1 AND version = ?",
+                    {n + 1, version}) == 1)
           return n + 1;
         if (attempt >= 50) throw DbConflict("optimistic increment: gave up after 50 attempts");
         backoff(attempt);
@@ -62,8 +68,7 @@ std::int64_t SqlCounter::increment(Strategy strategy) {
       RACELAB_POINT("counter.after_read");
       return db_.query_int64("UPDATE counters SET n = n + 1 WHERE id = 1 RETURNING n", {}).value();
     }
-    case Strategy::constraint:
-      break;
+    case Strategy::constraint: break;
   }
   throw StrategyNotApplicable(strategy, "the counter (no constraint can say an increment was lost)");
 }

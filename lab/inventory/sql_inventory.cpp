@@ -20,14 +20,19 @@ void SqlShop::restock(Db& db, std::int64_t quantity) {
   db.run("UPDATE products SET quantity = ?, version = 0 WHERE id = 1", {quantity});
 }
 
-std::int64_t SqlShop::quantity() { return db_.query_int64("SELECT quantity FROM products WHERE id = 1", {}).value(); }
+std::int64_t SqlShop::quantity() {
+  return db_.query_int64("SELECT quantity FROM products WHERE id = 1", {}).value();
+}
 std::int64_t SqlShop::orders() { return db_.query_int64("SELECT count(*) FROM orders", {}).value(); }
 
 void SqlShop::in_transaction(const std::string& customer, TxMode mode, Strategy strategy) {
   NoWait nowait(db_, strategy == Strategy::nowait);
   Tx tx(db_, mode);
   const bool lock = strategy == Strategy::pessimistic || strategy == Strategy::nowait;
-  auto q = db_.query_int64(std::string("SELECT quantity FROM products WHERE id = 1") + (lock ? row_lock(db_, strategy) : ""), {}).value();
+  auto q = db_.query_int64(std::string("SELECT quantity FROM products WHERE id = 1") +
+                               (lock ? row_lock(db_, strategy) : ""),
+                           {})
+               .value();
   if (q < 1) throw OutOfStock();
   db_.run("UPDATE products SET quantity = ? WHERE id = 1", {q - 1});
   db_.run("INSERT INTO orders(customer, product) VALUES (?, 1)", {customer});
@@ -52,8 +57,7 @@ void SqlShop::buy(const std::string& customer, Strategy strategy) {
       return;
     }
     case Strategy::pessimistic:
-    case Strategy::nowait:
-      return in_transaction(customer, TxMode::write, strategy);
+    case Strategy::nowait: return in_transaction(customer, TxMode::write, strategy);
     case Strategy::serializable:
       return with_retries(20, [&] { in_transaction(customer, TxMode::serializable, strategy); });
     case Strategy::optimistic:
@@ -77,9 +81,10 @@ void SqlShop::buy(const std::string& customer, Strategy strategy) {
       Tx tx(db_, TxMode::read);
       std::int64_t changed = 0;
       try {
-        changed = strategy == Strategy::atomic
-                      ? db_.run("UPDATE products SET quantity = quantity - 1 WHERE id = 1 AND quantity > 0", {})
-                      : db_.run("UPDATE products SET quantity = quantity - 1 WHERE id = 1", {});
+        changed =
+            strategy == Strategy::atomic
+                ? db_.run("UPDATE products SET quantity = quantity - 1 WHERE id = 1 AND quantity > 0", {})
+                : db_.run("UPDATE products SET quantity = quantity - 1 WHERE id = 1", {});
       } catch (const DbConstraint&) {
         changed = 0;  // CHECK (quantity >= 0)
       }

@@ -25,7 +25,7 @@ class SqlShop {
  public:
   explicit SqlShop(Db& db) : db_(db) {}
   static void reset(Db& db, Strategy strategy, std::int64_t quantity);
-  static void restock(Db& db, std::int64_t quantity);  // quantity back, orders gone
+  static void restock(Db& db, std::int64_t quantity);        // quantity back, orders gone
   void buy(const std::string& customer, Strategy strategy);  // throws OutOfStock, DbBusy, DbConflict
   std::int64_t quantity();
   std::int64_t orders();

@@ -7,10 +7,12 @@
 namespace lab::queue {
 
 void JobQueue::reset(Db& db, Strategy strategy, int jobs) {
-  db.script(std::string("DROP TABLE IF EXISTS processed; DROP TABLE IF EXISTS jobs;"
-                        "CREATE TABLE jobs(id INTEGER PRIMARY KEY, status TEXT NOT NULL DEFAULT 'pending', taken_by TEXT);"
-                        "CREATE TABLE processed(job_id INTEGER NOT NULL") +
-            (strategy == Strategy::constraint ? " UNIQUE" : "") + ", worker TEXT NOT NULL);");
+  db.script(
+      std::string(
+          "DROP TABLE IF EXISTS processed; DROP TABLE IF EXISTS jobs;"
+          "CREATE TABLE jobs(id INTEGER PRIMARY KEY, status TEXT NOT NULL DEFAULT 'pending', taken_by TEXT);"
+          "CREATE TABLE processed(job_id INTEGER NOT NULL") +
+      (strategy == Strategy::constraint ? " UNIQUE" : "") + ", worker TEXT NOT NULL);");
   for (int i = 1; i <= jobs; ++i) db.run("INSERT INTO jobs(id) VALUES (?)", {std::int64_t{i}});
 }
 
@@ -21,7 +23,8 @@ std::int64_t JobQueue::distinct_processed() {
 std::int64_t JobQueue::jobs() { return db_.query_int64("SELECT count(*) FROM jobs", {}).value(); }
 
 std::optional<std::int64_t> JobQueue::pick(const char* lock_clause) {
-  return db_.query_int64(std::string("SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1") + lock_clause, {});
+  return db_.query_int64(
+      std::string("SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1") + lock_clause, {});
 }
 
 void JobQueue::process(std::int64_t job, const std::string& worker) {
@@ -50,7 +53,9 @@ std::optional<std::int64_t> JobQueue::work_one(const std::string& worker, Strate
       RACELAB_POINT("queue.after_pick");
       NoWait nowait(db_, strategy == Strategy::nowait);
       Tx tx(db_, TxMode::write);
-      auto job = pick(!pg ? "" : strategy == Strategy::nowait ? " FOR UPDATE NOWAIT" : " FOR UPDATE SKIP LOCKED");
+      auto job = pick(!pg                            ? ""
+                      : strategy == Strategy::nowait ? " FOR UPDATE NOWAIT"
+                                                     : " FOR UPDATE SKIP LOCKED");
       if (job) process(*job, worker);
       tx.commit();
       return job;
@@ -72,7 +77,8 @@ std::optional<std::int64_t> JobQueue::work_one(const std::string& worker, Strate
       RACELAB_POINT("queue.after_pick");
       Tx tx(db_, TxMode::read);
       auto job = db_.query_int64(
-          "UPDATE jobs SET status = 'taken' WHERE id = (SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1)"
+          "UPDATE jobs SET status = 'taken' WHERE id = (SELECT id FROM jobs WHERE status = 'pending' ORDER "
+          "BY id LIMIT 1)"
           " AND status = 'pending' RETURNING id",
           {});
       if (job) process(*job, worker);

@@ -26,7 +26,7 @@ class Scenario {
   virtual ~Scenario() = default;
   virtual int threads() const = 0;
   virtual const char* window() const = 0;
-  virtual void reset(lab::Db& db) = 0;  // schema and data
+  virtual void reset(lab::Db& db) = 0;   // schema and data
   virtual void refill(lab::Db& db) = 0;  // data only, between iterations
   virtual void body(lab::Db& db, int i) = 0;
   virtual std::string check(lab::Db& db) = 0;
@@ -82,7 +82,8 @@ class Inventory final : public Scenario {
     lab::inventory::SqlShop shop(db);
     auto orders = shop.orders(), quantity = shop.quantity();
     if (orders > 3 || quantity + orders != 3)
-      return "oversold: " + std::to_string(orders) + " orders for 3 items, quantity " + std::to_string(quantity);
+      return "oversold: " + std::to_string(orders) + " orders for 3 items, quantity " +
+             std::to_string(quantity);
     if (refused != 1) return std::to_string(refused.load()) + " buyers refused, expected exactly 1";
     return "";
   }
@@ -146,11 +147,15 @@ class Queue final : public Scenario {
     db.run("DELETE FROM processed", {});
     db.run("UPDATE jobs SET status = 'pending', taken_by = NULL", {});
   }
-  void body(lab::Db& db, int i) override { lab::queue::JobQueue(db).drain("worker-" + std::to_string(i), strategy); }
+  void body(lab::Db& db, int i) override {
+    lab::queue::JobQueue(db).drain("worker-" + std::to_string(i), strategy);
+  }
   std::string check(lab::Db& db) override {
     lab::queue::JobQueue q(db);
     auto n = q.processed(), distinct = q.distinct_processed();
-    return n == 8 && distinct == 8 ? "" : std::to_string(n) + " processings of " + std::to_string(distinct) + " distinct jobs (8 jobs)";
+    return n == 8 && distinct == 8 ? ""
+                                   : std::to_string(n) + " processings of " + std::to_string(distinct) +
+                                         " distinct jobs (8 jobs)";
   }
 };
 
@@ -178,7 +183,8 @@ std::vector<Param> params(std::initializer_list<Backend> backends) {
   for (const char* scenario : {"counter", "inventory", "campaign", "same_user", "queue"})
     for (auto backend : backends)
       for (auto strategy : lab::kAllStrategies) {
-        if (std::string(scenario) == "counter" && strategy == Strategy::constraint) continue;  // not applicable
+        if (std::string(scenario) == "counter" && strategy == Strategy::constraint)
+          continue;  // not applicable
         out.push_back({scenario, backend, strategy});
       }
   return out;
@@ -198,9 +204,10 @@ TEST_P(SqlScenarioStress, BarrierAtTheWindow) {
   const auto& p = GetParam();
   auto s = make(p.scenario);
   s->strategy = p.strategy;
-  const auto url = db_env::url(p.backend, "scn_" + p.scenario + "_" + std::string(lab::to_string(p.strategy)));
+  const auto url =
+      db_env::url(p.backend, "scn_" + p.scenario + "_" + std::string(lab::to_string(p.strategy)));
   lab::inventory::DbPool pool(url, s->threads() + 1);  // one per thread, one for setup and checks
-  ASSERT_EQ(pool.size(), s->threads() + 1);             // checked up front, as the Rails test does
+  ASSERT_EQ(pool.size(), s->threads() + 1);            // checked up front, as the Rails test does
   s->reset(pool.at(0));
   std::unique_ptr<racelab::Hooks> hooks;
   std::uint64_t windows = 0;
@@ -219,12 +226,13 @@ TEST_P(SqlScenarioStress, BarrierAtTheWindow) {
   } else {
     EXPECT_TRUE(report.ok()) << report;
   }
-  EXPECT_GE(windows, static_cast<std::uint64_t>(s->threads()) * static_cast<std::uint64_t>(report.iterations()));
+  EXPECT_GE(windows,
+            static_cast<std::uint64_t>(s->threads()) * static_cast<std::uint64_t>(report.iterations()));
   std::cout << name_of({p, 0}) << ": " << report << '\n';
 }
 
-INSTANTIATE_TEST_SUITE_P(Db, SqlScenarioStress, testing::ValuesIn(params({Backend::sqlite, Backend::postgres})),
-                         name_of);
+INSTANTIATE_TEST_SUITE_P(Db, SqlScenarioStress,
+                         testing::ValuesIn(params({Backend::sqlite, Backend::postgres})), name_of);
 
 class SqlScenarioSimulation : public testing::TestWithParam<Param> {};
 

@@ -15,5 +15,6 @@ inline constexpr int kExitUsage = 2;
 // Adds a verb to `app`; `run` is set to the verb's body, called after parsing.
 void add_demo(CLI::App& app, std::function<int()>& run);
 void add_points(CLI::App& app, std::function<int()>& run);
+void add_serve(CLI::App& app, std::function<int()>& run);
 
 }  // namespace racelab::cli

@@ -86,6 +86,7 @@ class Statement {
   void reset();
   std::int64_t column_int64(int column) const;  // 0-based, as in SQLite
   std::string column_text(int column) const;
+  int column_count() const;
   bool column_is_null(int column) const;
 
  private:

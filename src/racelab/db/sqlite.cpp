@@ -108,6 +108,8 @@ std::string Statement::column_text(int column) const {
   return text == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(text));
 }
 
+int Statement::column_count() const { return sqlite3_column_count(stmt_); }
+
 bool Statement::column_is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
 
 Connection Connection::open(const std::string& path, Options options) {

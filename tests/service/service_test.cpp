@@ -1,0 +1,252 @@
+// Lab 21's exercises, automated against a running `racelab serve`, plus every bad input and two
+// service instances on one PostgreSQL database.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "server_process.hpp"
+
+using json = nlohmann::json;
+
+namespace {
+
+std::string temp_db(const std::string& name) {
+  auto path = std::filesystem::temp_directory_path() /
+              ("racelab_svc_" + name + "_" + std::to_string(::getpid()) + ".db");
+  for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
+  return "sqlite:" + path.string();
+}
+
+json get(httplib::Client& c, const std::string& path) {
+  auto r = c.Get(path.c_str());
+  if (!r) throw std::runtime_error("GET " + path + " failed");
+  return json::parse(r->body);
+}
+
+int post(httplib::Client& c, const std::string& path, const std::string& body = "", json* out = nullptr) {
+  auto r = c.Post(path.c_str(), body, "application/json");
+  if (!r) throw std::runtime_error("POST " + path + " failed");
+  if (out != nullptr) *out = r->body.empty() ? json() : json::parse(r->body);
+  return r->status;
+}
+
+std::int64_t balance(httplib::Client& c, const std::string& id) {
+  return get(c, "/accounts/" + id)["balance"];
+}
+
+std::string transfer_body(const std::string& from, const std::string& to, std::int64_t amount) {
+  return json{{"from_account", from}, {"to_account", to}, {"amount", amount}}.dump();
+}
+
+struct Pair {
+  int status_a = 0, status_b = 0;
+  std::int64_t alice = 0;
+};
+
+// The lab's exercise: alice -> bob 800 and alice -> charlie 800, sent at once, after a reset.
+Pair race_two(const ServerProcess& server) {
+  auto c = server.client();
+  EXPECT_EQ(post(c, "/reset"), 200);
+  Pair p;
+  std::thread a([&] {
+    auto ca = server.client();
+    p.status_a = post(ca, "/transfer", transfer_body("alice", "bob", 800));
+  });
+  std::thread b([&] {
+    auto cb = server.client();
+    p.status_b = post(cb, "/transfer", transfer_body("alice", "charlie", 800));
+  });
+  a.join();
+  b.join();
+  p.alice = balance(c, "alice");
+  return p;
+}
+
+double metric(httplib::Client& c, const std::string& name) {
+  auto r = c.Get("/metrics");
+  std::istringstream in(r->body);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+  return -1;
+}
+
+const std::string kCli = RACELAB_CLI_PATH;
+
+}  // namespace
+
+TEST(Lab21, HealthAccountsAndReset) {
+  ServerProcess server(kCli, {"--db", temp_db("basic")});
+  auto c = server.client();
+  EXPECT_EQ(get(c, "/health"), (json{{"status", "ok"}, {"service", "bank-api"}}));
+  json reset;
+  EXPECT_EQ(post(c, "/reset", "", &reset), 200);
+  EXPECT_EQ(reset["status"], "reset");
+  EXPECT_EQ(get(c, "/accounts")["accounts"], (json::array({{{"id", "alice"}, {"balance", 1000}},
+                                                           {{"id", "bob"}, {"balance", 500}},
+                                                           {{"id", "charlie"}, {"balance", 200}}})));
+  json record;
+  EXPECT_EQ(post(c, "/transfer", transfer_body("alice", "bob", 100), &record), 200);
+  EXPECT_EQ(record["status"], "success");
+  EXPECT_EQ(record["from_balance_before"], 1000);
+  EXPECT_EQ(record["from_balance_after"], 900);
+  EXPECT_EQ(record["to_balance_after"], 600);
+  EXPECT_TRUE(record.contains("id") && record.contains("timestamp") && record.contains("duration_ms"));
+  EXPECT_EQ(get(c, "/transactions?limit=20")["transactions"].size(), 1u);
+  // Insufficient funds: 409 with the record.
+  EXPECT_EQ(post(c, "/transfer", transfer_body("charlie", "bob", 500), &record), 409);
+  EXPECT_EQ(record["status"], "failed_insufficient_funds");
+}
+
+// Exercise 2: a 200 ms delay at the window: the double-spend usually happens (counted, 20 tries).
+TEST(Lab21, DelayUsuallyDoubleSpends) {
+  ServerProcess server(kCli, {"--db", temp_db("delay")});
+  auto c = server.client();
+  ASSERT_EQ(post(c, "/admin/delay?enabled=true&ms=200"), 200);
+  int negative = 0;
+  for (int i = 0; i < 20; ++i) negative += race_two(server).alice == -600;
+  std::cout << "delay 200 ms: double-spend in " << negative << " of 20\n";
+  EXPECT_GE(negative, 15);
+  EXPECT_GT(metric(c, "double_spend_detected_total"), 0);
+}
+
+// Exercise 3, fixed: the barrier alone (no delay) double-spends every time.
+TEST(Lab21, BarrierAloneAlwaysDoubleSpends) {
+  ServerProcess server(kCli, {"--db", temp_db("barrier")});
+  auto c = server.client();
+  ASSERT_EQ(post(c, "/admin/barrier?enabled=true&count=2"), 200);
+  for (int i = 0; i < 20; ++i) {
+    auto p = race_two(server);
+    ASSERT_EQ(p.alice, -600) << "run " << i;
+    ASSERT_EQ(p.status_a, 200);
+    ASSERT_EQ(p.status_b, 200);
+  }
+  EXPECT_EQ(metric(c, "double_spend_detected_total"), 20);
+  EXPECT_GE(metric(c, "race_condition_hits_total"), 20);
+  EXPECT_EQ(metric(c, "racelab_barrier_timeouts_total"), 0);
+}
+
+// Exercise 5: safe mode with the barrier and the delay still on: one success, one 409, alice 200,
+// in 20 of 20 — and promptly: the barrier never times out.
+TEST(Lab21, SafeModeHoldsPromptly) {
+  ServerProcess server(kCli, {"--db", temp_db("safe")});
+  auto c = server.client();
+  ASSERT_EQ(post(c, "/admin/barrier?enabled=true&count=2"), 200);
+  ASSERT_EQ(post(c, "/admin/delay?enabled=true&ms=50"), 200);
+  json settings;
+  ASSERT_EQ(post(c, "/admin/transactions?enabled=true", "", &settings), 200);
+  EXPECT_EQ(settings["use_transactions"], true);
+  EXPECT_EQ(settings["strategy"], "mutex");
+  for (int i = 0; i < 20; ++i) {
+    auto p = race_two(server);
+    ASSERT_EQ(p.alice, 200) << "run " << i;
+    ASSERT_EQ((p.status_a == 200) + (p.status_b == 200), 1);
+    ASSERT_EQ((p.status_a == 409) + (p.status_b == 409), 1);
+  }
+  EXPECT_EQ(metric(c, "racelab_barrier_timeouts_total"), 0);
+  EXPECT_EQ(metric(c, "double_spend_detected_total"), 0);
+}
+
+// Every bad input: a 4xx JSON error naming the problem, and no balance changes.
+TEST(Service, BadInputIsRefusedAndChangesNothing) {
+  ServerProcess server(kCli, {"--db", temp_db("bad")});
+  auto c = server.client();
+  post(c, "/reset");
+  auto before = get(c, "/accounts");
+  struct Case {
+    std::string path, body;
+    int status;
+    std::string names;
+  };
+  std::vector<Case> cases{
+      {"/transfer", "{not json", 400, "malformed JSON"},
+      {"/transfer", "[1,2]", 400, "JSON object"},
+      {"/transfer", R"({"to_account":"bob","amount":5})", 400, "missing field 'from_account'"},
+      {"/transfer", R"({"from_account":"alice","to_account":"bob"})", 400, "missing field 'amount'"},
+      {"/transfer", R"({"from_account":"alice","to_account":"bob","amount":"5"})", 400,
+       "'amount' must be a number"},
+      {"/transfer", R"({"from_account":7,"to_account":"bob","amount":5})", 400, "must be strings"},
+      {"/transfer", transfer_body("alice", "bob", 0), 400, "must be positive"},
+      {"/transfer", transfer_body("alice", "bob", -5), 400, "must be positive"},
+      {"/transfer", R"({"from_account":"alice","to_account":"bob","amount":1.5})", 400, "whole number"},
+      {"/transfer", R"({"from_account":"alice","to_account":"bob","amount":1e30})", 400, "too large"},
+      {"/transfer", R"({"from_account":"alice","to_account":"bob","amount":18446744073709551615})", 400,
+       "too large"},
+      {"/transfer", transfer_body("alice", "alice", 5), 400, "to itself"},
+      {"/transfer", transfer_body("mallory", "bob", 5), 404, "unknown account 'mallory'"},
+      {"/transfer", transfer_body("alice", "mallory", 5), 404, "unknown account 'mallory'"},
+      {"/admin/delay?enabled=maybe", "", 400, "'enabled' must be true or false"},
+      {"/admin/delay?enabled=true&ms=-1", "", 400, "'ms' must be an integer"},
+      {"/admin/barrier?enabled=true&count=0", "", 400, "'count' must be an integer"},
+      {"/admin/strategy?name=yolo", "", 400, "unknown strategy 'yolo'"},
+      {"/admin/settings", R"({"delay_ms":"fast"})", 400, "'delay_ms' must be an integer"},
+      {"/admin/settings", R"({"warp":true})", 400, "unknown setting 'warp'"},
+  };
+  for (const auto& k : cases) {
+    json out;
+    EXPECT_EQ(post(c, k.path, k.body, &out), k.status) << k.path << " " << k.body;
+    EXPECT_NE(out.value("error", "").find(k.names), std::string::npos) << k.body << " -> " << out.dump();
+  }
+  EXPECT_EQ(get(c, "/accounts"), before);
+  auto r = c.Get("/accounts/mallory");
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(c.Get("/transactions?limit=zero")->status, 400);
+  EXPECT_EQ(c.Get("/nowhere")->status, 404);
+}
+
+TEST(Service, AdminNeedsTheTokenWhenOneIsSet) {
+  ServerProcess server(kCli, {"--db", temp_db("token"), "--admin-token", "s3cret"});
+  auto c = server.client();
+  EXPECT_EQ(post(c, "/admin/delay?enabled=true&ms=10"), 401);
+  httplib::Headers auth{{"Authorization", "Bearer s3cret"}};
+  auto r = c.Post("/admin/delay?enabled=true&ms=10", auth, "", "application/json");
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST(Service, LabCompatAnswers200ForInsufficientFunds) {
+  ServerProcess server(kCli, {"--db", temp_db("compat"), "--lab-compat"});
+  auto c = server.client();
+  post(c, "/reset");
+  json record;
+  EXPECT_EQ(post(c, "/transfer", transfer_body("charlie", "bob", 500), &record), 200);
+  EXPECT_EQ(record["status"], "failed_insufficient_funds");
+}
+
+// Two service instances on one PostgreSQL database: the in-process `mutex` double-spends across
+// them; `pessimistic` and `atomic` never do. A 300 ms delay widens every window.
+TEST(TwoInstances, OnlyDatabaseStrategiesHoldAcrossThem) {
+  const char* dir = std::getenv("RACELAB_PG_DIR");
+  ASSERT_NE(dir, nullptr) << "run with ctest (it starts PostgreSQL)";
+  std::string conninfo;
+  std::getline(std::ifstream(std::filesystem::path(dir) / "conninfo"), conninfo);
+  ASSERT_FALSE(conninfo.empty());
+  ServerProcess one(kCli, {"--db", conninfo}), two(kCli, {"--db", conninfo});
+  auto c1 = one.client(), c2 = two.client();
+  for (const char* strategy : {"mutex", "pessimistic", "atomic"}) {
+    for (auto* c : {&c1, &c2}) {
+      ASSERT_EQ(post(*c, std::string("/admin/strategy?name=") + strategy), 200);
+      ASSERT_EQ(post(*c, "/admin/delay?enabled=true&ms=300"), 200);
+    }
+    ASSERT_EQ(post(c1, "/reset"), 200);
+    int sa = 0, sb = 0;
+    std::thread a([&] {
+      auto c = one.client();
+      sa = post(c, "/transfer", transfer_body("alice", "bob", 800));
+    });
+    std::thread b([&] {
+      auto c = two.client();
+      sb = post(c, "/transfer", transfer_body("alice", "charlie", 800));
+    });
+    a.join();
+    b.join();
+    auto alice = balance(c1, "alice");
+    std::cout << strategy << " across two instances: alice " << alice << " (" << sa << ", " << sb << ")\n";
+    if (std::string(strategy) == "mutex") {
+      EXPECT_EQ(alice, -600);
+    } else {
+      EXPECT_EQ(alice, 200);
+    }
+  }
+}
