@@ -1,0 +1,165 @@
+// `racelab explore` and `racelab replay`: the deterministic simulation on the lab's scenarios.
+#include <racelab/explore.hpp>
+
+#include <unistd.h>
+
+#include <iostream>
+#include <map>
+
+#include "bank/bank.hpp"
+#include "bank/sql_bank.hpp"
+#include "verbs.hpp"
+
+namespace racelab::cli {
+namespace {
+
+using Body = std::function<void(racelab::Simulation&)>;
+
+// Scenario name -> a body that spawns the race and checks the invariant, for a lab strategy.
+Body bank_memory(lab::Strategy strategy) {
+  return [strategy](racelab::Simulation& sim) {
+    lab::bank::MemoryLedger ledger;
+    lab::bank::Bank bank(ledger);
+    lab::bank::spawn_double_spend(sim, bank, strategy);
+    static_cast<void>(sim.run());
+    RACELAB_ASSERT(ledger.balance("alice") >= 0);
+    RACELAB_ASSERT(ledger.total() == 1700);
+  };
+}
+
+Body bank_sqlite(lab::Strategy strategy) {
+  return [strategy](racelab::Simulation& sim) {
+    static int n = 0;
+    auto url = "sqlite:memdb:racelab_explore_" + std::to_string(++n);
+    auto setup = lab::open_db(url);
+    lab::bank::SqlBank::reset(*setup, strategy);
+    auto a = lab::open_db(url), b = lab::open_db(url);
+    sim.spawn("A", [&] {
+      try {
+        lab::bank::SqlBank(*a).transfer("alice", "bob", 800, strategy);
+      } catch (const lab::DbBusy&) {
+      }
+    });
+    sim.spawn("B", [&] {
+      try {
+        lab::bank::SqlBank(*b).transfer("alice", "charlie", 800, strategy);
+      } catch (const lab::DbBusy&) {
+      }
+    });
+    auto out = sim.run();
+    if (!out.ok()) return;
+    lab::bank::SqlBank bank(*setup);
+    RACELAB_ASSERT(bank.balance("alice") >= 0);
+    RACELAB_ASSERT(bank.total() == 1700);
+  };
+}
+
+const std::map<std::string, std::pair<std::string, Body (*)(lab::Strategy)>> kScenarios{
+    {"bank", {"two transfers of 800 from alice, in memory (--fix unsafe | mutex)", bank_memory}},
+    {"bank-sqlite", {"the same on an in-memory SQLite database (--fix: any strategy)", bank_sqlite}},
+};
+
+struct Options {
+  std::string scenario;
+  std::string search = "random";
+  int runs = 1000;
+  std::uint64_t seed = 0;
+  std::string fix = "unsafe";
+  std::string schedule;
+  bool seed_given = false;
+  bool verify = false;
+};
+
+std::optional<Body> resolve(const Options& o) {
+  auto it = kScenarios.find(o.scenario);
+  if (it == kScenarios.end()) {
+    std::cerr << "racelab: unknown scenario '" << o.scenario << "'. Scenarios:\n";
+    for (const auto& [name, entry] : kScenarios) std::cerr << "  " << name << "  " << entry.first << '\n';
+    return std::nullopt;
+  }
+  auto strategy = lab::parse_strategy(o.fix);
+  if (!strategy) {
+    std::cerr << "racelab: unknown strategy '" << o.fix << "' for --fix\n";
+    return std::nullopt;
+  }
+  if (o.scenario == "bank" && *strategy != lab::Strategy::unsafe && *strategy != lab::Strategy::mutex) {
+    std::cerr << "racelab: the in-memory bank has no database: --fix unsafe or mutex (bank-sqlite takes every strategy)\n";
+    return std::nullopt;
+  }
+  return it->second.second(*strategy);
+}
+
+int report_and_exit(const racelab::Report& r) {
+  std::cout << r;
+  if (!r.failed()) std::cout << '\n';
+  return r.failed() ? kExitFailed : kExitOk;
+}
+
+int explore_verb(const Options& o) {
+  auto body = resolve(o);
+  if (!body) return kExitUsage;
+  racelab::ExploreOptions opts{.runs = o.runs, .strategy = o.search, .seed = o.seed, .verify = o.verify, .use_env = true};
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  if (tty && o.runs >= 1000)
+    opts.progress = [](const racelab::ExploreProgress& p) {
+      std::cerr << "\r  explored " << p.runs_done << " / " << p.runs_total << std::flush;
+    };
+  std::cout << "racelab explore " << o.scenario << " (fix: " << o.fix << ", " << o.search << ", seeds from " << o.seed
+            << ")" << std::endl;
+  try {
+    auto r = racelab::explore(opts, *body);
+    if (opts.progress) std::cerr << "\r" << std::string(40, ' ') << "\r";
+    return report_and_exit(r);
+  } catch (const racelab::ExploreOptionsError& e) {
+    std::cerr << e.what() << '\n';
+    return kExitUsage;
+  }
+}
+
+int replay_verb(const Options& o) {
+  auto body = resolve(o);
+  if (!body) return kExitUsage;
+  if (o.schedule.empty() == !o.seed_given) {
+    std::cerr << "racelab replay: give exactly one of --seed S or --schedule TEXT\n";
+    return kExitUsage;
+  }
+  racelab::ExploreOptions opts{.runs = 1, .strategy = o.search, .seed = o.seed, .minimize = false, .verify = true,
+                               .use_env = false};
+  opts.schedule = o.schedule;
+  try {
+    return report_and_exit(racelab::explore(opts, *body));
+  } catch (const racelab::ExploreOptionsError& e) {
+    std::cerr << e.what() << '\n';
+    return kExitUsage;
+  }
+}
+
+void common(CLI::App* cmd, Options& o) {
+  cmd->add_option("scenario", o.scenario, "bank | bank-sqlite")->required();
+  cmd->add_option("--fix", o.fix, "The lab strategy under test (unsafe, mutex, pessimistic, …)")->capture_default_str();
+  cmd->add_option("--strategy", o.search, "Search strategy: random, pct:<depth>, dfs[:<preemptions>]")->capture_default_str();
+}
+
+}  // namespace
+
+void add_explore(CLI::App& app, std::function<int()>& run) {
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("explore", "Search a scenario's interleavings with the deterministic scheduler; exit 1 if one breaks it");
+  common(cmd, *o);
+  cmd->add_option("--runs", o->runs, "Schedules to try (a DFS stops when it has tried them all)")
+      ->check(CLI::Range(1, 100'000'000))
+      ->capture_default_str();
+  cmd->add_option("--seed", o->seed, "First seed (run i uses seed + i)")->capture_default_str();
+  cmd->add_flag("--verify", o->verify, "Re-run a failure and check it replays identically");
+  cmd->callback([&run, o] { run = [o] { return explore_verb(*o); }; });
+
+  auto r = std::make_shared<Options>();
+  auto* rep = app.add_subcommand("replay", "Replay one run of a scenario, by seed or by schedule text; exit 1 if it fails");
+  common(rep, *r);
+  rep->add_option("--seed", r->seed, "The seed to replay (with the same --strategy it was found with)")
+      ->each([r](const std::string&) { r->seed_given = true; });
+  rep->add_option("--schedule", r->schedule, "A schedule printed by explore (racelab-schedule/1: …)");
+  rep->callback([&run, r] { run = [r] { return replay_verb(*r); }; });
+}
+
+}  // namespace racelab::cli
