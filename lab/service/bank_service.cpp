@@ -119,6 +119,13 @@ struct BankService::State {
   std::deque<json> log;
   std::uint64_t next_id = 1;
   Metrics metrics;
+  // POST routes by path, so a POST without a body (curl -X POST "…?enabled=true", as the lab's
+  // walk-through sends) can be served: cpp-httplib refuses those before routing.
+  std::map<std::string, httplib::Server::Handler> posts;
+  void post(httplib::Server& server, const std::string& path, httplib::Server::Handler handler) {
+    posts[path] = handler;
+    server.Post(path, std::move(handler));
+  }
 
   // One connection per server thread, per service.
   Db& db() {
@@ -284,97 +291,96 @@ void BankService::State::settings_routes(httplib::Server& server) {
     }
     reply(res, 200, settings_json(settings));
   };
-  server.Post("/admin/delay", admin([this, update](const httplib::Request& req, httplib::Response& res) {
-                auto enabled = bool_param(req, res, "enabled", true);
-                if (!enabled) return;
-                std::optional<int> ms;
-                {
-                  std::lock_guard lk(settings_mu);
-                  ms = int_param(req, res, "ms", settings.delay_ms, 0, 60'000);
-                }
-                if (!ms) return;
-                update(res, [&](Settings& s) {
-                  s.delay_enabled = *enabled;
-                  s.delay_ms = *ms;
-                });
-              }));
-  server.Post("/admin/barrier", admin([this, update](const httplib::Request& req, httplib::Response& res) {
-                auto enabled = bool_param(req, res, "enabled", true);
-                if (!enabled) return;
-                std::optional<int> count;
-                {
-                  std::lock_guard lk(settings_mu);
-                  count = int_param(req, res, "count", settings.barrier_count, 1, 60);
-                }
-                if (!count) return;
-                update(res, [&](Settings& s) {
-                  s.barrier_enabled = *enabled;
-                  s.barrier_count = *count;
-                });
-              }));
-  server.Post("/admin/transactions", admin([update](const httplib::Request& req, httplib::Response& res) {
-                auto enabled = bool_param(req, res, "enabled", true);
-                if (!enabled) return;
-                update(res, [&](Settings& s) { s.strategy = *enabled ? Strategy::mutex : Strategy::unsafe; });
-              }));
-  server.Post("/admin/strategy", admin([update](const httplib::Request& req, httplib::Response& res) {
-                auto name = req.get_param_value("name");
-                auto strategy = parse_strategy(name);
-                if (!strategy) {
-                  std::string names;
-                  for (auto s : kAllStrategies)
-                    names += (names.empty() ? "" : ", ") + std::string(to_string(s));
-                  return error(res, 400, "unknown strategy '" + name + "' (one of: " + names + ")");
-                }
-                update(res, [&](Settings& s) { s.strategy = *strategy; });
-              }));
+  post(server, "/admin/delay", admin([this, update](const httplib::Request& req, httplib::Response& res) {
+         auto enabled = bool_param(req, res, "enabled", true);
+         if (!enabled) return;
+         std::optional<int> ms;
+         {
+           std::lock_guard lk(settings_mu);
+           ms = int_param(req, res, "ms", settings.delay_ms, 0, 60'000);
+         }
+         if (!ms) return;
+         update(res, [&](Settings& s) {
+           s.delay_enabled = *enabled;
+           s.delay_ms = *ms;
+         });
+       }));
+  post(server, "/admin/barrier", admin([this, update](const httplib::Request& req, httplib::Response& res) {
+         auto enabled = bool_param(req, res, "enabled", true);
+         if (!enabled) return;
+         std::optional<int> count;
+         {
+           std::lock_guard lk(settings_mu);
+           count = int_param(req, res, "count", settings.barrier_count, 1, 60);
+         }
+         if (!count) return;
+         update(res, [&](Settings& s) {
+           s.barrier_enabled = *enabled;
+           s.barrier_count = *count;
+         });
+       }));
+  post(server, "/admin/transactions", admin([update](const httplib::Request& req, httplib::Response& res) {
+         auto enabled = bool_param(req, res, "enabled", true);
+         if (!enabled) return;
+         update(res, [&](Settings& s) { s.strategy = *enabled ? Strategy::mutex : Strategy::unsafe; });
+       }));
+  post(server, "/admin/strategy", admin([update](const httplib::Request& req, httplib::Response& res) {
+         auto name = req.get_param_value("name");
+         auto strategy = parse_strategy(name);
+         if (!strategy) {
+           std::string names;
+           for (auto s : kAllStrategies) names += (names.empty() ? "" : ", ") + std::string(to_string(s));
+           return error(res, 400, "unknown strategy '" + name + "' (one of: " + names + ")");
+         }
+         update(res, [&](Settings& s) { s.strategy = *strategy; });
+       }));
   server.Get("/admin/settings", admin([this](const httplib::Request&, httplib::Response& res) {
                std::lock_guard lk(settings_mu);
                reply(res, 200, settings_json(settings));
              }));
-  server.Post("/admin/settings", admin([this, update](const httplib::Request& req, httplib::Response& res) {
-                json body;
-                try {
-                  body = json::parse(req.body);
-                } catch (const json::parse_error& e) {
-                  return error(res, 400, std::string("malformed JSON: ") + e.what());
-                }
-                if (!body.is_object()) return error(res, 400, "the body must be a JSON object");
-                Settings next;
-                {
-                  std::lock_guard lk(settings_mu);
-                  next = settings;
-                }
-                for (auto& [key, value] : body.items()) {
-                  if ((key == "delay_enabled" || key == "barrier_enabled" || key == "use_transactions") &&
-                      !value.is_boolean())
-                    return error(res, 400, "'" + key + "' must be true or false");
-                  if ((key == "delay_ms" || key == "barrier_count") && !value.is_number_integer())
-                    return error(res, 400, "'" + key + "' must be an integer");
-                  if (key == "delay_enabled")
-                    next.delay_enabled = value;
-                  else if (key == "delay_ms") {
-                    int v = value;
-                    if (v < 0 || v > 60'000) return error(res, 400, "'delay_ms' must be from 0 to 60000");
-                    next.delay_ms = v;
-                  } else if (key == "barrier_enabled")
-                    next.barrier_enabled = value;
-                  else if (key == "barrier_count") {
-                    int v = value;
-                    if (v < 1 || v > 60) return error(res, 400, "'barrier_count' must be from 1 to 60");
-                    next.barrier_count = v;
-                  } else if (key == "use_transactions")
-                    next.strategy = value.get<bool>() ? Strategy::mutex : Strategy::unsafe;
-                  else if (key == "strategy") {
-                    auto s = value.is_string() ? parse_strategy(value.get<std::string>()) : std::nullopt;
-                    if (!s) return error(res, 400, "unknown strategy " + value.dump());
-                    next.strategy = *s;
-                  } else {
-                    return error(res, 400, "unknown setting '" + key + "'");
-                  }
-                }
-                update(res, [&](Settings& s) { s = next; });
-              }));
+  post(server, "/admin/settings", admin([this, update](const httplib::Request& req, httplib::Response& res) {
+         json body;
+         try {
+           body = json::parse(req.body);
+         } catch (const json::parse_error& e) {
+           return error(res, 400, std::string("malformed JSON: ") + e.what());
+         }
+         if (!body.is_object()) return error(res, 400, "the body must be a JSON object");
+         Settings next;
+         {
+           std::lock_guard lk(settings_mu);
+           next = settings;
+         }
+         for (auto& [key, value] : body.items()) {
+           if ((key == "delay_enabled" || key == "barrier_enabled" || key == "use_transactions") &&
+               !value.is_boolean())
+             return error(res, 400, "'" + key + "' must be true or false");
+           if ((key == "delay_ms" || key == "barrier_count") && !value.is_number_integer())
+             return error(res, 400, "'" + key + "' must be an integer");
+           if (key == "delay_enabled")
+             next.delay_enabled = value;
+           else if (key == "delay_ms") {
+             int v = value;
+             if (v < 0 || v > 60'000) return error(res, 400, "'delay_ms' must be from 0 to 60000");
+             next.delay_ms = v;
+           } else if (key == "barrier_enabled")
+             next.barrier_enabled = value;
+           else if (key == "barrier_count") {
+             int v = value;
+             if (v < 1 || v > 60) return error(res, 400, "'barrier_count' must be from 1 to 60");
+             next.barrier_count = v;
+           } else if (key == "use_transactions")
+             next.strategy = value.get<bool>() ? Strategy::mutex : Strategy::unsafe;
+           else if (key == "strategy") {
+             auto s = value.is_string() ? parse_strategy(value.get<std::string>()) : std::nullopt;
+             if (!s) return error(res, 400, "unknown strategy " + value.dump());
+             next.strategy = *s;
+           } else {
+             return error(res, 400, "unknown setting '" + key + "'");
+           }
+         }
+         update(res, [&](Settings& s) { s = next; });
+       }));
 }
 
 BankService::BankService(Config config) : state_(std::make_unique<State>()) {
@@ -426,7 +432,7 @@ void BankService::mount(httplib::Server& server) {
     if (!balance) return error(res, 404, "unknown account '" + id + "'");
     reply(res, 200, {{"id", id}, {"balance", *balance}});
   });
-  server.Post("/reset", [st](const httplib::Request&, httplib::Response& res) {
+  st->post(server, "/reset", [st](const httplib::Request&, httplib::Response& res) {
     Strategy strategy;
     {
       std::lock_guard lk(st->settings_mu);
@@ -435,8 +441,8 @@ void BankService::mount(httplib::Server& server) {
     st->reset_bank(strategy);
     reply(res, 200, {{"status", "reset"}, {"accounts", st->accounts_json()}});
   });
-  server.Post("/transfer",
-              [st](const httplib::Request& req, httplib::Response& res) { st->transfer(req, res); });
+  st->post(server, "/transfer",
+           [st](const httplib::Request& req, httplib::Response& res) { st->transfer(req, res); });
   server.Get("/transactions", [st](const httplib::Request& req, httplib::Response& res) {
     auto limit = int_param(req, res, "limit", 20, 1, static_cast<int>(kLogSize));
     if (!limit) return;
@@ -450,6 +456,14 @@ void BankService::mount(httplib::Server& server) {
     res.set_content(metrics_text(), "text/plain; version=0.0.4");
   });
   st->settings_routes(server);
+  server.set_pre_routing_handler([st](const httplib::Request& req, httplib::Response& res) {
+    if (req.method != "POST" || req.has_header("Content-Length") || req.has_header("Transfer-Encoding"))
+      return httplib::Server::HandlerResponse::Unhandled;
+    auto it = st->posts.find(req.path);
+    if (it == st->posts.end()) return httplib::Server::HandlerResponse::Unhandled;
+    it->second(req, res);
+    return httplib::Server::HandlerResponse::Handled;
+  });
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.body.empty()) error(res, res.status, "no route for " + req.method + " " + req.path);
   });

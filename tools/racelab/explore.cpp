@@ -83,7 +83,8 @@ std::optional<Body> resolve(const Options& o) {
     return std::nullopt;
   }
   if (o.scenario == "bank" && *strategy != lab::Strategy::unsafe && *strategy != lab::Strategy::mutex) {
-    std::cerr << "racelab: the in-memory bank has no database: --fix unsafe or mutex (bank-sqlite takes every strategy)\n";
+    std::cerr << "racelab: the in-memory bank has no database: --fix unsafe or mutex (bank-sqlite takes "
+                 "every strategy)\n";
     return std::nullopt;
   }
   return it->second.second(*strategy);
@@ -98,14 +99,15 @@ int report_and_exit(const racelab::Report& r) {
 int explore_verb(const Options& o) {
   auto body = resolve(o);
   if (!body) return kExitUsage;
-  racelab::ExploreOptions opts{.runs = o.runs, .strategy = o.search, .seed = o.seed, .verify = o.verify, .use_env = true};
+  racelab::ExploreOptions opts{
+      .runs = o.runs, .strategy = o.search, .seed = o.seed, .verify = o.verify, .use_env = true};
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   if (tty && o.runs >= 1000)
     opts.progress = [](const racelab::ExploreProgress& p) {
       std::cerr << "\r  explored " << p.runs_done << " / " << p.runs_total << std::flush;
     };
-  std::cout << "racelab explore " << o.scenario << " (fix: " << o.fix << ", " << o.search << ", seeds from " << o.seed
-            << ")" << std::endl;
+  std::cout << "racelab explore " << o.scenario << " (fix: " << o.fix << ", " << o.search << ", seeds from "
+            << o.seed << ")" << std::endl;
   try {
     auto r = racelab::explore(opts, *body);
     if (opts.progress) std::cerr << "\r" << std::string(40, ' ') << "\r";
@@ -123,8 +125,8 @@ int replay_verb(const Options& o) {
     std::cerr << "racelab replay: give exactly one of --seed S or --schedule TEXT\n";
     return kExitUsage;
   }
-  racelab::ExploreOptions opts{.runs = 1, .strategy = o.search, .seed = o.seed, .minimize = false, .verify = true,
-                               .use_env = false};
+  racelab::ExploreOptions opts{
+      .runs = 1, .strategy = o.search, .seed = o.seed, .minimize = false, .verify = true, .use_env = false};
   opts.schedule = o.schedule;
   try {
     return report_and_exit(racelab::explore(opts, *body));
@@ -136,15 +138,19 @@ int replay_verb(const Options& o) {
 
 void common(CLI::App* cmd, Options& o) {
   cmd->add_option("scenario", o.scenario, "bank | bank-sqlite")->required();
-  cmd->add_option("--fix", o.fix, "The lab strategy under test (unsafe, mutex, pessimistic, …)")->capture_default_str();
-  cmd->add_option("--strategy", o.search, "Search strategy: random, pct:<depth>, dfs[:<preemptions>]")->capture_default_str();
+  cmd->add_option("--fix", o.fix, "The lab strategy under test (unsafe, mutex, pessimistic, …)")
+      ->capture_default_str();
+  cmd->add_option("--strategy", o.search, "Search strategy: random, pct:<depth>, dfs[:<preemptions>]")
+      ->capture_default_str();
 }
 
 }  // namespace
 
 void add_explore(CLI::App& app, std::function<int()>& run) {
   auto o = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("explore", "Search a scenario's interleavings with the deterministic scheduler; exit 1 if one breaks it");
+  auto* cmd = app.add_subcommand(
+      "explore",
+      "Search a scenario's interleavings with the deterministic scheduler; exit 1 if one breaks it");
   common(cmd, *o);
   cmd->add_option("--runs", o->runs, "Schedules to try (a DFS stops when it has tried them all)")
       ->check(CLI::Range(1, 100'000'000))
@@ -154,7 +160,8 @@ void add_explore(CLI::App& app, std::function<int()>& run) {
   cmd->callback([&run, o] { run = [o] { return explore_verb(*o); }; });
 
   auto r = std::make_shared<Options>();
-  auto* rep = app.add_subcommand("replay", "Replay one run of a scenario, by seed or by schedule text; exit 1 if it fails");
+  auto* rep = app.add_subcommand(
+      "replay", "Replay one run of a scenario, by seed or by schedule text; exit 1 if it fails");
   common(rep, *r);
   rep->add_option("--seed", r->seed, "The seed to replay (with the same --strategy it was found with)")
       ->each([r](const std::string&) { r->seed_given = true; });
