@@ -1,5 +1,6 @@
 #include "bank/bank.hpp"
 
+#include <racelab/outcome.hpp>
 #include <racelab/point.hpp>
 #include <thread>
 
@@ -86,6 +87,15 @@ TransferResult Bank::transfer(const std::string& from, const std::string& to, st
 void spawn_double_spend(racelab::Simulation& sim, Bank& bank, Strategy strategy) {
   sim.spawn("A", [&bank, strategy] { bank.transfer("alice", "bob", 800, strategy); });
   sim.spawn("B", [&bank, strategy] { bank.transfer("alice", "charlie", 800, strategy); });
+}
+
+void simulate_double_spend(racelab::Simulation& sim, Strategy strategy) {
+  MemoryLedger ledger;
+  Bank bank(ledger);
+  spawn_double_spend(sim, bank, strategy);
+  static_cast<void>(sim.run());
+  RACELAB_ASSERT(ledger.balance("alice") >= 0);
+  RACELAB_ASSERT(ledger.total() == 1700);
 }
 
 DoubleSpendRun run_double_spend(Strategy strategy) {

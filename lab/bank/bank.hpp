@@ -92,6 +92,10 @@ class Bank {
 // The same exercise as simulated tasks "A" and "B" on `sim` (call sim.run() afterwards).
 void spawn_double_spend(racelab::Simulation& sim, Bank& bank, Strategy strategy);
 
+// The whole simulated exercise for explore(): a fresh ledger, the two transfers as tasks, the run,
+// then the invariants (alice not below zero, money conserved) as RACELAB_ASSERTs.
+void simulate_double_spend(racelab::Simulation& sim, Strategy strategy);
+
 // The lab's central exercise: alice -> bob 800 and alice -> charlie 800 on two real threads at
 // once, on a fresh ledger. Hooks armed by the caller shape the interleaving.
 struct DoubleSpendRun {

@@ -67,8 +67,8 @@ TransferResult SqlBank::transfer(const std::string& from, const std::string& to,
       auto after = db_.query_int64("UPDATE accounts SET balance = balance - ? WHERE id = ? RETURNING balance",
                                    {amount, from});
       RACELAB_POINT("transfer.between_debit_and_credit");
-      auto to_after = db_.query_int64("UPDATE accounts SET balance = balance + ? WHERE id = ? RETURNING balance",
-                                      {amount, to});
+      auto to_after = db_.query_int64(
+          "UPDATE accounts SET balance = balance + ? WHERE id = ? RETURNING balance", {amount, to});
       return {TransferStatus::success, seen, after.value(), to_seen, to_after.value()};
     }
     case Strategy::mutex: {

@@ -80,6 +80,18 @@ void error(httplib::Response& res, int status, const std::string& message) {
   reply(res, status, {{"error", message}});
 }
 
+// The request body as a JSON object; nullopt (and a 400 already written) otherwise.
+std::optional<json> json_object(const httplib::Request& req, httplib::Response& res) {
+  try {
+    json body = json::parse(req.body);
+    if (body.is_object()) return body;
+    error(res, 400, "the body must be a JSON object");
+  } catch (const json::parse_error& e) {
+    error(res, 400, std::string("malformed JSON: ") + e.what());
+  }
+  return std::nullopt;
+}
+
 // A query parameter as a bool; nullopt (and a 400 already written) when it is malformed.
 std::optional<bool> bool_param(const httplib::Request& req, httplib::Response& res, const char* name,
                                bool fallback) {
@@ -180,13 +192,9 @@ struct BankService::State {
 };
 
 void BankService::State::transfer(const httplib::Request& req, httplib::Response& res) {
-  json body;
-  try {
-    body = json::parse(req.body);
-  } catch (const json::parse_error& e) {
-    return error(res, 400, std::string("malformed JSON: ") + e.what());
-  }
-  if (!body.is_object()) return error(res, 400, "the body must be a JSON object");
+  auto parsed = json_object(req, res);
+  if (!parsed) return;
+  json& body = *parsed;
   for (const char* field : {"from_account", "to_account", "amount"})
     if (!body.contains(field)) return error(res, 400, std::string("missing field '") + field + "'");
   if (!body["from_account"].is_string() || !body["to_account"].is_string())
@@ -339,19 +347,14 @@ void BankService::State::settings_routes(httplib::Server& server) {
                reply(res, 200, settings_json(settings));
              }));
   post(server, "/admin/settings", admin([this, update](const httplib::Request& req, httplib::Response& res) {
-         json body;
-         try {
-           body = json::parse(req.body);
-         } catch (const json::parse_error& e) {
-           return error(res, 400, std::string("malformed JSON: ") + e.what());
-         }
-         if (!body.is_object()) return error(res, 400, "the body must be a JSON object");
+         auto body = json_object(req, res);
+         if (!body) return;
          Settings next;
          {
            std::lock_guard lk(settings_mu);
            next = settings;
          }
-         for (auto& [key, value] : body.items()) {
+         for (auto& [key, value] : body->items()) {
            if ((key == "delay_enabled" || key == "barrier_enabled" || key == "use_transactions") &&
                !value.is_boolean())
              return error(res, 400, "'" + key + "' must be true or false");

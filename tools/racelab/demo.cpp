@@ -178,13 +178,7 @@ void simulation_chapter(Narrator& n) {
       "racelab::explore({.runs = 1000}, [&](racelab::Simulation& sim) { spawn A, B; sim.run(); "
       "RACELAB_ASSERT(alice >= 0); });");
   auto body = [](Strategy strategy) {
-    return [strategy](racelab::Simulation& sim) {
-      lab::bank::MemoryLedger ledger;
-      lab::bank::Bank bank(ledger);
-      lab::bank::spawn_double_spend(sim, bank, strategy);
-      static_cast<void>(sim.run());
-      RACELAB_ASSERT(ledger.balance("alice") >= 0);
-    };
+    return [strategy](racelab::Simulation& sim) { lab::bank::simulate_double_spend(sim, strategy); };
   };
   auto start = Clock::now();
   auto red = racelab::explore({.runs = 1000, .use_env = false}, body(Strategy::unsafe));
