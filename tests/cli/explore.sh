@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `racelab explore` finds the double-spend (exit 1) with a minimal timeline and a replay command;
+# `racelab explore` (and `racelab stress`, at the end) finds the double-spend (exit 1) with a minimal timeline and a replay command;
 # the printed schedule replays it; the mutex fix survives a full DFS (exit 0); bad input is exit 2.
 . "$(dirname "$0")/lib.sh"
 cli=$1
@@ -27,3 +27,13 @@ contains "bad schedule token 'junk'"
 run 2 "$cli" replay bank
 contains "exactly one of --seed"
 echo "explore: 10 checks passed"
+# `racelab stress`: a barrier makes unsafe fail every iteration (exit 1); mutex holds (exit 0).
+run 1 "$cli" stress bank --barrier --iterations 30
+contains "30 violation(s) (100.0%)"
+run 0 "$cli" stress bank --strategy mutex --barrier --iterations 30
+contains "0 violation(s)"
+run 1 "$cli" stress inventory --threads 4 --barrier --iterations 10
+contains "oversold"
+run 2 "$cli" stress bank --strategy atomic
+contains "unsafe or mutex"
+echo "stress: 4 checks passed"

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   racelab::cli::add_serve(app, run);
   racelab::cli::add_explore(app, run);
   racelab::cli::add_load(app, run);
+  racelab::cli::add_stress(app, run);
   auto is_verb = [&](const std::string& word) {
     for (const auto* sub : app.get_subcommands({}))
       if (sub->get_name() == word) return true;

@@ -17,6 +17,7 @@ void add_demo(CLI::App& app, std::function<int()>& run);
 void add_points(CLI::App& app, std::function<int()>& run);
 void add_serve(CLI::App& app, std::function<int()>& run);
 void add_load(CLI::App& app, std::function<int()>& run);
+void add_stress(CLI::App& app, std::function<int()>& run);
 void add_explore(CLI::App& app, std::function<int()>& run);  // explore and replay
 
 }  // namespace racelab::cli
