@@ -41,6 +41,8 @@ int serve(const ServeOptions& o) {
   httplib::Server server;
   const int threads = o.threads;
   server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+  server.set_tcp_nodelay(true);  // a response is two writes; Nagle + delayed ACK would add 40 ms
+  server.set_keep_alive_max_count(100'000);
   service.mount(server);
   int port = o.port;
   if (port == 0) {

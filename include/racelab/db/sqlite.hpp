@@ -17,6 +17,10 @@
 //   tx.commit();
 //
 // A Connection belongs to one thread at a time (SQLite's multi-thread mode); open one per thread.
+// It keeps the statements it prepared and reuses them (reset, not re-prepared) when the same SQL
+// comes again and the earlier one is finished. On real threads a connection waiting for a lock
+// held by another connection of this process is woken when that one ends its transaction, rather
+// than sleeping out a back-off; locks held by other processes are still found by the back-off.
 #pragma once
 
 #include <chrono>
@@ -56,12 +60,17 @@ class ConstraintViolation : public Error {
   using Error::Error;
 };
 
+namespace detail {
+struct CachedStatement;
+}
+
 class Statement {
  public:
   Statement(Statement&& other) noexcept
       : db_(other.db_),
         stmt_(std::exchange(other.stmt_, nullptr)),
         point_(other.point_),
+        cached_(std::exchange(other.cached_, nullptr)),
         started_(other.started_) {}
   Statement& operator=(Statement&&) = delete;
   Statement(const Statement&) = delete;
@@ -91,10 +100,12 @@ class Statement {
 
  private:
   friend class Connection;
-  Statement(sqlite3* db, sqlite3_stmt* stmt, Point point) : db_(db), stmt_(stmt), point_(point) {}
+  Statement(sqlite3* db, sqlite3_stmt* stmt, Point point, detail::CachedStatement* cached = nullptr)
+      : db_(db), stmt_(stmt), point_(point), cached_(cached) {}
   sqlite3* db_;
   sqlite3_stmt* stmt_;
   Point point_;
+  detail::CachedStatement* cached_;  // the connection's cache entry this statement returns to
   bool started_ = false;
 };
 
@@ -143,12 +154,15 @@ class Connection {
   sqlite3* handle() const { return db_; }
 
   struct BusyState;  // the busy handler's state, stable across moves
+  struct Cache;      // prepared statements by SQL text, stable across moves
 
  private:
   explicit Connection(sqlite3* db, std::chrono::milliseconds busy_timeout);
   void rebind_busy_handler();
+  void close() noexcept;
   sqlite3* db_;
   std::unique_ptr<BusyState> busy_;
+  std::unique_ptr<Cache> cache_;
 };
 
 // Rolls back unless committed. `immediate` takes the write lock at BEGIN (BEGIN IMMEDIATE).

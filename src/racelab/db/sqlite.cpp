@@ -4,8 +4,12 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "racelab/db/statement.hpp"
 #include "racelab/sim/sync.hpp"
@@ -31,14 +35,63 @@ void check(sqlite3* db, int rc, std::string_view context) {
 // outside a transaction (so its connection holds no lock any more) wakes them to try again.
 thread_local racelab::detail::WaitList t_lock_waiters;
 
-void lock_may_be_free(sqlite3* db) {
-  if (racelab::detail::in_simulation() && sqlite3_get_autocommit(db) != 0) t_lock_waiters.wake_all();
+// Real threads of this process waiting for a SQLite lock. A connection that ends its transaction
+// wakes them, so a lock held in this process is retried as soon as it is let go; the back-off's
+// sleep is only the fallback for locks held by other processes.
+struct LockRelease {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::uint64_t generation = 0;
+  std::atomic<int> waiters{0};
+};
+
+LockRelease& lock_release() {
+  static LockRelease release;
+  return release;
 }
+
+void lock_may_be_free(sqlite3* db) {
+  if (sqlite3_get_autocommit(db) == 0) return;
+  if (racelab::detail::in_simulation()) {
+    t_lock_waiters.wake_all();
+    return;
+  }
+  auto& r = lock_release();
+  if (r.waiters.load(std::memory_order_acquire) == 0) return;
+  {
+    std::lock_guard lock(r.mu);
+    ++r.generation;
+  }
+  r.cv.notify_one();  // one lock let go, one waiter to take it; a wrong pick still has its back-off
+}
+
+// True when `sql` is one statement (a trailing semicolon and blanks allowed).
+bool single_statement(std::string_view sql) {
+  auto semi = sql.find(';');
+  return semi == std::string_view::npos ||
+         std::all_of(sql.begin() + static_cast<std::ptrdiff_t>(semi) + 1, sql.end(),
+                     [](unsigned char c) { return std::isspace(c) != 0; });
+}
+
+constexpr std::size_t kCacheCapacity = 64;
 
 }  // namespace
 
+namespace detail {
+struct CachedStatement {
+  sqlite3_stmt* stmt;
+  Point point;
+  bool in_use = false;
+};
+}  // namespace detail
+
+struct Connection::Cache {
+  std::unordered_map<std::string, std::unique_ptr<detail::CachedStatement>> by_sql;
+};
+
 struct Connection::BusyState {
   std::chrono::milliseconds timeout;
+  std::chrono::steady_clock::time_point waiting_since{};
   // Called by SQLite with the number of times it has already waited for this lock.
   static int handler(void* self, int count) {
     auto* state = static_cast<BusyState*>(self);
@@ -48,18 +101,34 @@ struct Connection::BusyState {
       t_lock_waiters.wait("sql.busy", "a SQLite lock held by another connection");
       return 1;
     }
-    // Real threads: back off 1, 2, 4 … 20 ms until the timeout is spent.
+    // Real threads: wait until a connection of this process ends its transaction, or a back-off
+    // of 0.1, 0.2, 0.4 … 20 ms passes (a lock held by another process), until the timeout is spent.
     using namespace std::chrono;
-    auto waited = milliseconds(0);
-    for (int i = 0; i < count; ++i) waited += milliseconds(std::min(20, 1 << std::min(i, 5)));
-    if (waited >= state->timeout) return 0;
-    std::this_thread::sleep_for(milliseconds(std::min(20, 1 << std::min(count, 5))));
+    const auto now = steady_clock::now();
+    if (count == 0) state->waiting_since = now;
+    if (now - state->waiting_since >= state->timeout) return 0;
+    const auto backoff = microseconds(std::min<std::int64_t>(20'000, std::int64_t{100} << std::min(count, 8)));
+    auto& r = lock_release();
+    r.waiters.fetch_add(1, std::memory_order_acq_rel);
+    {
+      std::unique_lock lock(r.mu);
+      const auto seen = r.generation;
+      r.cv.wait_for(lock, backoff, [&] { return r.generation != seen; });
+    }
+    r.waiters.fetch_sub(1, std::memory_order_acq_rel);
     return 1;
   }
 };
 
 Statement::~Statement() {
-  if (stmt_ != nullptr) sqlite3_finalize(stmt_);
+  if (stmt_ == nullptr) return;
+  if (cached_ != nullptr) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    cached_->in_use = false;
+  } else {
+    sqlite3_finalize(stmt_);
+  }
 }
 
 Statement& Statement::bind(int index, std::int64_t value) {
@@ -129,12 +198,12 @@ Connection Connection::open(const std::string& path, Options options) {
 }
 
 Connection::Connection(sqlite3* db, std::chrono::milliseconds busy_timeout)
-    : db_(db), busy_(std::make_unique<BusyState>(BusyState{busy_timeout})) {
+    : db_(db), busy_(std::make_unique<BusyState>(BusyState{busy_timeout})), cache_(std::make_unique<Cache>()) {
   rebind_busy_handler();
 }
 
 Connection::Connection(Connection&& other) noexcept
-    : db_(std::exchange(other.db_, nullptr)), busy_(std::move(other.busy_)) {
+    : db_(std::exchange(other.db_, nullptr)), busy_(std::move(other.busy_)), cache_(std::move(other.cache_)) {
   rebind_busy_handler();
 }
 
@@ -144,22 +213,35 @@ void Connection::rebind_busy_handler() {
 
 Connection& Connection::operator=(Connection&& other) noexcept {
   if (this != &other) {
-    if (db_ != nullptr) sqlite3_close(db_);
+    close();
     db_ = std::exchange(other.db_, nullptr);
     busy_ = std::move(other.busy_);
+    cache_ = std::move(other.cache_);
     rebind_busy_handler();
   }
   return *this;
 }
 
-Connection::~Connection() {
-  if (db_ != nullptr) {
-    sqlite3_close(db_);
-    if (racelab::detail::in_simulation()) t_lock_waiters.wake_all();
+Connection::~Connection() { close(); }
+
+void Connection::close() noexcept {
+  if (db_ == nullptr) return;
+  if (cache_) {
+    for (auto& [sql, entry] : cache_->by_sql) sqlite3_finalize(entry->stmt);
+    cache_->by_sql.clear();
   }
+  sqlite3_close(db_);
+  db_ = nullptr;
+  if (racelab::detail::in_simulation()) t_lock_waiters.wake_all();
 }
 
 void Connection::exec(std::string_view sql) {
+  if (single_statement(sql)) {
+    auto stmt = prepare(sql);
+    while (stmt.step()) {
+    }
+    return;
+  }
   std::string text(sql);
   Point(db::statement_point_name(sql)).hit();
   char* error = nullptr;
@@ -173,6 +255,23 @@ void Connection::exec(std::string_view sql) {
 }
 
 Statement Connection::prepare(std::string_view sql, std::string_view point) {
+  if (point.empty()) {
+    auto it = cache_->by_sql.find(std::string(sql));
+    if (it != cache_->by_sql.end() && !it->second->in_use) {
+      it->second->in_use = true;
+      return Statement(db_, it->second->stmt, it->second->point, it->second.get());
+    }
+    if (it == cache_->by_sql.end() && cache_->by_sql.size() < kCacheCapacity) {
+      sqlite3_stmt* stmt = nullptr;
+      check(db_,
+            sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
+                               nullptr),
+            "prepare '" + std::string(sql) + "'");
+      auto& entry = cache_->by_sql[std::string(sql)];
+      entry.reset(new detail::CachedStatement{stmt, Point(db::statement_point_name(sql)), true});
+      return Statement(db_, stmt, entry->point, entry.get());
+    }
+  }
   sqlite3_stmt* stmt = nullptr;
   check(db_, sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr),
         "prepare '" + std::string(sql) + "'");
