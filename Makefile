@@ -4,12 +4,15 @@ PRESET ?= release
 BUILD  := build/$(PRESET)
 JOBS   ?= 2
 
-.PHONY: all deps build demo test test-fast sanitize asan tsan bench format format-check clean
+.PHONY: all deps test-deps build demo test test-fast sanitize asan tsan bench format format-check clean
 
 all: build
 
 deps:
 	@scripts/install-deps
+
+test-deps:
+	@scripts/install-deps test
 
 build: deps
 	@cmake --preset $(PRESET) >/dev/null
@@ -21,7 +24,7 @@ demo: build
 # The whole suite: the release build's tests, then the library's tests under ASan+UBSan and TSan.
 test: test-fast sanitize
 
-test-fast: build
+test-fast: build test-deps
 	@ctest --preset $(PRESET) -j $(JOBS)
 
 sanitize: asan tsan
@@ -31,7 +34,7 @@ asan tsan: deps
 	@cmake --build --preset $@ -j $(JOBS)
 	@ctest --preset $@ -j $(JOBS)
 
-bench: build
+bench: build test-deps
 	@$(BUILD)/bench/point_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	@$(BUILD)/bench/sim_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	@$(BUILD)/bench/strategy_compare

@@ -11,6 +11,7 @@
 
 #include "racelab/explore.hpp"
 #include "racelab/hooks.hpp"
+#include "racelab/observe.hpp"
 #include "racelab/outcome.hpp"
 #include "racelab/point.hpp"
 #include "racelab/sim/simulation.hpp"

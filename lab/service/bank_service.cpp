@@ -17,8 +17,14 @@
 #include <sstream>
 #include <unordered_map>
 
+#include <racelab/observe.hpp>
+
+#include <thread>
+
 #include "bank/sql_bank.hpp"
+#include "service/assets.hpp"
 #include "service/metrics.hpp"
+#include "service/tracing.hpp"
 
 namespace lab::service {
 namespace {
@@ -131,6 +137,7 @@ struct BankService::State {
   std::deque<json> log;
   std::uint64_t next_id = 1;
   Metrics metrics;
+  std::unique_ptr<Tracer> tracer;
   // POST routes by path, so a POST without a body (curl -X POST "…?enabled=true", as the lab's
   // walk-through sends) can be served: cpp-httplib refuses those before routing.
   std::map<std::string, httplib::Server::Handler> posts;
@@ -188,6 +195,10 @@ struct BankService::State {
   }
 
   void transfer(const httplib::Request& req, httplib::Response& res);
+  std::pair<int, json> execute(const std::string& from, const std::string& to, std::int64_t amount,
+                               const std::string& traceparent);
+  void fire(const httplib::Request& req, httplib::Response& res);
+  json state_json();
   void settings_routes(httplib::Server& server);
 };
 
@@ -220,12 +231,24 @@ void BankService::State::transfer(const httplib::Request& req, httplib::Response
     return error(res, 400, "'amount' is too large (at most " + std::to_string(kMaxAmount) + ")");
   const std::string from = body["from_account"], to = body["to_account"];
   if (from == to) return error(res, 400, "cannot transfer from '" + from + "' to itself");
+  auto [status, record] = execute(from, to, amount, req.get_header_value("traceparent"));
+  reply(res, status, record);
+}
 
+// One validated transfer: the bank, the metrics, the log and the span. Returns the HTTP status and
+// the body (the transfer record, or an error).
+std::pair<int, json> BankService::State::execute(const std::string& from, const std::string& to,
+                                                 std::int64_t amount, const std::string& traceparent) {
   Strategy strategy;
   {
     std::lock_guard lk(settings_mu);
     strategy = settings.strategy;
   }
+  Span span = tracer->start("transfer", traceparent);
+  span.attributes = {{"transfer.from", from},
+                     {"transfer.to", to},
+                     {"transfer.amount", amount},
+                     {"racelab.strategy", std::string(to_string(strategy))}};
   std::shared_lock lock(reset_mu);
   metrics.concurrent_transfers += 1;
   struct Done {
@@ -235,19 +258,49 @@ void BankService::State::transfer(const httplib::Request& req, httplib::Response
   const auto start = Clock::now();
   bank::SqlBank bank(db());
   bank::TransferResult r;
-  try {
-    r = bank.transfer(from, to, amount, strategy);
-  } catch (const bank::UnknownAccount& e) {
-    metrics.transfer(strategy, "failed_unknown_account", 0);
-    return error(res, 404, e.what());
-  } catch (const bank::InvalidTransfer& e) {
-    return error(res, 400, e.what());
-  } catch (const DbBusy&) {
-    metrics.transfer(strategy, "failed_busy", 0);
-    return error(res, 409, "the account is busy (nowait): retry later");
-  } catch (const DbConflict& e) {
-    metrics.transfer(strategy, "failed_conflict", 0);
-    return error(res, 409, std::string("gave up after repeated conflicts: ") + e.what());
+  auto finish = [&](int status, json body) {
+    // The points this transfer passed become the span's events, on the wall clock.
+    span.attributes["http.response.status_code"] = status;
+    tracer->finish(std::move(span));
+    return std::pair<int, json>{status, std::move(body)};
+  };
+  auto refused = [&](int status, const char* outcome, const std::string& message) {
+    metrics.transfer(strategy, outcome, 0);
+    span.attributes["transfer.status"] = outcome;
+    span.attributes["error.message"] = message;
+    span.error = true;
+    return finish(status, {{"error", message}});
+  };
+  {
+    racelab::PointLog passed;
+    const auto wall = now_unix_nano();
+    const auto steady = Clock::now();
+    auto keep_points = [&] {
+      json names = json::array();
+      for (const auto& e : passed.entries()) {
+        span.events.push_back(
+            {std::string(e.point),
+             wall + std::chrono::duration_cast<std::chrono::nanoseconds>(e.at - steady).count()});
+        names.push_back(std::string(e.point));
+      }
+      span.attributes["racelab.points"] = names;
+    };
+    try {
+      r = bank.transfer(from, to, amount, strategy);
+      keep_points();
+    } catch (const bank::UnknownAccount& e) {
+      keep_points();
+      return refused(404, "failed_unknown_account", e.what());
+    } catch (const bank::InvalidTransfer& e) {
+      keep_points();
+      return refused(400, "failed_invalid", e.what());
+    } catch (const DbBusy&) {
+      keep_points();
+      return refused(409, "failed_busy", "the account is busy (nowait): retry later");
+    } catch (const DbConflict& e) {
+      keep_points();
+      return refused(409, "failed_conflict", std::string("gave up after repeated conflicts: ") + e.what());
+    }
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   const bool success = r.status == bank::TransferStatus::success;
@@ -279,7 +332,71 @@ void BankService::State::transfer(const httplib::Request& req, httplib::Response
     log.push_front(record);
     if (log.size() > kLogSize) log.pop_back();
   }
-  reply(res, success || config.lab_compat ? 200 : 409, record);
+  span.attributes["transfer.id"] = record["id"];
+  span.attributes["transfer.status"] = record["status"];
+  span.attributes["race_condition.detected"] = race;
+  span.attributes["double_spend.detected"] = double_spend;
+  for (const char* key :
+       {"from_balance_before", "from_balance_after", "to_balance_before", "to_balance_after"})
+    span.attributes[std::string("transfer.") + key] = record[key];
+  return finish(success || config.lab_compat ? 200 : 409, std::move(record));
+}
+
+json BankService::State::state_json() {
+  json s;
+  auto accounts = accounts_json();
+  std::int64_t total = 0;
+  for (const auto& a : accounts) total += a["balance"].get<std::int64_t>();
+  s["accounts"] = accounts;
+  s["money_total"] = total;
+  s["money_expected"] = metrics.money_expected;
+  s["transfers"] = metrics.by_status();
+  s["race_condition_hits"] = metrics.race_condition_hits.load();
+  s["double_spend_detected"] = metrics.double_spend_detected.load();
+  s["concurrent_transfers"] = metrics.concurrent_transfers.load();
+  s["barrier_waiting"] = waiting.load();
+  auto latency = metrics.latency();
+  s["latency_ms"] = {{"p50", latency.p50 * 1000}, {"p99", latency.p99 * 1000}, {"samples", latency.samples}};
+  json strategies = json::array();
+  for (auto st : kAllStrategies) strategies.push_back(std::string(to_string(st)));
+  s["strategies"] = strategies;
+  s["database"] = db().backend() == Backend::postgres ? "postgresql" : "sqlite";
+  std::lock_guard lk(settings_mu);
+  s["settings"] = settings_json(settings);
+  s["barrier_timeouts"] = hooks ? hooks->timeout_count() : 0;
+  return s;
+}
+
+// POST /admin/fire?n=2&from=alice&to=bob&amount=800: N transfers at once, each on a thread of its
+// own (the page's button; a browser would queue all but six of them on its connection limit).
+void BankService::State::fire(const httplib::Request& req, httplib::Response& res) {
+  auto n = int_param(req, res, "n", 2, 1, 64);
+  if (!n) return;
+  const std::string from = req.has_param("from") ? req.get_param_value("from") : "alice";
+  const std::string to = req.has_param("to") ? req.get_param_value("to") : "bob";
+  auto amount = int_param(req, res, "amount", 800, 1, 1'000'000'000);
+  if (!amount) return;
+  if (from == to) return error(res, 400, "cannot transfer from '" + from + "' to itself");
+  for (const auto& id : {from, to})
+    if (!db().query_int64("SELECT balance FROM accounts WHERE id = ?", {id}))
+      return error(res, 404, "unknown account '" + id + "'");
+  std::vector<std::pair<int, json>> results(static_cast<std::size_t>(*n));
+  {
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < results.size(); ++i)
+      threads.emplace_back([&, i] { results[i] = execute(from, to, *amount, {}); });
+    for (auto& t : threads) t.join();
+  }
+  json list = json::array();
+  std::map<std::string, int> summary;
+  int double_spends = 0;
+  for (auto& [status, body] : results) {
+    ++summary[body.contains("status") ? body["status"].get<std::string>() : "error"];
+    if (body.value("from_balance_after", std::int64_t{0}) < 0 && body.value("status", "") == "success")
+      ++double_spends;
+    list.push_back({{"http_status", status}, {"body", body}});
+  }
+  reply(res, 200, {{"fired", *n}, {"summary", summary}, {"double_spends", double_spends}, {"results", list}});
 }
 
 void BankService::State::settings_routes(httplib::Server& server) {
@@ -342,6 +459,8 @@ void BankService::State::settings_routes(httplib::Server& server) {
          }
          update(res, [&](Settings& s) { s.strategy = *strategy; });
        }));
+  post(server, "/admin/fire",
+       admin([this](const httplib::Request& req, httplib::Response& res) { fire(req, res); }));
   server.Get("/admin/settings", admin([this](const httplib::Request&, httplib::Response& res) {
                std::lock_guard lk(settings_mu);
                reply(res, 200, settings_json(settings));
@@ -389,6 +508,7 @@ void BankService::State::settings_routes(httplib::Server& server) {
 BankService::BankService(Config config) : state_(std::make_unique<State>()) {
   auto& st = *state_;
   st.config = std::move(config);
+  st.tracer = std::make_unique<Tracer>(TracerOptions{.otlp_endpoint = st.config.otlp_endpoint});
   st.settings.delay_enabled = env_flag("DEBUG_DELAY_ENABLED", false);
   st.settings.delay_ms = env_int("DEBUG_DELAY_MS", 100);
   st.settings.barrier_enabled = env_flag("BARRIER_ENABLED", false);
@@ -418,7 +538,11 @@ std::string BankService::metrics_text() {
     std::lock_guard lk(st.settings_mu);
     timeouts = st.hooks ? st.hooks->timeout_count() : 0;
   }
-  return st.metrics.render(balances, st.waiting.load(), timeouts);
+  auto spans = st.tracer->stats();
+  return st.metrics.render(
+      balances, st.waiting.load(), timeouts,
+      {.exported = spans.exported, .dropped = spans.dropped, .failed_exports = spans.failed_exports},
+      st.config.lab_compat);
 }
 
 void BankService::mount(httplib::Server& server) {
@@ -454,6 +578,25 @@ void BankService::mount(httplib::Server& server) {
     for (std::size_t i = 0; i < st->log.size() && i < static_cast<std::size_t>(*limit); ++i)
       list.push_back(st->log[i]);
     reply(res, 200, {{"transactions", list}});
+  });
+  server.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(assets::kIndexHtml), "text/html; charset=utf-8");
+  });
+  server.Get("/docs", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(assets::kDocsHtml), "text/html; charset=utf-8");
+  });
+  server.Get("/openapi.json", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(assets::kOpenApiJson), "application/json");
+  });
+  server.Get("/api/state",
+             [st](const httplib::Request&, httplib::Response& res) { reply(res, 200, st->state_json()); });
+  server.Get("/traces", [st](const httplib::Request& req, httplib::Response& res) {
+    auto limit = int_param(req, res, "limit", 50, 1, 512);
+    if (!limit) return;
+    reply(res, 200, {{"spans", st->tracer->recent(static_cast<std::size_t>(*limit))}});
+  });
+  server.Get("/traces/last-race", [st](const httplib::Request&, httplib::Response& res) {
+    reply(res, 200, {{"last_race", st->tracer->last_race()}});
   });
   server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_text(), "text/plain; version=0.0.4");

@@ -6,6 +6,10 @@
 //   service.mount(server);
 //   server.listen("127.0.0.1", 8000);
 //
+// Beside the lab's API: GET / (the page), GET /docs and /openapi.json (the API described),
+// GET /api/state (what the page shows), GET /traces and /traces/last-race (spans kept in a ring),
+// POST /admin/fire (N concurrent transfers started by the server, for the page's button).
+//
 // Paths, query parameters and JSON shapes follow the original lab, with its defects fixed: money is
 // an integer; the barrier sits between the read and the write (transfer.after_read), so a barrier
 // alone forces the race and a safe strategy is released at once; a barrier wait times out and its
@@ -29,6 +33,7 @@ struct Config {
   std::string admin_token{};                  // required on /admin/* when set
   bool lab_compat = false;                    // insufficient funds answers 200, as the original did
   int barrier_timeout_ms = 10'000;
+  std::string otlp_endpoint{};  // export a span per transfer as OTLP/HTTP JSON (http://host:4318)
 };
 
 class BankService {

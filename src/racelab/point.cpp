@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "racelab/detail/hooks_state.hpp"
+#include "racelab/observe.hpp"
 #include "racelab/sim/core.hpp"
 
 namespace racelab {
@@ -17,6 +18,7 @@ namespace {
 constinit std::atomic<Site*> g_sites{nullptr};
 
 thread_local std::string t_label;
+thread_local PointLog* t_point_log = nullptr;  // the innermost live PointLog of this thread
 std::atomic<std::uint32_t> g_next_thread_number{1};
 
 }  // namespace
@@ -46,6 +48,7 @@ void disarm() noexcept { g_armed.fetch_sub(1, std::memory_order_relaxed); }
 
 void fire(Site& site) {
   site.hits.fetch_add(1, std::memory_order_relaxed);
+  if (PointLog* log = t_point_log) log->record(site.name);
   // Inside a simulated task the scheduler owns the interleaving; real-thread hooks (barriers,
   // delays) would only stall the one thread every task runs on, so they do not apply there.
   if (SimCore* sim = t_sim) {
@@ -85,6 +88,20 @@ const std::string& thread_label() {
         "thread-" + std::to_string(detail::g_next_thread_number.fetch_add(1, std::memory_order_relaxed));
   }
   return detail::t_label;
+}
+
+PointLog::PointLog() : previous_(detail::t_point_log) {
+  detail::t_point_log = this;
+  detail::arm();
+}
+
+PointLog::~PointLog() {
+  detail::disarm();
+  detail::t_point_log = previous_;
+}
+
+void PointLog::record(std::string_view point) {
+  entries_.push_back({point, std::chrono::steady_clock::now()});
 }
 
 }  // namespace racelab

@@ -5,6 +5,8 @@
 
 #include <csignal>
 #include <iostream>
+#include <memory>
+#include <stdexcept>
 #include <thread>
 
 #include "service/bank_service.hpp"
@@ -24,6 +26,7 @@ struct ServeOptions {
   std::string admin_token;
   bool lab_compat = false;
   int threads = 64;
+  std::string otlp_endpoint;
 };
 
 int serve(const ServeOptions& o) {
@@ -37,7 +40,18 @@ int serve(const ServeOptions& o) {
   sigaddset(&block_now, SIGINT);
   sigaddset(&block_now, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &block_now, nullptr);
-  lab::service::BankService service({.db = o.db, .admin_token = o.admin_token, .lab_compat = o.lab_compat});
+  std::unique_ptr<lab::service::BankService> service_ptr;
+  try {
+    service_ptr =
+        std::make_unique<lab::service::BankService>(lab::service::Config{.db = o.db,
+                                                                         .admin_token = o.admin_token,
+                                                                         .lab_compat = o.lab_compat,
+                                                                         .otlp_endpoint = o.otlp_endpoint});
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "racelab serve: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  auto& service = *service_ptr;
   httplib::Server server;
   const int threads = o.threads;
   server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
@@ -92,6 +106,8 @@ void add_serve(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--bind", o->bind, "Address to listen on")->capture_default_str();
   cmd->add_option("--admin-token", o->admin_token, "Bearer token required on /admin/* (needed off loopback)");
   cmd->add_flag("--lab-compat", o->lab_compat, "Answer insufficient funds with 200, as the original lab did");
+  cmd->add_option("--otlp-endpoint", o->otlp_endpoint,
+                  "Export a span per transfer as OTLP/HTTP JSON to this collector (http://127.0.0.1:4318)");
   cmd->add_option("--threads", o->threads, "Request threads (a barrier of N needs at least N)")
       ->check(CLI::Range(2, 512))
       ->capture_default_str();

@@ -107,7 +107,8 @@ struct Connection::BusyState {
     const auto now = steady_clock::now();
     if (count == 0) state->waiting_since = now;
     if (now - state->waiting_since >= state->timeout) return 0;
-    const auto backoff = microseconds(std::min<std::int64_t>(20'000, std::int64_t{100} << std::min(count, 8)));
+    const auto backoff =
+        microseconds(std::min<std::int64_t>(20'000, std::int64_t{100} << std::min(count, 8)));
     auto& r = lock_release();
     r.waiters.fetch_add(1, std::memory_order_acq_rel);
     {
@@ -198,7 +199,9 @@ Connection Connection::open(const std::string& path, Options options) {
 }
 
 Connection::Connection(sqlite3* db, std::chrono::milliseconds busy_timeout)
-    : db_(db), busy_(std::make_unique<BusyState>(BusyState{busy_timeout})), cache_(std::make_unique<Cache>()) {
+    : db_(db),
+      busy_(std::make_unique<BusyState>(BusyState{busy_timeout})),
+      cache_(std::make_unique<Cache>()) {
   rebind_busy_handler();
 }
 
@@ -264,8 +267,8 @@ Statement Connection::prepare(std::string_view sql, std::string_view point) {
     if (it == cache_->by_sql.end() && cache_->by_sql.size() < kCacheCapacity) {
       sqlite3_stmt* stmt = nullptr;
       check(db_,
-            sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
-                               nullptr),
+            sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                               &stmt, nullptr),
             "prepare '" + std::string(sql) + "'");
       auto& entry = cache_->by_sql[std::string(sql)];
       entry.reset(new detail::CachedStatement{stmt, Point(db::statement_point_name(sql)), true});
