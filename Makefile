@@ -18,8 +18,11 @@ build: deps
 	@cmake --preset $(PRESET) >/dev/null
 	@cmake --build --preset $(PRESET) -j $(JOBS)
 
+# The demo's last chapter runs two instances on PostgreSQL: a throwaway cluster, stopped after.
 demo: build
-	@$(BUILD)/tools/racelab/racelab demo
+	@conn=$$(scripts/pg start $(BUILD)/pg) || conn=""; \
+	$(BUILD)/tools/racelab/racelab demo $${conn:+--pg "$$conn"}; rc=$$?; \
+	[ -z "$$conn" ] || scripts/pg stop $(BUILD)/pg >/dev/null; exit $$rc
 
 # The whole suite: the release build's tests, then the library's tests under ASan+UBSan and TSan.
 test: test-fast sanitize

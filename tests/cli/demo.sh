@@ -2,13 +2,17 @@
 # `racelab demo` runs every chapter and every demonstration comes out as narrated.
 . "$(dirname "$0")/lib.sh"
 cli=$1
-run 0 "$cli" demo --runs 20 --no-color
+pg=$(cat "${RACELAB_PG_DIR:?run with ctest (it starts PostgreSQL)}/conninfo")
+run 0 "$cli" demo --runs 20 --no-color --pg "$pg"
 contains "count is 1: one update was lost"
 contains "barrier: alice negative in 20/20 runs"
 contains "mutex: alice negative in 0/20 runs, alice 200 in 20/20, 0 barrier timeouts"
 contains "minimal schedule"
 contains "replaying that schedule gives the same run, step for step"
 contains "schedules explored, all of them, no failure"
+contains "mutex: alice -600"
+contains "pessimistic: alice 200"
+contains "atomic: alice 200"
 contains "Every demonstration came out as narrated."
 case "$out" in *UNEXPECTED*) fail "a demonstration did not come out as narrated: $out" ;; esac
 echo "demo: 1 check passed"

@@ -16,4 +16,16 @@ contains "points"
 contains "Exit codes"
 run 0 "$cli" demo --help
 contains "--runs"
-echo "errors: 6 checks passed"
+run 2 "$cli" serve --port 0 --otlp-endpoint ftp://collector:4318
+contains "--otlp-endpoint must be an http:// or https:// URL, got 'ftp://collector:4318'"
+run 2 "$cli" serve --port 0 --bind 0.0.0.0
+contains "--admin-token"
+run 2 "$cli" serve --port 70000
+contains "--port"
+for verb in demo serve explore replay stress load points; do
+  run 0 "$cli" "$verb" --help
+  contains "Usage:"
+done
+run 0 "$cli" serve --help
+contains "--otlp-endpoint"
+echo "errors: 10 checks passed"

@@ -9,7 +9,7 @@
 #include <set>
 #include <thread>
 
-#include "server_process.hpp"
+#include "service/server_process.hpp"
 
 using json = nlohmann::json;
 

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "server_process.hpp"
+#include "service/server_process.hpp"
 
 using json = nlohmann::json;
 

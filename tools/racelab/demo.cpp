@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -14,7 +15,9 @@
 #include "bank/bank.hpp"
 #include "counter/counter.hpp"
 #include "inventory/inventory.hpp"
+#include "common/db.hpp"
 #include "narrator.hpp"
+#include "service/server_process.hpp"
 #include "verbs.hpp"
 
 namespace racelab::cli {
@@ -200,7 +203,74 @@ void simulation_chapter(Narrator& n) {
   n.result(!green.failed() && green.complete(), green.summary() + " (" + ms_since(start) + ")");
 }
 
-int run_demo(int runs, bool color) {
+// `conninfo` with its tables in `schema` (created if missing), so the demo never touches others'.
+std::string in_schema(const std::string& conninfo, const std::string& schema) {
+  lab::open_db(conninfo)->script("CREATE SCHEMA IF NOT EXISTS " + schema);
+  if (conninfo.rfind("postgresql://", 0) == 0 || conninfo.rfind("postgres://", 0) == 0)
+    return conninfo + (conninfo.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" + schema;
+  return conninfo + " options='-csearch_path=" + schema + "'";
+}
+
+void two_instances_chapter(Narrator& n, const std::string& pg) {
+  n.chapter("Two instances on PostgreSQL: the lab's \"safe mode\" is a lock in one process");
+  if (pg.empty()) {
+    n.result(false, "skipped: give --pg CONNINFO (make demo starts a PostgreSQL cluster and passes it)");
+    return;
+  }
+  n.say("Safe mode (use_transactions) is the `mutex` strategy: re-check and write under a lock that");
+  n.say("lives in the process. Run the bank twice on one database, as behind a load balancer, widen");
+  n.say("the window with a 300 ms delay, and send one transfer of 800 from alice to each instance:");
+  n.code("racelab serve --db $PG --port A &  racelab serve --db $PG --port B &");
+  n.code("curl -X POST A/transfer -d '{alice→bob 800}' & curl -X POST B/transfer -d '{alice→charlie 800}'");
+  std::string db;
+  try {
+    db = in_schema(pg, "racelab_demo");
+  } catch (const std::exception& e) {
+    n.result(false, std::string("cannot use PostgreSQL at '") + pg + "': " + e.what());
+    return;
+  }
+  const auto self = std::filesystem::read_symlink("/proc/self/exe").string();
+  ServerProcess one(self, {"--db", db}), two(self, {"--db", db});
+  auto admin = [](ServerProcess& s, const std::string& path) {
+    auto c = s.client();
+    auto r = c.Post(path.c_str());
+    return r && r->status == 200;
+  };
+  for (const char* strategy : {"mutex", "pessimistic", "atomic"}) {
+    bool ready = true;
+    for (auto* s : {&one, &two})
+      ready = ready && admin(*s, std::string("/admin/strategy?name=") + strategy) &&
+              admin(*s, "/admin/delay?enabled=true&ms=300");
+    ready = ready && admin(one, "/reset");
+    int status_a = 0, status_b = 0;
+    auto send = [](ServerProcess& s, const char* to, int& status) {
+      auto c = s.client();
+      auto body = nlohmann::json{{"from_account", "alice"}, {"to_account", to}, {"amount", 800}}.dump();
+      auto r = c.Post("/transfer", body, "application/json");
+      status = r ? r->status : 0;
+    };
+    std::thread a([&] { send(one, "bob", status_a); });
+    std::thread b([&] { send(two, "charlie", status_b); });
+    a.join();
+    b.join();
+    auto c = one.client();
+    auto r = c.Get("/accounts/alice");
+    const std::int64_t alice = r && r->status == 200 ? nlohmann::json::parse(r->body)["balance"].get<std::int64_t>() : 0;
+    const std::string answers = " (answers " + std::to_string(status_a) + " and " + std::to_string(status_b) + ")";
+    if (std::string(strategy) == "mutex") {
+      n.result(ready && alice == -600, "mutex: alice " + std::to_string(alice) + answers +
+                                           " — each process's lock guarded only its own transfer");
+    } else {
+      n.result(ready && alice == 200, std::string(strategy) + ": alice " + std::to_string(alice) + answers +
+                                          (std::string(strategy) == "pessimistic"
+                                               ? " — SELECT … FOR UPDATE: the row lock is in the database"
+                                               : " — UPDATE … WHERE balance >= 800: the check is the write"));
+    }
+  }
+  n.say("A lock protects what shares it. Across processes, only the database is shared.");
+}
+
+int run_demo(int runs, bool color, const std::string& pg) {
   Narrator n(color);
   std::cout << "racelab demo: force a race, watch it break, prove the fix.\n";
   auto dir = std::filesystem::temp_directory_path() / ("racelab-demo-" + std::to_string(::getpid()));
@@ -209,6 +279,7 @@ int run_demo(int runs, bool color) {
   bank_chapter(n, runs);
   inventory_chapter(n, runs * 2);
   simulation_chapter(n);
+  two_instances_chapter(n, pg);
   std::filesystem::remove_all(dir);
   std::cout << '\n'
             << (n.failures() == 0
@@ -224,13 +295,17 @@ void add_demo(CLI::App& app, std::function<int()>& run) {
       "demo", "Run the narrated walk-through: lost update, double-spend, oversell, and their fixes");
   auto runs = std::make_shared<int>(100);
   auto no_color = std::make_shared<bool>(false);
+  auto pg = std::make_shared<std::string>();
   cmd->add_option("--runs", *runs, "Runs per double-spend demonstration")
       ->check(CLI::Range(10, 100000))
       ->capture_default_str();
   cmd->add_flag("--no-color", *no_color, "Plain output even on a terminal");
-  cmd->callback([&run, runs, no_color] {
+  cmd->add_option("--pg", *pg,
+                  "PostgreSQL conninfo or URL for the two-instance chapter (make demo starts a cluster)")
+      ->envname("RACELAB_PG");
+  cmd->callback([&run, runs, no_color, pg] {
     bool color = !*no_color && ::isatty(STDOUT_FILENO) != 0;
-    run = [runs, color] { return run_demo(*runs, color); };
+    run = [runs, color, pg] { return run_demo(*runs, color, *pg); };
   });
 }
 

@@ -1,4 +1,11 @@
-// Runs `racelab serve` as a child process on a free port, for tests that speak HTTP to it.
+// lab/service/server_process.hpp — `racelab serve` as a child process on a free port, for the tests
+// and the demo's two-instance chapter, which speak HTTP to it.
+//
+//   ServerProcess server("/path/to/racelab", {"--db", conninfo});
+//   auto client = server.client();          // httplib::Client on 127.0.0.1:server.port()
+//
+// The child's stdout and stderr go to a pipe read until "listening on"; the destructor sends SIGTERM,
+// then SIGKILL after 5 s.
 #pragma once
 
 #include <httplib.h>
