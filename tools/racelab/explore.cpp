@@ -5,9 +5,11 @@
 
 #include <iostream>
 #include <map>
+#include <memory>
 
 #include "bank/bank.hpp"
 #include "bank/sql_bank.hpp"
+#include "progress.hpp"
 #include "verbs.hpp"
 
 namespace racelab::cli {
@@ -94,16 +96,16 @@ int explore_verb(const Options& o) {
   if (!body) return kExitUsage;
   racelab::ExploreOptions opts{
       .runs = o.runs, .strategy = o.search, .seed = o.seed, .verify = o.verify, .use_env = true};
-  const bool tty = ::isatty(STDERR_FILENO) != 0;
-  if (tty && o.runs >= 1000)
-    opts.progress = [](const racelab::ExploreProgress& p) {
-      std::cerr << "\r  explored " << p.runs_done << " / " << p.runs_total << std::flush;
+  auto bar = std::make_shared<ProgressBar>("schedules");
+  if (bar->shown() && o.runs >= 1000)
+    opts.progress = [bar](const racelab::ExploreProgress& p) {
+      bar->update(static_cast<long>(p.runs_done), static_cast<long>(p.runs_total));
     };
   std::cout << "racelab explore " << o.scenario << " (fix: " << o.fix << ", " << o.search << ", seeds from "
             << o.seed << ")" << std::endl;
   try {
     auto r = racelab::explore(opts, *body);
-    if (opts.progress) std::cerr << "\r" << std::string(40, ' ') << "\r";
+    bar->clear();
     return report_and_exit(r);
   } catch (const racelab::ExploreOptionsError& e) {
     std::cerr << e.what() << '\n';

@@ -14,6 +14,7 @@
 #include <random>
 #include <thread>
 
+#include "progress.hpp"
 #include "verbs.hpp"
 
 namespace racelab::cli {
@@ -142,21 +143,23 @@ int load(const LoadOptions& o) {
       }
     });
   }
-  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  ProgressBar bar("ms");
+  const auto total_ms = std::chrono::duration_cast<std::chrono::milliseconds>(*duration).count();
   while (Clock::now() - start < *duration) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    if (!tty) continue;
+    if (!bar.shown()) continue;
     long n = 0;
     {
       std::lock_guard lk(tally.mu);
       for (const auto& [s, k] : tally.by_status) n += k;
     }
-    std::cerr << "\r  " << n << " requests" << std::flush;
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+    bar.update(static_cast<long>(elapsed), static_cast<long>(total_ms), ", " + std::to_string(n) + " requests");
   }
   stop = true;
   for (auto& t : vus) t.join();
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  if (tty) std::cerr << "\r" << std::string(30, ' ') << "\r";
+  bar.clear();
 
   // The audit.
   const auto after = balances(c);
