@@ -35,13 +35,15 @@ void check(sqlite3* db, int rc, std::string_view context) {
 // outside a transaction (so its connection holds no lock any more) wakes them to try again.
 thread_local racelab::detail::WaitList t_lock_waiters;
 
-// Real threads of this process waiting for a SQLite lock. A connection that ends its transaction
-// wakes them, so a lock held in this process is retried as soon as it is let go; the back-off's
-// sleep is only the fallback for locks held by other processes.
+// Real threads of this process waiting for a SQLite lock. A connection that lets a lock go (ends a
+// transaction, or finishes a write outside one) bumps the generation and wakes one waiter, so a lock
+// held in this process is retried as soon as it is free; the back-off's sleep is only the fallback
+// for locks held by other processes. Each thread notes the generation when its statement starts, so
+// a release between the failed attempt and the wait is not missed.
 struct LockRelease {
   std::mutex mu;
   std::condition_variable cv;
-  std::uint64_t generation = 0;
+  std::atomic<std::uint64_t> generation{0};
   std::atomic<int> waiters{0};
 };
 
@@ -50,19 +52,26 @@ LockRelease& lock_release() {
   return release;
 }
 
-void lock_may_be_free(sqlite3* db) {
+thread_local std::uint64_t t_generation_seen = 0;
+
+void note_generation() { t_generation_seen = lock_release().generation.load(std::memory_order_acquire); }
+
+// After a statement: `held` says whether it may have held a lock others wait for (it ran inside a
+// transaction, or wrote).
+void lock_may_be_free(sqlite3* db, bool held) {
   if (sqlite3_get_autocommit(db) == 0) return;
   if (racelab::detail::in_simulation()) {
     t_lock_waiters.wake_all();
     return;
   }
+  if (!held) return;
   auto& r = lock_release();
+  r.generation.fetch_add(1, std::memory_order_acq_rel);
   if (r.waiters.load(std::memory_order_acquire) == 0) return;
   {
-    std::lock_guard lock(r.mu);
-    ++r.generation;
+    std::lock_guard lock(r.mu);  // a waiter between its check and its wait must not miss this
   }
-  r.cv.notify_one();  // one lock let go, one waiter to take it; a wrong pick still has its back-off
+  r.cv.notify_all();  // every waiter retries: one wins, the rest wait again (none starves behind newcomers)
 }
 
 // True when `sql` is one statement (a trailing semicolon and blanks allowed).
@@ -113,10 +122,11 @@ struct Connection::BusyState {
     r.waiters.fetch_add(1, std::memory_order_acq_rel);
     {
       std::unique_lock lock(r.mu);
-      const auto seen = r.generation;
-      r.cv.wait_for(lock, backoff, [&] { return r.generation != seen; });
+      const auto seen = t_generation_seen;
+      r.cv.wait_for(lock, backoff, [&] { return r.generation.load(std::memory_order_acquire) != seen; });
     }
     r.waiters.fetch_sub(1, std::memory_order_acq_rel);
+    note_generation();  // SQLite retries right after this returns
     return 1;
   }
 };
@@ -153,15 +163,18 @@ bool Statement::step() {
     started_ = true;
     point_.hit();
   }
+  // Whether this statement may hold a lock others wait for: it runs in a transaction, or it writes.
+  const bool held = sqlite3_get_autocommit(db_) == 0 || sqlite3_stmt_readonly(stmt_) == 0;
+  note_generation();
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) {
-    lock_may_be_free(db_);
+    lock_may_be_free(db_, held);
     return false;
   }
   std::string sql = sqlite3_sql(stmt_);
   sqlite3_reset(stmt_);
-  lock_may_be_free(db_);
+  lock_may_be_free(db_, held);
   raise(db_, rc, sql);
 }
 
@@ -248,8 +261,9 @@ void Connection::exec(std::string_view sql) {
   std::string text(sql);
   Point(db::statement_point_name(sql)).hit();
   char* error = nullptr;
+  note_generation();
   int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &error);
-  lock_may_be_free(db_);
+  lock_may_be_free(db_, true);
   if (rc != SQLITE_OK) {
     std::string message = error != nullptr ? error : sqlite3_errstr(rc);
     sqlite3_free(error);
