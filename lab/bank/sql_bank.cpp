@@ -107,8 +107,17 @@ TransferResult SqlBank::in_transaction(const std::string& from, const std::strin
                                        std::optional<TxMode> mode, const char* lock_clause) {
   std::optional<Tx> tx;
   if (mode) tx.emplace(db_, *mode);
-  const std::int64_t now = read_balance(from, lock_clause);
-  const std::int64_t to_now = read_balance(to);
+  // Rows are locked, and written, in account order: two transfers in opposite directions then wait
+  // for each other in a line instead of a cycle (a deadlock PostgreSQL would break after a second).
+  const bool from_first = from < to;
+  std::int64_t now = 0, to_now = 0;
+  if (from_first) {
+    now = read_balance(from, lock_clause);
+    to_now = read_balance(to, lock_clause);
+  } else {
+    to_now = read_balance(to, lock_clause);
+    now = read_balance(from, lock_clause);
+  }
   // Inside the critical section: a delay here (never a barrier, see docs/hooks.md) widens the window
   // that only the critical section protects.
   RACELAB_POINT("transfer.after_locked_read");
@@ -116,9 +125,11 @@ TransferResult SqlBank::in_transaction(const std::string& from, const std::strin
     if (tx) tx->commit();
     return refused(now, to_now);
   }
-  db_.run("UPDATE accounts SET balance = balance - ? WHERE id = ?", {amount, from});
+  auto debit = [&] { db_.run("UPDATE accounts SET balance = balance - ? WHERE id = ?", {amount, from}); };
+  auto credit = [&] { db_.run("UPDATE accounts SET balance = balance + ? WHERE id = ?", {amount, to}); };
+  from_first ? debit() : credit();
   RACELAB_POINT("transfer.between_debit_and_credit");
-  db_.run("UPDATE accounts SET balance = balance + ? WHERE id = ?", {amount, to});
+  from_first ? credit() : debit();
   if (tx) tx->commit();
   return {TransferStatus::success, now, now - amount, to_now, to_now + amount};
 }
@@ -132,15 +143,25 @@ TransferResult SqlBank::optimistic(const std::string& from, const std::string& t
     if (now < amount) return refused(now, to_now);
     RACELAB_POINT("transfer.before_compare_and_set");
     Tx tx(db_, TxMode::read);
-    auto changed = db_.run(
-        "UPDATE accounts SET balance = balance - ?, version = version + 1 WHERE id = ? AND version = ?",
-        {amount, from, *version});
-    if (changed == 1) {
-      RACELAB_POINT("transfer.between_debit_and_credit");
+    // Both writes in account order (see in_transaction); the compare-and-set decides either way.
+    auto debit = [&] {
+      return db_.run(
+                 "UPDATE accounts SET balance = balance - ?, version = version + 1 WHERE id = ? AND version = ?",
+                 {amount, from, *version}) == 1;
+    };
+    auto credit = [&] {
       db_.run("UPDATE accounts SET balance = balance + ?, version = version + 1 WHERE id = ?", {amount, to});
-      tx.commit();
-      return {TransferStatus::success, now, now - amount, to_now, to_now + amount};
+      return true;
+    };
+    const bool from_first = from < to;
+    if (from_first ? debit() : credit()) {
+      RACELAB_POINT("transfer.between_debit_and_credit");
+      if (from_first ? credit() : debit()) {
+        tx.commit();
+        return {TransferStatus::success, now, now - amount, to_now, to_now + amount};
+      }
     }
+    // The version moved: someone else wrote alice since we read her. Undo (rollback) and retry.
     if (attempt >= kAttempts)
       throw DbConflict("optimistic transfer: the version kept changing; gave up after " +
                        std::to_string(kAttempts) + " attempts");
@@ -152,23 +173,35 @@ TransferResult SqlBank::optimistic(const std::string& from, const std::string& t
 // One conditional UPDATE decides; `constraint` lets the schema's CHECK decide instead.
 TransferResult SqlBank::atomic(const std::string& from, const std::string& to, std::int64_t amount,
                                bool constraint) {
-  Tx tx(db_, TxMode::read);
-  std::int64_t changed = 0;
-  try {
-    changed = constraint ? db_.run("UPDATE accounts SET balance = balance - ? WHERE id = ?", {amount, from})
-                         : db_.run("UPDATE accounts SET balance = balance - ? WHERE id = ? AND balance >= ?",
-                                   {amount, from, amount});
-  } catch (const DbConstraint&) {
-    changed = 0;  // CHECK (balance >= 0) refused it: insufficient funds, nothing written
+  // Both writes in account order (see in_transaction): when the credit goes first and the debit is
+  // then refused, the rollback undoes the credit.
+  const bool from_first = from < to;
+  std::optional<Tx> tx(std::in_place, db_, TxMode::read);
+  auto debit = [&]() -> bool {
+    try {
+      return (constraint
+                  ? db_.run("UPDATE accounts SET balance = balance - ? WHERE id = ?", {amount, from})
+                  : db_.run("UPDATE accounts SET balance = balance - ? WHERE id = ? AND balance >= ?",
+                            {amount, from, amount})) == 1;
+    } catch (const DbConstraint&) {
+      return false;  // CHECK (balance >= 0) refused it: insufficient funds, nothing written
+    }
+  };
+  auto credit = [&] {
+    db_.run("UPDATE accounts SET balance = balance + ? WHERE id = ?", {amount, to});
+    return true;
+  };
+  bool debited = from_first ? debit() : credit();
+  if (debited) {
+    RACELAB_POINT("transfer.between_debit_and_credit");
+    debited = from_first ? credit() : debit();
   }
-  if (changed == 0) {
-    tx.commit();
+  if (!debited) {
+    tx.reset();  // rolls back a credit made first
     return refused(read_balance(from), read_balance(to));
   }
-  RACELAB_POINT("transfer.between_debit_and_credit");
-  db_.run("UPDATE accounts SET balance = balance + ? WHERE id = ?", {amount, to});
   const std::int64_t after = read_balance(from), to_after = read_balance(to);
-  tx.commit();
+  tx->commit();
   return {TransferStatus::success, after + amount, after, to_after - amount, to_after};
 }
 

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <thread>
 
 #include "db_env.hpp"
 
@@ -195,3 +196,46 @@ TEST(SqlBank, BadTransfersChangeNothing) {
   EXPECT_EQ(bank.balance("alice"), 1000);
   EXPECT_EQ(bank.total(), 1700);
 }
+
+// Two transfers in opposite directions (alice -> bob, bob -> alice), each holding its first row
+// when the other arrives: a barrier between the two writes makes both take their first lock before
+// either takes its second. Taking rows in request order deadlocks (PostgreSQL aborts one after its
+// deadlock_timeout); every transactional strategy takes them in account order, so one simply waits
+// (the barrier then times out, which is the point: the second transfer cannot reach it).
+class SqlBankLockOrder : public testing::TestWithParam<Strategy> {};
+
+TEST_P(SqlBankLockOrder, OppositeTransfersNeverDeadlock) {
+  const Strategy strategy = GetParam();
+  auto url = db_env::postgres("lock_order_" + std::string(lab::to_string(strategy)));
+  auto setup = lab::open_db(url), a = lab::open_db(url), b = lab::open_db(url);
+  SqlBank::reset(*setup, strategy);
+  racelab::Hooks hooks;
+  hooks.barrier("transfer.between_debit_and_credit", 2, std::chrono::milliseconds(300));
+  std::string error_a, error_b;
+  auto run = [strategy](lab::Db& db, const char* from, const char* to, std::string& error) {
+    try {
+      SqlBank bank(db);
+      auto r = bank.transfer(from, to, 100, strategy);
+      if (r.status != TransferStatus::success) error = "refused";
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  };
+  std::thread ta([&] { run(*a, "alice", "bob", error_a); });
+  std::thread tb([&] { run(*b, "bob", "alice", error_b); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(error_a, "") << "alice -> bob";
+  EXPECT_EQ(error_b, "") << "bob -> alice";
+  SqlBank bank(*setup);
+  EXPECT_EQ(bank.balance("alice"), 1000);
+  EXPECT_EQ(bank.balance("bob"), 500);
+  EXPECT_EQ(bank.total(), 1700);
+}
+
+INSTANTIATE_TEST_SUITE_P(Postgres, SqlBankLockOrder,
+                         testing::Values(Strategy::pessimistic, Strategy::optimistic, Strategy::atomic,
+                                         Strategy::constraint),
+                         [](const testing::TestParamInfo<Strategy>& p) {
+                           return std::string(lab::to_string(p.param));
+                         });
