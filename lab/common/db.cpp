@@ -7,6 +7,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <random>
+#include <thread>
 
 namespace lab {
 namespace {
@@ -206,7 +208,16 @@ std::unique_ptr<Db> open_db(const std::string& url) {
 }
 
 void backoff(int attempt) {
-  racelab::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(attempt - 1, 5)));
+  const auto ceiling = std::chrono::microseconds(1000 << std::min(attempt - 1, 5));
+  if (racelab::detail::in_simulation()) {  // virtual time, and no randomness the seed does not own
+    racelab::this_thread::sleep_for(ceiling);
+    return;
+  }
+  // Real threads: "full jitter" (a random wait up to the ceiling), so the transactions that just
+  // collided do not all come back at the same moment and collide again.
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  std::uniform_int_distribution<std::int64_t> wait(0, ceiling.count());
+  std::this_thread::sleep_for(std::chrono::microseconds(wait(rng)));
 }
 
 }  // namespace lab

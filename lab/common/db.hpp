@@ -90,7 +90,9 @@ class Tx {
   bool done_ = false;
 };
 
-void backoff(int attempt);  // sleeps 1, 2, 4 … ms, at most 32 ms (virtual time in a simulation)
+// Waits before retry `attempt`: up to 1, 2, 4 … 32 ms, at random on real threads (so colliding
+// retries spread out), exactly that long in virtual time in a simulation.
+void backoff(int attempt);
 
 // Runs `fn` (one transaction) again on DbConflict, up to `attempts` times, backing off between
 // tries with racelab::this_thread::sleep_for (virtual time in a simulation). Throws the last
