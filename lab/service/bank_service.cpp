@@ -155,9 +155,11 @@ struct BankService::State {
   }
 
   // Re-arms the window's hooks from the settings. Caller holds settings_mu. Replacing the scope
-  // releases anyone held by the old one (racelab::Hooks is airtight).
+  // releases anyone held by the old one (racelab::Hooks is airtight). With both switches off there
+  // is no scope, so points cost what a PointLog makes them cost and nothing more.
   void rearm() {
     hooks.reset();
+    if (!settings.barrier_enabled && !settings.delay_enabled) return;  // nothing to hold: no scope at all
     auto h = std::make_unique<racelab::Hooks>();
     h->before("transfer.after_read", [this] { ++waiting; }).always();
     h->after("transfer.after_read", [this] { --waiting; }).always();
