@@ -41,7 +41,8 @@ bench: build test-deps
 	@$(BUILD)/bench/point_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	@$(BUILD)/bench/sim_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	@$(BUILD)/bench/strategy_compare
-	@$(BUILD)/bench/db_benchmark --pg "$$(scripts/pg start $(BUILD)/pg)"; rc=$$?; scripts/pg stop $(BUILD)/pg; exit $$rc
+	@conn=$$(scripts/pg start $(BUILD)/pg) && $(BUILD)/bench/db_benchmark --pg "$$conn" && \
+	  bench/service_wrk.sh $(BUILD)/tools/racelab/racelab --pg "$$conn"; rc=$$?; scripts/pg stop $(BUILD)/pg; exit $$rc
 
 FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp')
 format:

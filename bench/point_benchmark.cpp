@@ -2,6 +2,7 @@
 // the same loop without the point. Armed: the slow path a Hooks scope pays for observation.
 // Run: make bench   (or build/release/bench/point_benchmark)
 #include <racelab/hooks.hpp>
+#include <racelab/observe.hpp>
 #include <racelab/point.hpp>
 
 #include <benchmark/benchmark.h>
@@ -68,5 +69,17 @@ void BM_ArmedPointWithCallback(benchmark::State& state) {
   benchmark::DoNotOptimize(calls);
 }
 BENCHMARK(BM_ArmedPointWithCallback);
+
+// A PointLog recording: what the lab service pays per point for a transfer's span. One log per
+// transfer-sized batch of 8 points; the time reported is per point.
+void BM_PointLogRecording(benchmark::State& state) {
+  for (auto _ : state) {
+    racelab::PointLog log;
+    for (int i = 0; i < 8; ++i) RACELAB_POINT("bench.point_logged");
+    benchmark::DoNotOptimize(log.entries().data());
+  }
+  state.SetItemsProcessed(state.iterations() * 8);
+}
+BENCHMARK(BM_PointLogRecording);
 
 }  // namespace
