@@ -32,7 +32,9 @@ server=""
 cleanup() { [ -z "$server" ] || { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; }; rm -rf "$disk" "$shm"; }
 trap cleanup EXIT
 
-echo "wrk -t1 -c$connections -d$duration, POST /transfer of 1 unit; $(nproc) cores; $(date -u +%F)"
+# This is a shared VM: the load average (other tenants included) says how much to trust a run.
+echo "wrk -t1 -c$connections -d$duration, POST /transfer of 1 unit; $(nproc) cores; $(date -u +%F);" \
+  "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| backend | strategy | requests/s | p50 | p99 | non-2xx |"
 echo "|---|---|---:|---:|---:|---:|"
@@ -64,3 +66,5 @@ for backend in $backends; do
     kill "$server"; wait "$server" 2>/dev/null || true; server=""
   done
 done
+echo
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
