@@ -24,8 +24,15 @@ run 0 "$cli" load --url "$url" --vus 8 --duration 1s --scenario barrier
 contains "books balance"
 run 0 "$cli" load --url "$url" --vus 4 --duration 1s
 contains "books balance"
+# Every safe strategy keeps the books under the same load (the delay still widens every window).
+for strategy in mutex nowait optimistic atomic constraint serializable; do
+  run 0 curl -s -X POST "$url/admin/strategy?name=$strategy"
+  contains "\"strategy\":\"$strategy\""
+  run 0 "$cli" load --url "$url" --vus 6 --duration 500ms --scenario barrier
+  contains "books balance"
+done
 run 2 "$cli" load --url "$url" --duration soon
 contains "--duration 'soon'"
 run 1 "$cli" load --url http://127.0.0.1:1 --duration 1s
 contains "no racelab serve answering"
-echo "load: 6 checks passed"
+echo "load: 12 checks passed"
