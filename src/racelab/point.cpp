@@ -36,11 +36,12 @@ Site& intern_site(std::string_view name, const char* file, int line) {
   static auto* by_name = new std::map<std::string, Site*, std::less<>>();
   std::lock_guard lk(mu);
   if (auto it = by_name->find(name); it != by_name->end()) return *it->second;
-  auto* text = new std::string(name);
-  auto* site = new Site{text->c_str(), file, line};
-  by_name->emplace(*text, site);
-  register_site(*site);
-  return *site;
+  // The map's key owns the name (map nodes never move), so the site's view of it stays valid and
+  // everything stays reachable from `by_name` (no leak reported by LeakSanitizer).
+  auto it = by_name->emplace(std::string(name), nullptr).first;
+  it->second = new Site{it->first.c_str(), file, line};
+  register_site(*it->second);
+  return *it->second;
 }
 
 void arm() noexcept { g_armed.fetch_add(1, std::memory_order_relaxed); }
