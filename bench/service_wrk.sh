@@ -36,13 +36,16 @@ trap cleanup EXIT
 echo "wrk -t1 -c$connections -d$duration, POST /transfer of 1 unit; $(nproc) cores; $(date -u +%F);" \
   "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| backend | strategy | requests/s | p50 | p99 | non-2xx |"
-echo "|---|---|---:|---:|---:|---:|"
+echo "| backend | strategy | requests/s | p50 | p99 | non-2xx | server CPU µs/request |"
+echo "|---|---|---:|---:|---:|---:|---:|"
+# CPU time (user + system) the server process has used, in microseconds: steadier than throughput
+# on a shared machine.
+cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{printf "%d", ($14 + $15) * 1000000 / hz}' "/proc/$1/stat"; }
 for backend in $backends; do
   case $backend in
     sqlite-disk) db="sqlite:$disk/bank.db" ;;
     sqlite-tmpfs) db="sqlite:$shm/bank.db" ;;
-    postgres) [ -n "$pg" ] || { echo "| postgres | (no --pg given) | | | | |"; continue; }; db=$pg ;;
+    postgres) [ -n "$pg" ] || { echo "| postgres | (no --pg given) | | | | | |"; continue; }; db=$pg ;;
     *) echo "service_wrk.sh: unknown backend '$backend'" >&2; exit 2 ;;
   esac
   for strategy in $strategies; do
@@ -55,14 +58,18 @@ for backend in $backends; do
     curl -sf -X POST "$url/admin/strategy?name=$strategy" >/dev/null
     curl -sf -X POST "$url/reset" >/dev/null
     wrk -t1 -c"$connections" -d1s -s "$here/wrk/transfer.lua" "$url" >/dev/null
+    cpu_before=$(cpu_us "$server")
     out=$(wrk -t1 -c"$connections" -d"$duration" --latency -s "$here/wrk/transfer.lua" "$url")
+    cpu_after=$(cpu_us "$server")
     rps=$(awk '/^Requests\/sec/ {printf "%d", $2}' <<<"$out")
     p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+    requests=$(awk '/requests in/ {print $1}' <<<"$out")
+    per_request=$(( (cpu_after - cpu_before) / (requests > 0 ? requests : 1) ))
     total=$(curl -s "$url/metrics" | awk '$1 == "racelab_money" {print $2}')
     [ "$strategy" = unsafe ] || [ "$total" = 1700 ] || echo "money not conserved under $strategy: $total" >&2
-    echo "| $backend | $strategy | $rps | $p50 | $p99 | ${non2xx:-0} |"
+    echo "| $backend | $strategy | $rps | $p50 | $p99 | ${non2xx:-0} | $per_request |"
     kill "$server"; wait "$server" 2>/dev/null || true; server=""
   done
 done
