@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
+#include <vector>
 
 using racelab::sqlite::Connection;
 using racelab::sqlite::Transaction;
@@ -61,4 +64,36 @@ TEST(Sqlite, OpenFailureNamesThePath) {
   } catch (const racelab::sqlite::Error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/x.db"), std::string::npos) << e.what();
   }
+}
+
+// Many writers of one process on one file: every lock wait ends in the lock (queued for a turn,
+// woken by the release), none in Busy, and no increment is lost. Run under ASan and TSan too.
+TEST(Sqlite, ContendedWritersAllGetTheLock) {
+  auto path = std::filesystem::temp_directory_path() / "racelab_sqlite_contended_test.db";
+  for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
+  {
+    auto setup = Connection::open(path.string(), {.wal = true});
+    setup.exec("CREATE TABLE counter(id INTEGER PRIMARY KEY, n INTEGER NOT NULL)");
+    setup.exec("INSERT INTO counter VALUES (1, 0)");
+  }
+  constexpr int kThreads = 8, kIncrements = 100;
+  std::atomic<int> busy{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&] {
+      auto db = Connection::open(path.string(), {.wal = true, .busy_timeout = std::chrono::seconds(30)});
+      for (int i = 0; i < kIncrements; ++i) {
+        try {
+          Transaction tx(db, Transaction::Mode::immediate);
+          db.run("UPDATE counter SET n = n + 1 WHERE id = 1");
+          tx.commit();
+        } catch (const racelab::sqlite::Busy&) {
+          ++busy;
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  auto db = Connection::open(path.string());
+  EXPECT_EQ(busy.load(), 0);
+  EXPECT_EQ(db.query_int64("SELECT n FROM counter WHERE id = 1"), kThreads * kIncrements);
 }

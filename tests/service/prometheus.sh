@@ -60,7 +60,7 @@ prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/tsdb" \
 pids+=($!)
 query() { curl -s --get "http://127.0.0.1:$port/api/v1/query" --data-urlencode "query=$1"; }
 value=""
-for _ in $(seq 1 150); do
+for _ in $(seq 1 450); do  # Prometheus applies new targets on a 5 s tick; a loaded machine is slower
   value=$(query 'double_spend_detected_total{job="racelab"}' | sed -n 's/.*"value":\[[^,]*,"\([^"]*\)"\].*/\1/p')
   [ "$value" = "1" ] && break
   sleep 0.2

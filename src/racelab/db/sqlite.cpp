@@ -35,16 +35,23 @@ void check(sqlite3* db, int rc, std::string_view context) {
 // outside a transaction (so its connection holds no lock any more) wakes them to try again.
 thread_local racelab::detail::WaitList t_lock_waiters;
 
-// Real threads of this process waiting for a SQLite lock. A connection that lets a lock go (ends a
-// transaction, or finishes a write outside one) bumps the generation and wakes one waiter, so a lock
-// held in this process is retried as soon as it is free; the back-off's sleep is only the fallback
-// for locks held by other processes. Each thread notes the generation when its statement starts, so
-// a release between the failed attempt and the wait is not missed.
+// Real threads of this process waiting for a SQLite lock. Waiters queue for a turn; the thread whose
+// turn it is waits until a connection lets a lock go (ends a transaction, or finishes a write outside
+// one: that bumps the generation and wakes it) and retries at once, so a lock held in this process
+// is retried as soon as it is free, by one thread rather than a herd. The back-off's sleep is only
+// the fallback for locks held by other processes. Each thread notes the generation when its
+// statement starts, so a release between its failed attempt and its wait is not missed. A turn
+// lasts one sqlite3_step (or prepare, or exec) of the thread that holds it.
 struct LockRelease {
   std::mutex mu;
   std::condition_variable cv;
   std::atomic<std::uint64_t> generation{0};
   std::atomic<int> waiters{0};
+  // One waiting thread at a time retries SQLite; the others queue for the turn, so a release wakes
+  // one thread instead of a herd that mostly fails again. (A flag and a condition variable rather
+  // than a timed_mutex: ThreadSanitizer does not see timed_mutex's timed lock.)
+  bool turn_taken = false;  // guarded by mu
+  std::condition_variable turn_free;
 };
 
 LockRelease& lock_release() {
@@ -53,6 +60,19 @@ LockRelease& lock_release() {
 }
 
 thread_local std::uint64_t t_generation_seen = 0;
+thread_local bool t_has_turn = false;
+
+// After the statement that waited: the next queued waiter may take its turn.
+void end_turn() {
+  if (!t_has_turn) return;
+  t_has_turn = false;
+  auto& r = lock_release();
+  {
+    std::lock_guard lock(r.mu);
+    r.turn_taken = false;
+  }
+  r.turn_free.notify_one();
+}
 
 void note_generation() { t_generation_seen = lock_release().generation.load(std::memory_order_acquire); }
 
@@ -71,7 +91,7 @@ void lock_may_be_free(sqlite3* db, bool held) {
   {
     std::lock_guard lock(r.mu);  // a waiter between its check and its wait must not miss this
   }
-  r.cv.notify_all();  // every waiter retries: one wins, the rest wait again (none starves behind newcomers)
+  r.cv.notify_all();  // the waiter whose turn it is (and any that gave up queueing)
 }
 
 // True when `sql` is one statement (a trailing semicolon and blanks allowed).
@@ -119,6 +139,16 @@ struct Connection::BusyState {
     const auto backoff =
         microseconds(std::min<std::int64_t>(20'000, std::int64_t{100} << std::min(count, 8)));
     auto& r = lock_release();
+    if (!t_has_turn) {
+      // Queue behind the thread whose turn it is. Not getting the turn within the back-off (its
+      // lock may be another database's, or another process's) just means retrying unqueued.
+      {
+        std::unique_lock lock(r.mu);
+        if (r.turn_free.wait_for(lock, backoff, [&] { return !r.turn_taken; })) r.turn_taken = t_has_turn = true;
+      }
+      note_generation();
+      return 1;  // the turn came after releases we did not see: retry at once
+    }
     r.waiters.fetch_add(1, std::memory_order_acq_rel);
     {
       std::unique_lock lock(r.mu);
@@ -167,6 +197,7 @@ bool Statement::step() {
   const bool held = sqlite3_get_autocommit(db_) == 0 || sqlite3_stmt_readonly(stmt_) == 0;
   note_generation();
   int rc = sqlite3_step(stmt_);
+  end_turn();
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) {
     lock_may_be_free(db_, held);
@@ -263,6 +294,7 @@ void Connection::exec(std::string_view sql) {
   char* error = nullptr;
   note_generation();
   int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &error);
+  end_turn();
   lock_may_be_free(db_, true);
   if (rc != SQLITE_OK) {
     std::string message = error != nullptr ? error : sqlite3_errstr(rc);
@@ -280,18 +312,19 @@ Statement Connection::prepare(std::string_view sql, std::string_view point) {
     }
     if (it == cache_->by_sql.end() && cache_->by_sql.size() < kCacheCapacity) {
       sqlite3_stmt* stmt = nullptr;
-      check(db_,
-            sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
-                               &stmt, nullptr),
-            "prepare '" + std::string(sql) + "'");
+      const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                                        &stmt, nullptr);
+      end_turn();  // reading the schema may have waited for a lock
+      check(db_, rc, "prepare '" + std::string(sql) + "'");
       auto& entry = cache_->by_sql[std::string(sql)];
       entry.reset(new detail::CachedStatement{stmt, Point(db::statement_point_name(sql)), true});
       return Statement(db_, stmt, entry->point, entry.get());
     }
   }
   sqlite3_stmt* stmt = nullptr;
-  check(db_, sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr),
-        "prepare '" + std::string(sql) + "'");
+  const int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
+  end_turn();
+  check(db_, rc, "prepare '" + std::string(sql) + "'");
   return Statement(db_, stmt, Point(point.empty() ? db::statement_point_name(sql) : std::string(point)));
 }
 
