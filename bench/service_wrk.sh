@@ -32,7 +32,7 @@ server=""
 cleanup() { [ -z "$server" ] || { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; }; rm -rf "$disk" "$shm"; }
 trap cleanup EXIT
 
-# This is a shared VM: the load average (other tenants included) says how much to trust a run.
+# The load average (this benchmark's own server threads included) is printed for context.
 echo "wrk -t1 -c$connections -d$duration, POST /transfer of 1 unit; $(nproc) cores; $(date -u +%F);" \
   "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
