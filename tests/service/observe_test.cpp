@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "scrape.hpp"
 #include "service/server_process.hpp"
 
 using json = nlohmann::json;
@@ -43,13 +44,6 @@ json post(httplib::Client& c, const std::string& path, int expect = 200, const s
   return r->body.empty() ? json() : json::parse(r->body);
 }
 
-double metric(httplib::Client& c, const std::string& name) {
-  auto r = c.Get("/metrics");
-  std::istringstream in(r->body);
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
-  return -1;
-}
 
 // A stand-in OpenTelemetry collector: takes OTLP/HTTP JSON on /v1/traces and keeps the spans.
 class Collector {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "scrape.hpp"
 #include "service/server_process.hpp"
 
 using json = nlohmann::json;
@@ -65,13 +66,6 @@ Pair race_two(const ServerProcess& server) {
   return p;
 }
 
-double metric(httplib::Client& c, const std::string& name) {
-  auto r = c.Get("/metrics");
-  std::istringstream in(r->body);
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
-  return -1;
-}
 
 const std::string kCli = RACELAB_CLI_PATH;
 
