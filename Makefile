@@ -27,7 +27,7 @@ demo: build
 # The whole suite: the release build's tests, then the library's tests under ASan+UBSan and TSan.
 test: test-fast sanitize
 
-test-fast: build test-deps
+test-fast: test-deps build
 	@ctest --preset $(PRESET) -j $(JOBS)
 
 sanitize: asan tsan
@@ -37,7 +37,7 @@ asan tsan: deps
 	@cmake --build --preset $@ -j $(JOBS)
 	@ctest --preset $@ -j $(JOBS)
 
-bench: build test-deps
+bench: test-deps build
 	@$(BUILD)/bench/point_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	@$(BUILD)/bench/sim_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	@$(BUILD)/bench/strategy_compare
