@@ -261,48 +261,47 @@ std::pair<int, json> BankService::State::execute(const std::string& from, const 
   bank::SqlBank bank(db());
   bank::TransferResult r;
   auto finish = [&](int status, json body) {
-    // The points this transfer passed become the span's events, on the wall clock.
     span.attributes["http.response.status_code"] = status;
     tracer->finish(std::move(span));
     return std::pair<int, json>{status, std::move(body)};
   };
-  auto refused = [&](int status, const char* outcome, const std::string& message) {
-    metrics.transfer(strategy, outcome, 0);
-    span.attributes["transfer.status"] = outcome;
-    span.attributes["error.message"] = message;
-    span.error = true;
-    return finish(status, {{"error", message}});
+  struct Refusal {
+    int status;
+    const char* outcome;
+    std::string message;
   };
+  std::optional<Refusal> refusal;
   {
     racelab::PointLog passed;
     const auto wall = now_unix_nano();
     const auto steady = Clock::now();
-    auto keep_points = [&] {
-      json names = json::array();
-      for (const auto& e : passed.entries()) {
-        span.events.push_back(
-            {std::string(e.point),
-             wall + std::chrono::duration_cast<std::chrono::nanoseconds>(e.at - steady).count()});
-        names.push_back(std::string(e.point));
-      }
-      span.attributes["racelab.points"] = names;
-    };
     try {
       r = bank.transfer(from, to, amount, strategy);
-      keep_points();
     } catch (const bank::UnknownAccount& e) {
-      keep_points();
-      return refused(404, "failed_unknown_account", e.what());
+      refusal = Refusal{404, "failed_unknown_account", e.what()};
     } catch (const bank::InvalidTransfer& e) {
-      keep_points();
-      return refused(400, "failed_invalid", e.what());
+      refusal = Refusal{400, "failed_invalid", e.what()};
     } catch (const DbBusy&) {
-      keep_points();
-      return refused(409, "failed_busy", "the account is busy (nowait): retry later");
+      refusal = Refusal{409, "failed_busy", "the account is busy (nowait): retry later"};
     } catch (const DbConflict& e) {
-      keep_points();
-      return refused(409, "failed_conflict", std::string("gave up after repeated conflicts: ") + e.what());
+      refusal = Refusal{409, "failed_conflict", std::string("gave up after repeated conflicts: ") + e.what()};
     }
+    // The points this transfer passed become the span's events, on the wall clock.
+    json names = json::array();
+    for (const auto& e : passed.entries()) {
+      span.events.push_back(
+          {std::string(e.point),
+           wall + std::chrono::duration_cast<std::chrono::nanoseconds>(e.at - steady).count()});
+      names.push_back(std::string(e.point));
+    }
+    span.attributes["racelab.points"] = std::move(names);
+  }
+  if (refusal) {
+    metrics.transfer(strategy, refusal->outcome, 0);
+    span.attributes["transfer.status"] = refusal->outcome;
+    span.attributes["error.message"] = refusal->message;
+    span.error = true;
+    return finish(refusal->status, {{"error", refusal->message}});
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   const bool success = r.status == bank::TransferStatus::success;
