@@ -146,7 +146,8 @@ TransferResult SqlBank::optimistic(const std::string& from, const std::string& t
     // Both writes in account order (see in_transaction); the compare-and-set decides either way.
     auto debit = [&] {
       return db_.run(
-                 "UPDATE accounts SET balance = balance - ?, version = version + 1 WHERE id = ? AND version = ?",
+                 "UPDATE accounts SET balance = balance - ?, version = version + 1 WHERE id = ? AND version "
+                 "= ?",
                  {amount, from, *version}) == 1;
     };
     // A credit leaves the version alone: more money never invalidates someone's funds check.
@@ -180,10 +181,9 @@ TransferResult SqlBank::atomic(const std::string& from, const std::string& to, s
   std::optional<Tx> tx(std::in_place, db_, TxMode::read);
   auto debit = [&]() -> bool {
     try {
-      return (constraint
-                  ? db_.run("UPDATE accounts SET balance = balance - ? WHERE id = ?", {amount, from})
-                  : db_.run("UPDATE accounts SET balance = balance - ? WHERE id = ? AND balance >= ?",
-                            {amount, from, amount})) == 1;
+      return (constraint ? db_.run("UPDATE accounts SET balance = balance - ? WHERE id = ?", {amount, from})
+                         : db_.run("UPDATE accounts SET balance = balance - ? WHERE id = ? AND balance >= ?",
+                                   {amount, from, amount})) == 1;
     } catch (const DbConstraint&) {
       return false;  // CHECK (balance >= 0) refused it: insufficient funds, nothing written
     }

@@ -44,7 +44,6 @@ json post(httplib::Client& c, const std::string& path, int expect = 200, const s
   return r->body.empty() ? json() : json::parse(r->body);
 }
 
-
 // A stand-in OpenTelemetry collector: takes OTLP/HTTP JSON on /v1/traces and keeps the spans.
 class Collector {
  public:

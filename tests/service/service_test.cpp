@@ -66,7 +66,6 @@ Pair race_two(const ServerProcess& server) {
   return p;
 }
 
-
 const std::string kCli = RACELAB_CLI_PATH;
 
 }  // namespace

@@ -7,15 +7,15 @@
 
 #include <chrono>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
 #include "bank/bank.hpp"
+#include "common/db.hpp"
 #include "counter/counter.hpp"
 #include "inventory/inventory.hpp"
-#include "common/db.hpp"
 #include "narrator.hpp"
 #include "service/server_process.hpp"
 #include "verbs.hpp"
@@ -207,7 +207,8 @@ void simulation_chapter(Narrator& n) {
 std::string in_schema(const std::string& conninfo, const std::string& schema) {
   lab::open_db(conninfo)->script("CREATE SCHEMA IF NOT EXISTS " + schema);
   if (conninfo.rfind("postgresql://", 0) == 0 || conninfo.rfind("postgres://", 0) == 0)
-    return conninfo + (conninfo.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" + schema;
+    return conninfo + (conninfo.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" +
+           schema;
   return conninfo + " options='-csearch_path=" + schema + "'";
 }
 
@@ -255,8 +256,10 @@ void two_instances_chapter(Narrator& n, const std::string& pg) {
     b.join();
     auto c = one.client();
     auto r = c.Get("/accounts/alice");
-    const std::int64_t alice = r && r->status == 200 ? nlohmann::json::parse(r->body)["balance"].get<std::int64_t>() : 0;
-    const std::string answers = " (answers " + std::to_string(status_a) + " and " + std::to_string(status_b) + ")";
+    const std::int64_t alice =
+        r && r->status == 200 ? nlohmann::json::parse(r->body)["balance"].get<std::int64_t>() : 0;
+    const std::string answers =
+        " (answers " + std::to_string(status_a) + " and " + std::to_string(status_b) + ")";
     if (std::string(strategy) == "mutex") {
       n.result(ready && alice == -600, "mutex: alice " + std::to_string(alice) + answers +
                                            " — each process's lock guarded only its own transfer");

@@ -154,7 +154,8 @@ int load(const LoadOptions& o) {
       for (const auto& [s, k] : tally.by_status) n += k;
     }
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-    bar.update(static_cast<long>(elapsed), static_cast<long>(total_ms), ", " + std::to_string(n) + " requests");
+    bar.update(static_cast<long>(elapsed), static_cast<long>(total_ms),
+               ", " + std::to_string(n) + " requests");
   }
   stop = true;
   for (auto& t : vus) t.join();

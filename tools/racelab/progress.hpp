@@ -27,8 +27,8 @@ class ProgressBar {
     const int filled = static_cast<int>(kWidth * std::min(done, total) / total);
     std::string line = "\r  [" + std::string(static_cast<std::size_t>(filled), '#') +
                        std::string(static_cast<std::size_t>(kWidth - filled), '.') + "] " +
-                       std::to_string(100 * std::min(done, total) / total) + "%  " + std::to_string(done) + " / " +
-                       std::to_string(total) + " " + what_ + extra;
+                       std::to_string(100 * std::min(done, total) / total) + "%  " + std::to_string(done) +
+                       " / " + std::to_string(total) + " " + what_ + extra;
     width_ = std::max(width_, line.size());
     std::cerr << line << std::flush;
     drawn_ = true;

@@ -144,7 +144,8 @@ struct Connection::BusyState {
       // lock may be another database's, or another process's) just means retrying unqueued.
       {
         std::unique_lock lock(r.mu);
-        if (r.turn_free.wait_for(lock, backoff, [&] { return !r.turn_taken; })) r.turn_taken = t_has_turn = true;
+        if (r.turn_free.wait_for(lock, backoff, [&] { return !r.turn_taken; }))
+          r.turn_taken = t_has_turn = true;
       }
       note_generation();
       return 1;  // the turn came after releases we did not see: retry at once
@@ -312,8 +313,8 @@ Statement Connection::prepare(std::string_view sql, std::string_view point) {
     }
     if (it == cache_->by_sql.end() && cache_->by_sql.size() < kCacheCapacity) {
       sqlite3_stmt* stmt = nullptr;
-      const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
-                                        &stmt, nullptr);
+      const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                        SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
       end_turn();  // reading the schema may have waited for a lock
       check(db_, rc, "prepare '" + std::string(sql) + "'");
       auto& entry = cache_->by_sql[std::string(sql)];
