@@ -25,8 +25,8 @@ try {
 mkdirSync(artifacts, { recursive: true });
 const dir = mkdtempSync(join(tmpdir(), "racelab-e2e-"));
 
-function startServer() {
-  const child = spawn(binary, ["serve", "--port", "0", "--db", "sqlite:" + join(dir, "bank.db")], {
+function startServer(name = "bank", extra = []) {
+  const child = spawn(binary, ["serve", "--port", "0", "--db", "sqlite:" + join(dir, name + ".db"), ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   return new Promise((resolve, reject) => {
@@ -61,10 +61,11 @@ const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
 const pageErrors = [];
 page.on("pageerror", (e) => pageErrors.push(e.message));
 // Console errors count, except the network log of the 400 this test provokes on purpose.
-let expect400 = false;
+let expect400 = false, expect401 = false;
 page.on("console", (m) => {
   if (m.type() !== "error") return;
   if (expect400 && m.text().includes("status of 400")) return;
+  if (expect401 && m.text().includes("status of 401")) return;
   pageErrors.push(m.text());
 });
 let failed = false;
@@ -131,6 +132,25 @@ try {
   check(operations >= 20, "/docs lists every operation (" + operations + ")");
   await page.screenshot({ path: join(artifacts, "docs.png"), fullPage: true });
   check(pageErrors.length === 0, "no script errors on the pages" + (pageErrors.length ? ": " + pageErrors.join("; ") : ""));
+
+  // With --admin-token the page asks for the token on the first 401, then the switch goes through.
+  const guarded = await startServer("guarded", ["--admin-token", "s3cret"]);
+  try {
+    const asked = [];
+    page.once("dialog", async (d) => { asked.push(d.message()); await d.accept("s3cret"); });
+    expect401 = true;
+    await page.goto(guarded.url + "/");
+    await page.locator("#balance-alice").filter({ hasText: /^1000$/ }).waitFor({ timeout: 10000 });
+    await page.check("#barrier-enabled");
+    const settings = async () => (await fetch(guarded.url + "/admin/settings", {
+      headers: { Authorization: "Bearer s3cret" } })).json();
+    for (let i = 0; i < 50 && !(await settings()).barrier_enabled; i++) await page.waitForTimeout(100);
+    check(asked.length === 1 && asked[0].includes("admin token"), "the page asked for the admin token once");
+    check((await settings()).barrier_enabled, "with the token given, the barrier switch reached the service");
+    check((await fetch(guarded.url + "/admin/settings")).status === 401, "without the token the admin API refuses");
+  } finally {
+    guarded.child.kill("SIGTERM");
+  }
 } catch (e) {
   failed = true;
   console.error("not ok - " + e.message);
