@@ -163,7 +163,7 @@ TransferResult SqlBank::optimistic(const std::string& from, const std::string& t
         return {TransferStatus::success, now, now - amount, to_now, to_now + amount};
       }
     }
-    // The version moved: someone else wrote alice since we read her. Undo (rollback) and retry.
+    // The version moved: another transfer debited the source since we read it. Roll back, retry.
     if (attempt >= kAttempts)
       throw DbConflict("optimistic transfer: the version kept changing; gave up after " +
                        std::to_string(kAttempts) + " attempts");

@@ -209,7 +209,7 @@ std::unique_ptr<Db> open_db(const std::string& url) {
 
 void backoff(int attempt) {
   const auto ceiling = std::chrono::microseconds(1000 << std::min(attempt - 1, 5));
-  if (racelab::detail::in_simulation()) {  // virtual time, and no randomness the seed does not own
+  if (racelab::this_thread::simulated()) {  // virtual time, and no randomness the seed does not own
     racelab::this_thread::sleep_for(ceiling);
     return;
   }

@@ -3,6 +3,7 @@
 
 #include <httplib.h>
 #include <racelab/hooks.hpp>
+#include <racelab/observe.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -15,11 +16,8 @@
 #include <nlohmann/json.hpp>
 #include <shared_mutex>
 #include <sstream>
-#include <unordered_map>
-
-#include <racelab/observe.hpp>
-
 #include <thread>
+#include <unordered_map>
 
 #include "bank/sql_bank.hpp"
 #include "service/assets.hpp"

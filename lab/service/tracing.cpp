@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <stdexcept>
 
@@ -17,6 +18,7 @@ using json = nlohmann::json;
 constexpr std::size_t kBatch = 512;
 constexpr std::size_t kQueueLimit = 20'000;
 constexpr auto kFlushEvery = std::chrono::milliseconds(500);
+constexpr auto kShutdownFlush = std::chrono::seconds(3);
 
 std::string random_hex(std::size_t digits) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -197,22 +199,29 @@ json Tracer::otlp_json(const std::vector<Span>& spans, const std::string& servic
 
 bool Tracer::post(const std::vector<Span>& batch) {
   httplib::Client client(host_);
-  client.set_connection_timeout(std::chrono::seconds(2));
-  client.set_read_timeout(std::chrono::seconds(5));
-  client.set_write_timeout(std::chrono::seconds(5));
+  client.set_connection_timeout(std::chrono::seconds(1));
+  client.set_read_timeout(std::chrono::seconds(2));
+  client.set_write_timeout(std::chrono::seconds(2));
   auto res = client.Post(path_, otlp_json(batch, options_.service_name).dump(), "application/json");
   return res && res->status >= 200 && res->status < 300;
 }
 
 void Tracer::export_loop() {
   bool warned = false;
+  std::optional<std::chrono::steady_clock::time_point> give_up;  // set when stopping: flush is bounded
   std::unique_lock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });  // idle until work, or the destructor
     if (!stopping_) cv_.wait_for(lock, kFlushEvery, [&] { return stopping_ || queue_.size() >= kBatch; });
     if (queue_.empty()) {
       if (stopping_) return;
       continue;
+    }
+    if (stopping_ && !give_up) give_up = std::chrono::steady_clock::now() + kShutdownFlush;
+    if (give_up && std::chrono::steady_clock::now() >= *give_up) {
+      stats_.dropped += queue_.size();  // a slow or absent collector must not hold the shutdown
+      queue_.clear();
+      return;
     }
     std::vector<Span> batch;
     while (!queue_.empty() && batch.size() < kBatch) {
@@ -232,6 +241,7 @@ void Tracer::export_loop() {
     } else {
       ++stats_.failed_exports;
       stats_.dropped += batch.size();
+      if (stopping_) give_up = std::chrono::steady_clock::now();  // no second try on the way out
     }
   }
 }

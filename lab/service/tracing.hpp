@@ -52,7 +52,7 @@ struct TracerOptions {
 class Tracer {
  public:
   explicit Tracer(TracerOptions options);
-  ~Tracer();  // flushes what is queued (bounded by the collector's timeout)
+  ~Tracer();  // flushes what is queued for at most ~3 s (one failed export ends it), drops the rest
   Tracer(const Tracer&) = delete;
   Tracer& operator=(const Tracer&) = delete;
 

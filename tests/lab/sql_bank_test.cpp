@@ -227,6 +227,7 @@ TEST_P(SqlBankLockOrder, OppositeTransfersNeverDeadlock) {
   tb.join();
   EXPECT_EQ(error_a, "") << "alice -> bob";
   EXPECT_EQ(error_b, "") << "bob -> alice";
+  hooks.expect_hit("transfer.between_debit_and_credit", 2);  // both held a first row at the barrier
   SqlBank bank(*setup);
   EXPECT_EQ(bank.balance("alice"), 1000);
   EXPECT_EQ(bank.balance("bob"), 500);

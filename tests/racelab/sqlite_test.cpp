@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -96,4 +97,45 @@ TEST(Sqlite, ContendedWritersAllGetTheLock) {
   auto db = Connection::open(path.string());
   EXPECT_EQ(busy.load(), 0);
   EXPECT_EQ(db.query_int64("SELECT n FROM counter WHERE id = 1"), kThreads * kIncrements);
+}
+
+// The statement cache: the same SQL twice at once gets two statements; a finished one is reused
+// with fresh bindings; a Statement outliving its Connection is still safe (ASan checks it).
+TEST(Sqlite, CachedStatementsAreReusedAndIndependent) {
+  auto db = Connection::open(":memory:");
+  db.exec("CREATE TABLE t(n INTEGER)");
+  for (int i = 1; i <= 3; ++i) db.run("INSERT INTO t VALUES (?)", i);
+  const char* sql = "SELECT n FROM t WHERE n >= ? ORDER BY n";
+  auto outer = db.prepare(sql);
+  outer.bind(1, 2);
+  ASSERT_TRUE(outer.step());
+  {
+    auto inner = db.prepare(sql);  // the cached one is busy: a second, independent statement
+    inner.bind(1, 1);
+    ASSERT_TRUE(inner.step());
+    EXPECT_EQ(inner.column_int64(0), 1);
+  }
+  EXPECT_EQ(outer.column_int64(0), 2);
+  ASSERT_TRUE(outer.step());
+  EXPECT_EQ(outer.column_int64(0), 3);
+  EXPECT_FALSE(outer.step());
+  for (int round = 0; round < 2; ++round) {  // reused: reset, bindings cleared, bound again
+    auto again = db.prepare(sql);
+    again.bind(1, 3);
+    ASSERT_TRUE(again.step());
+    EXPECT_EQ(again.column_int64(0), 3);
+  }
+}
+
+TEST(Sqlite, AStatementMayOutliveItsConnection) {
+  std::optional<racelab::sqlite::Statement> kept;
+  {
+    auto db = Connection::open(":memory:");
+    db.exec("CREATE TABLE t(n INTEGER)");
+    db.run("INSERT INTO t VALUES (7)");
+    kept.emplace(db.prepare("SELECT n FROM t"));
+    ASSERT_TRUE(kept->step());
+  }
+  EXPECT_EQ(kept->column_int64(0), 7);
+  kept.reset();  // finalizes the orphaned statement, which completes the connection's close
 }

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "scrape.hpp"
-#include "service/server_process.hpp"
+#include "server_process.hpp"
 
 using json = nlohmann::json;
 

@@ -17,7 +17,7 @@
 #include "counter/counter.hpp"
 #include "inventory/inventory.hpp"
 #include "narrator.hpp"
-#include "service/server_process.hpp"
+#include "server_process.hpp"
 #include "verbs.hpp"
 
 namespace racelab::cli {

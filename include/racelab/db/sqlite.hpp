@@ -17,10 +17,11 @@
 //   tx.commit();
 //
 // A Connection belongs to one thread at a time (SQLite's multi-thread mode); open one per thread.
-// It keeps the statements it prepared and reuses them (reset, not re-prepared) when the same SQL
-// comes again and the earlier one is finished. On real threads a connection waiting for a lock
-// held by another connection of this process is woken when that one ends its transaction, rather
-// than sleeping out a back-off; locks held by other processes are still found by the back-off.
+// It keeps the statements it prepared (up to 64) and reuses them (reset, not re-prepared) when the
+// same SQL comes again and the earlier one is finished; a Statement may outlive its Connection. On
+// real threads, connections of this process that wait for a lock queue for a turn: the thread whose
+// turn it is retries as soon as a connection of this process ends its transaction, instead of
+// sleeping out a back-off; locks held by other processes are still found by the back-off.
 #pragma once
 
 #include <chrono>

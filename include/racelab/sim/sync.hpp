@@ -217,6 +217,9 @@ void sleep_for(std::chrono::duration<Rep, Period> d) {
   sleep_for_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
 }
 void yield();
+// True on a task of a running simulation. Code that would otherwise draw on randomness or real
+// time of its own (a retry's jitter, say) asks this, so the seed keeps owning every choice.
+inline bool simulated() noexcept { return detail::in_simulation(); }
 }  // namespace this_thread
 
 }  // namespace racelab

@@ -111,6 +111,7 @@ struct CachedStatement {
   sqlite3_stmt* stmt;
   Point point;
   bool in_use = false;
+  bool orphaned = false;  // its connection closed while a Statement still held it: that one frees it
 };
 }  // namespace detail
 
@@ -164,12 +165,13 @@ struct Connection::BusyState {
 
 Statement::~Statement() {
   if (stmt_ == nullptr) return;
-  if (cached_ != nullptr) {
+  if (cached_ != nullptr && !cached_->orphaned) {
     sqlite3_reset(stmt_);
     sqlite3_clear_bindings(stmt_);
     cached_->in_use = false;
   } else {
-    sqlite3_finalize(stmt_);
+    sqlite3_finalize(stmt_);  // sqlite3_close_v2 finishes closing its connection after the last one
+    delete cached_;
   }
 }
 
@@ -275,10 +277,17 @@ Connection::~Connection() { close(); }
 void Connection::close() noexcept {
   if (db_ == nullptr) return;
   if (cache_) {
-    for (auto& [sql, entry] : cache_->by_sql) sqlite3_finalize(entry->stmt);
+    for (auto& [sql, entry] : cache_->by_sql) {
+      if (entry->in_use) {
+        entry->orphaned = true;  // the Statement holding it outlives us and finalizes it
+        static_cast<void>(entry.release());
+      } else {
+        sqlite3_finalize(entry->stmt);
+      }
+    }
     cache_->by_sql.clear();
   }
-  sqlite3_close(db_);
+  sqlite3_close_v2(db_);  // with statements still alive, the close completes when they are finalized
   db_ = nullptr;
   if (racelab::detail::in_simulation()) t_lock_waiters.wake_all();
 }

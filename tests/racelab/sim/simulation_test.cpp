@@ -122,3 +122,13 @@ TEST(Schedule, TextRoundTrips) {
   auto text = "racelab-schedule/1: *>A A@bank.check#1>B B@transfer.x:after#2!crash B@end#1>A";
   EXPECT_EQ(racelab::Schedule::parse(text).text(), text);
 }
+
+TEST(ThisThread, SimulatedOnlyOnATask) {
+  EXPECT_FALSE(racelab::this_thread::simulated());
+  racelab::Simulation sim({.seed = 1});
+  bool on_task = false;
+  sim.spawn("A", [&] { on_task = racelab::this_thread::simulated(); });
+  ASSERT_TRUE(sim.run().ok());
+  EXPECT_TRUE(on_task);
+  EXPECT_FALSE(racelab::this_thread::simulated());
+}
