@@ -17,7 +17,7 @@
 //
 // Environment (applied unless ExploreOptions::use_env is false): RACELAB_SEED=N runs only seed N;
 // RACELAB_SCHEDULE=TEXT replays one schedule; RACELAB_RUNS, RACELAB_STRATEGY override the options;
-// RACELAB_VERIFY=1 re-runs each failure to prove it is deterministic.
+// RACELAB_VERIFY=1 re-runs the failing seed and replays every passing run too (see verify).
 #pragma once
 
 #include <cstdint>
@@ -47,8 +47,11 @@ struct ExploreOptions {
   std::string crash_points{};
   std::string schedule{};  // replay only this schedule
   bool minimize = true;    // shrink the failing schedule
-  bool verify = false;     // re-run the failure and compare traces byte for byte
-  bool use_env = true;     // honour RACELAB_SEED / SCHEDULE / RUNS / STRATEGY / VERIFY
+  // Every failure is replayed from its schedule and compared step for step (always). verify also
+  // re-runs a failure's seed, and replays every passing run's schedule, reporting the first step
+  // where two runs differ.
+  bool verify = false;
+  bool use_env = true;  // honour RACELAB_SEED / SCHEDULE / RUNS / STRATEGY / VERIFY
   std::function<void(const ExploreProgress&)> progress{};  // called every 1% of runs, if set
 };
 

@@ -1,6 +1,6 @@
 // racelab/outcome.hpp — how a simulated run ended, and the user's check that fails one.
 //
-// An Outcome is a value: the kind (ok, failure, deadlock, step_limit), a message, the seed, the
+// An Outcome is a value: the kind (ok, failure, deadlock, step_limit, diverged), a message, the seed, the
 // schedule text that replays the run, and its trace. RACELAB_ASSERT is the check a test writes
 // inside tasks or after Simulation::run(); when it fails the run fails with the expression and place.
 //
@@ -21,7 +21,10 @@
 
 namespace racelab {
 
-enum class OutcomeKind { ok, failure, deadlock, step_limit };
+// diverged: a replayed schedule (or a DFS prefix) no longer fits the code; not a failure of the
+// program, and never minimised: the schedule is from another program, or edited, or the code
+// depends on something outside the simulation.
+enum class OutcomeKind { ok, failure, deadlock, step_limit, diverged };
 std::string_view to_string(OutcomeKind kind);
 
 class Outcome {
@@ -35,7 +38,7 @@ class Outcome {
   std::string schedule() const;  // replays this run: SimOptions::schedule / RACELAB_SCHEDULE
   const Trace& trace() const;
   std::uint64_t steps() const;  // scheduling decisions made
-  bool diverged() const;        // a replayed schedule no longer fitted the code (see message())
+  bool diverged() const;        // kind() == diverged (see message())
 
  private:
   friend class Simulation;

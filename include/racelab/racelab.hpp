@@ -18,4 +18,5 @@
 #include "racelab/sim/strategy.hpp"
 #include "racelab/sim/sync.hpp"
 #include "racelab/sim/trace.hpp"
+#include "racelab/sim/wait.hpp"
 #include "racelab/stress.hpp"

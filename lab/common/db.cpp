@@ -62,6 +62,10 @@ class SqliteDb final : public Db {
     guard([&] { conn_.exec("COMMIT"); });
   }
   void rollback() noexcept override {
+    // Runs in ~Tx, also while a crashed or abandoned task unwinds: nothing may be thrown into it
+    // here (no injected crash, no unwind signal), so the ROLLBACK really runs and the dead task's
+    // locks go with it.
+    racelab::NoThrowScope in_rollback;
     try {
       if (conn_.in_transaction()) conn_.exec("ROLLBACK");
     } catch (...) {
@@ -140,6 +144,10 @@ class PostgresDb final : public Db {
     guard([&] { conn_.exec("COMMIT"); });
   }
   void rollback() noexcept override {
+    // Runs in ~Tx, also while a crashed or abandoned task unwinds: nothing may be thrown into it
+    // here (no injected crash, no unwind signal), so the ROLLBACK really runs and the dead task's
+    // locks go with it.
+    racelab::NoThrowScope in_rollback;
     try {
       conn_.exec("ROLLBACK");
     } catch (...) {

@@ -80,9 +80,11 @@ class Tx {
   }
   Tx(const Tx&) = delete;
   Tx& operator=(const Tx&) = delete;
+  // Done once COMMIT succeeded; if it throws (a conflict, an injected crash before it ran) the
+  // destructor still rolls back, as a server does for a connection that dies mid-transaction.
   void commit() {
-    done_ = true;
     db_.commit();
+    done_ = true;
   }
 
  private:

@@ -6,8 +6,8 @@
 #include <mutex>
 
 #include "racelab/detail/hooks_state.hpp"
+#include "racelab/detail/point_sink.hpp"
 #include "racelab/observe.hpp"
-#include "racelab/sim/core.hpp"
 
 namespace racelab {
 namespace detail {
@@ -19,6 +19,7 @@ constinit std::atomic<Site*> g_sites{nullptr};
 
 thread_local std::string t_label;
 thread_local PointLog* t_point_log = nullptr;  // the innermost live PointLog of this thread
+thread_local PointSink* t_point_sink = nullptr;  // the scheduler running code on this thread, if any
 std::atomic<std::uint32_t> g_next_thread_number{1};
 
 }  // namespace
@@ -44,6 +45,12 @@ Site& intern_site(std::string_view name, const char* file, int line) {
   return *it->second;
 }
 
+PointSink* exchange_point_sink(PointSink* sink) noexcept {
+  PointSink* previous = t_point_sink;
+  t_point_sink = sink;
+  return previous;
+}
+
 void arm() noexcept { g_armed.fetch_add(1, std::memory_order_relaxed); }
 void disarm() noexcept { g_armed.fetch_sub(1, std::memory_order_relaxed); }
 
@@ -52,8 +59,8 @@ void fire(Site& site) {
   if (PointLog* log = t_point_log) log->record(site.name);
   // Inside a simulated task the scheduler owns the interleaving; real-thread hooks (barriers,
   // delays) would only stall the one thread every task runs on, so they do not apply there.
-  if (SimCore* sim = t_sim) {
-    sim->at_point(site.name, true);
+  if (PointSink* sink = t_point_sink) {
+    sink->on_point(site.name);
     return;
   }
   run_point_hooks(site.name);

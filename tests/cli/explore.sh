@@ -26,7 +26,13 @@ run 2 "$cli" replay bank --schedule junk
 contains "bad schedule token 'junk'"
 run 2 "$cli" replay bank
 contains "exactly one of --seed"
-echo "explore: 10 checks passed"
+# A schedule from another program is its own outcome: it does not fit (exit 2), and nothing is
+# minimised or offered as a replay.
+run 2 "$cli" replay bank --schedule 'racelab-schedule/1: *>Z'
+contains "this schedule does not fit: schedule diverged at step 1"
+contains "'Z'"
+not_contains "minimal schedule"
+echo "explore: 11 checks passed"
 # `racelab stress`: a barrier makes unsafe fail every iteration (exit 1); mutex holds (exit 0).
 run 1 "$cli" stress bank --barrier --iterations 30
 contains "30 violation(s) (100.0%)"

@@ -11,3 +11,6 @@ $out"
 # contains TEXT: fails unless $out contains TEXT.
 contains() { case "$out" in *"$1"*) ;; *) fail "output lacks '$1'; output:
 $out" ;; esac; }
+# not_contains TEXT: fails if $out contains TEXT.
+not_contains() { case "$out" in *"$1"*) fail "output has '$1'; output:
+$out" ;; esac; }

@@ -86,6 +86,12 @@ std::optional<Body> resolve(const Options& o) {
 }
 
 int report_and_exit(const racelab::Report& r) {
+  if (r.failed() && r.outcome().kind() == racelab::OutcomeKind::diverged) {
+    // Not a finding about the scenario: the schedule is from another scenario or was edited, or
+    // the code is not deterministic. Said on stderr, exit 2, nothing to minimise or replay.
+    std::cerr << "racelab: this schedule does not fit: " << r.outcome().message() << '\n';
+    return kExitUsage;
+  }
   std::cout << r;
   if (!r.failed()) std::cout << '\n';
   return r.failed() ? kExitFailed : kExitOk;

@@ -28,36 +28,17 @@
 #include <thread>
 #include <vector>
 
+#include "racelab/sim/wait.hpp"
+
 namespace racelab {
 
 namespace detail {
-class SimCore;
-struct SimTask;
-// The simulation whose task runs on this thread; nullptr outside a simulated task.
-inline thread_local SimCore* t_sim = nullptr;
-inline bool in_simulation() noexcept { return t_sim != nullptr; }
-void sim_sync_point(const char* point);  // a scheduling decision at a sync operation
-// Blocks the running task until `fd` is readable (a database reply); `point` must be a literal.
-void sim_wait_readable(int fd, const char* point, const std::string& why);
-
-// Tasks waiting on one sync object, in arrival order.
-class WaitList {
- public:
-  // Blocks the current task until woken or until `timeout_ns` of virtual time (-1: no timeout).
-  // Returns false on timeout. `why` appears in deadlock reports.
-  bool wait(const char* point, const std::string& why, std::int64_t timeout_ns = -1);
-  void wake_one();
-  void wake_all();
-  void remove(SimTask* task);
-  bool empty() const { return tasks_.empty(); }
-
- private:
-  std::vector<SimTask*> tasks_;
-};
-SimTask* sim_current_task();
-// True while a stopped run unwinds its remaining tasks: waits return at once.
-bool sim_unwinding();
-const std::string& sim_task_name(const SimTask* task);
+// A scheduling decision at a sync operation. `_nothrow`: for operations that run in destructors
+// (unlock, notify): during teardown it returns instead of throwing the unwind signal.
+void sim_sync_point(const char* point);
+void sim_sync_point_nothrow(const char* point) noexcept;
+SimTask* sim_current_task() noexcept;
+const std::string& sim_task_name(const SimTask* task) noexcept;
 }  // namespace detail
 
 class mutex {
@@ -72,7 +53,7 @@ class mutex {
 
  private:
   friend class condition_variable;
-  void release();  // sim only: unlock without a scheduling point
+  bool release();  // sim only: unlock without a scheduling point; false if not the owner
   std::mutex real_;
   const char* name_ = "mutex";
   detail::SimTask* owner_ = nullptr;
@@ -96,7 +77,7 @@ class shared_mutex {
   std::shared_mutex real_;
   const char* name_ = "shared_mutex";
   detail::SimTask* writer_ = nullptr;
-  int readers_ = 0;
+  std::vector<detail::SimTask*> readers_;
   detail::WaitList waiters_;
 };
 
@@ -107,11 +88,15 @@ class condition_variable {
   void wait(std::unique_lock<racelab::mutex>& lock);
   template <class Pred>
   void wait(std::unique_lock<racelab::mutex>& lock, Pred pred) {
-    while (!pred()) wait(lock);
+    while (!pred()) {
+      wait(lock);
+      if (abandoned()) return;  // teardown, where this task may not throw: stop waiting
+    }
   }
   template <class Rep, class Period>
   std::cv_status wait_for(std::unique_lock<racelab::mutex>& lock, std::chrono::duration<Rep, Period> d) {
-    return wait_for_ns(lock, std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+    return wait_for_ns(lock, ns < 0 ? 0 : ns);
   }
   template <class Rep, class Period, class Pred>
   bool wait_for(std::unique_lock<racelab::mutex>& lock, std::chrono::duration<Rep, Period> d, Pred pred) {
@@ -120,13 +105,13 @@ class condition_variable {
     const auto start = now_ns();
     while (!pred()) {
       auto left = total - (now_ns() - start);
-      if (left <= 0 || wait_for_ns(lock, left) == std::cv_status::timeout) return pred();
+      if (left <= 0 || wait_for_ns(lock, left) == std::cv_status::timeout || abandoned()) return pred();
     }
     return true;
   }
 
  private:
-  std::cv_status wait_for_ns(std::unique_lock<racelab::mutex>& lock, std::int64_t ns);
+  std::cv_status wait_for_ns(std::unique_lock<racelab::mutex>& lock, std::int64_t ns);  // ns < 0: forever
   static std::int64_t now_ns();
   std::condition_variable_any real_;
   detail::WaitList waiters_;

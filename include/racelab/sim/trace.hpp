@@ -35,11 +35,14 @@ enum class StepKind : std::uint8_t {
   idle,    // no task was running (the start, or every task waited and the clock advanced)
 };
 
+// TraceStep::next when nobody can run after the step (every task waits; the clock moves next).
+inline constexpr std::uint32_t kNoTask = 0xffffffffu;
+
 struct TraceStep {
   std::uint32_t task = 0;  // who arrived (meaningless for idle)
   std::string_view point;  // where ("end" for finish)
   StepKind kind = StepKind::point;
-  std::uint32_t next = 0;    // who runs next
+  std::uint32_t next = 0;    // who runs next, or kNoTask
   std::int64_t time_ns = 0;  // virtual time
 };
 

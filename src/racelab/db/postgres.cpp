@@ -42,11 +42,13 @@ PGresult* exec_async(PGconn* conn, const std::string& sql, int n, const char* co
   PGresult* last = nullptr;
   for (;;) {
     if (PQconsumeInput(conn) == 0) raise("08006", std::string("postgres: ") + PQerrorMessage(conn));
-    if (PQisBusy(conn) != 0) {
-      detail::sim_wait_readable(PQsocket(conn), "sql.wait",
-                                "a reply from PostgreSQL (a lock wait, or the server working)");
+    // Busy: park the task until the socket is readable. During teardown (where this task may not
+    // throw) the wait returns `abandoned`, and PQgetResult below blocks for the reply instead.
+    if (PQisBusy(conn) != 0 &&
+        racelab::wait_readable(PQsocket(conn), "sql.wait",
+                               "a reply from PostgreSQL (a lock wait, or the server working)") !=
+            racelab::WaitResult::abandoned)
       continue;
-    }
     PGresult* r = PQgetResult(conn);
     if (r == nullptr) return last;
     if (last != nullptr) PQclear(last);
@@ -104,7 +106,7 @@ Result Connection::exec_params(std::string_view sql, std::string_view point,
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
   std::string text(sql);
   const int n = static_cast<int>(values.size());
-  PGresult* r = detail::in_simulation() && !detail::sim_unwinding()
+  PGresult* r = racelab::this_thread::simulated() && !racelab::abandoned()
                     ? exec_async(conn_, text, n, values.data())
                     : PQexecParams(conn_, text.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
   check_result(r, conn_, sql);

@@ -13,6 +13,7 @@
 
 #include "racelab/db/statement.hpp"
 #include "racelab/sim/sync.hpp"
+#include "racelab/sim/wait.hpp"
 
 namespace racelab::sqlite {
 namespace {
@@ -33,7 +34,7 @@ void check(sqlite3* db, int rc, std::string_view context) {
 
 // Tasks of the simulation on this thread that wait for a SQLite lock. Every statement that ends
 // outside a transaction (so its connection holds no lock any more) wakes them to try again.
-thread_local racelab::detail::WaitList t_lock_waiters;
+thread_local racelab::WaitQueue t_lock_waiters;
 
 // Real threads of this process waiting for a SQLite lock. Waiters queue for a turn; the thread whose
 // turn it is waits until a connection lets a lock go (ends a transaction, or finishes a write outside
@@ -80,8 +81,8 @@ void note_generation() { t_generation_seen = lock_release().generation.load(std:
 // transaction, or wrote).
 void lock_may_be_free(sqlite3* db, bool held) {
   if (sqlite3_get_autocommit(db) == 0) return;
-  if (racelab::detail::in_simulation()) {
-    t_lock_waiters.wake_all();
+  if (racelab::this_thread::simulated()) {
+    t_lock_waiters.notify_all();
     return;
   }
   if (!held) return;
@@ -126,10 +127,15 @@ struct Connection::BusyState {
   static int handler(void* self, int count) {
     auto* state = static_cast<BusyState*>(self);
     if (state->timeout.count() <= 0) return 0;
-    if (racelab::detail::in_simulation()) {
+    if (racelab::this_thread::simulated()) {
       // Wait (in simulated time, without a timeout) until some connection may have released it.
-      t_lock_waiters.wait("sql.busy", "a SQLite lock held by another connection");
-      return 1;
+      // Nothing may unwind through SQLite's C frames: when the run is torn down the wait returns
+      // `abandoned`, the handler gives up (SQLITE_BUSY), and the C++ caller throws.
+      racelab::NoThrowScope inside_sqlite;
+      return t_lock_waiters.wait("sql.busy", "a SQLite lock held by another connection") ==
+                     racelab::WaitResult::woken
+                 ? 1
+                 : 0;
     }
     // Real threads: wait until a connection of this process ends its transaction, or a back-off
     // of 0.1, 0.2, 0.4 … 20 ms passes (a lock held by another process), until the timeout is spent.
@@ -289,7 +295,7 @@ void Connection::close() noexcept {
   }
   sqlite3_close_v2(db_);  // with statements still alive, the close completes when they are finalized
   db_ = nullptr;
-  if (racelab::detail::in_simulation()) t_lock_waiters.wake_all();
+  if (racelab::this_thread::simulated()) t_lock_waiters.notify_all();
 }
 
 void Connection::exec(std::string_view sql) {

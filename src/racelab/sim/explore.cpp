@@ -228,10 +228,26 @@ Report explore(const ExploreOptions& in, const Body& body) {
   r.seed_replays_ = !strategy->exhaustive();
   const int every = std::max(1, o.runs / 100);
   for (int i = 0; i < o.runs; ++i) {
-    auto run =
-        run_checked(body, sim_options(o, o.seed + static_cast<std::uint64_t>(i)), strategy, {}, oracle);
+    const auto options = sim_options(o, o.seed + static_cast<std::uint64_t>(i));
+    auto run = run_checked(body, options, strategy, {}, oracle);
     ++r.runs_;
     const bool more = strategy->end_run(run.outcome.steps());
+    if (o.verify && run.outcome.ok()) {  // a passing run must be a function of its choices too
+      const Schedule schedule = Schedule::from_trace(run.outcome.trace());
+      auto again = run_checked(body, options, nullptr, {&schedule, false}, oracle).outcome;
+      auto diff = first_difference(run.outcome.trace().text(), again.trace().text());
+      if (!diff.empty() || again.kind() != run.outcome.kind()) {
+        r.failing_ = OutcomeAccess::with_failure(
+            again,
+            "run " + std::to_string(i + 1) + " (seed " + std::to_string(options.seed) +
+                ") passed, and replaying its schedule differs at " +
+                (diff.empty()
+                     ? "its outcome (" + std::string(to_string(again.kind())) + ": " + again.message() + ")"
+                     : diff),
+            OutcomeKind::diverged);
+        break;
+      }
+    }
     if (!run.outcome.ok()) {
       r.failing_ = run.outcome;
       break;
@@ -245,33 +261,43 @@ Report explore(const ExploreOptions& in, const Body& body) {
   if (!r.failed()) return r;
 
   const Outcome& found = *r.failing_;
+  if (found.kind() == OutcomeKind::diverged) {  // the strategy's own finding: not the program's failure
+    r.nondeterministic_ = true;
+    r.notes_.push_back("non-deterministic: " + found.message());
+    r.minimal_ = found;
+    return r;
+  }
   const auto failing_options = sim_options(o, found.seed());
   const Schedule found_schedule = Schedule::from_trace(found.trace());
 
-  if (o.verify) {
-    auto check = [&](const Outcome& again, const std::string& how) {
-      auto diff = first_difference(found.trace().text(), again.trace().text());
-      if (diff.empty() && again.kind() == found.kind() && again.message() == found.message()) return;
-      r.nondeterministic_ = true;
-      r.notes_.push_back(
-          "non-deterministic: " + how + " differs from the first run at " +
-          (diff.empty() ? "its outcome ('" + again.message() + "')" : diff) +
-          ". The code under test depends on something outside the simulation: a real "
-          "clock, a real thread, a lock that is not racelab's, or state left from an earlier run.");
-    };
-    if (r.seed_replays_) {
-      std::shared_ptr<Strategy> fresh = make_strategy(o.strategy);  // o.strategy includes PCT's k
-      check(run_checked(body, failing_options, fresh, {}, oracle).outcome,
-            "re-running seed " + std::to_string(found.seed()));
-    }
-    check(run_checked(body, failing_options, nullptr, {&found_schedule, false}, oracle).outcome,
-          "replaying its schedule");
-    if (!r.nondeterministic_) r.notes_.push_back("verified: the failure replays identically");
+  // The self-check, always: the failure must replay from its schedule, step for step. With verify,
+  // a seed must also give the same run again.
+  auto check = [&](const Outcome& first, const Outcome& again, const std::string& how) {
+    auto diff = first_difference(first.trace().text(), again.trace().text());
+    if (diff.empty() && again.kind() == first.kind() && again.message() == first.message()) return true;
+    r.nondeterministic_ = true;
+    r.notes_.push_back(
+        "non-deterministic: " + how + " differs from the first run at " +
+        (diff.empty() ? "its outcome ('" + again.message() + "')" : diff) +
+        ". The code under test depends on something outside the simulation: a real "
+        "clock, a real thread, a lock that is not racelab's, or state left from an earlier run.");
+    return false;
+  };
+  bool replays =
+      check(found, run_checked(body, failing_options, nullptr, {&found_schedule, false}, oracle).outcome,
+            "replaying its schedule");
+  if (o.verify && r.seed_replays_) {
+    std::shared_ptr<Strategy> fresh = make_strategy(o.strategy);  // o.strategy includes PCT's k
+    replays = check(found, run_checked(body, failing_options, fresh, {}, oracle).outcome,
+                    "re-running seed " + std::to_string(found.seed())) &&
+              replays;
   }
+  if (replays) r.notes_.push_back("verified: the failure replays identically");
 
   r.minimal_ = found;
   if (o.minimize && !r.nondeterministic_) {
     Schedule best = found_schedule;
+    std::optional<Outcome> shrunk_to;
     int budget = 2000;
     for (bool shrunk = true; shrunk && budget > 0;) {
       shrunk = false;
@@ -284,9 +310,19 @@ Report explore(const ExploreOptions& in, const Body& body) {
         Schedule normal = Schedule::from_trace(run.outcome.trace());
         if (normal.entries.size() >= best.entries.size()) continue;
         best = std::move(normal);
-        r.minimal_ = run.outcome;
+        shrunk_to = run.outcome;
         shrunk = true;
         break;
+      }
+    }
+    // What the report offers must itself replay: the minimal schedule, strictly, to the same run.
+    if (shrunk_to) {
+      auto again = run_checked(body, failing_options, nullptr, {&best, false}, oracle).outcome;
+      if (same_failure(found, again) && again.trace().text() == shrunk_to->trace().text()) {
+        r.minimal_ = again;
+      } else {
+        r.notes_.push_back("minimisation skipped: the shrunk schedule did not replay to the same failure (" +
+                           std::string(to_string(again.kind())) + ": " + again.message() + ")");
       }
     }
   }
@@ -325,6 +361,11 @@ std::ostream& operator<<(std::ostream& out, const Report& r) {
   if (!r.failed()) return out;
   const Outcome& m = r.outcome();
   out << "  " << m.message() << '\n';
+  if (m.kind() == OutcomeKind::diverged) {  // nothing to minimise or replay: show where it stopped fitting
+    for (const auto& note : r.notes()) out << "  " << note << '\n';
+    out << m.trace().timeline();
+    return out;
+  }
   auto schedule = m.schedule();
   auto switches = Schedule::parse(schedule).entries.size();
   out << "  minimal schedule (" << switches << " switches, from "

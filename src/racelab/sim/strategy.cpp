@@ -55,10 +55,18 @@ bool Random::chance(double p) {
 
 namespace {
 
+// A crash, when the options ask for them, is drawn before the task: with the run's stream, so the
+// seed decides both.
+bool draw_crash(const PickContext& c) {
+  return c.crashable && c.crash_enabled && c.random.chance(c.crash_probability);
+}
+
 class RandomWalk final : public Strategy {
  public:
   std::string name() const override { return "random"; }
   std::size_t pick(const PickContext& c) override {
+    if (draw_crash(c)) return kCrash;
+    if (c.enabled.empty()) return kNobody;
     return c.enabled.size() == 1 ? 0 : c.random.uniform(c.enabled.size());
   }
 };
@@ -77,6 +85,8 @@ class Pct final : public Strategy {
     std::sort(change_.begin(), change_.end());
   }
   std::size_t pick(const PickContext& c) override {
+    if (draw_crash(c)) return kCrash;
+    if (c.enabled.empty()) return kNobody;
     for (auto task : c.enabled) {
       if (task >= priority_.size()) priority_.resize(task + 1, kUnset);
       if (priority_[task] == kUnset)
@@ -108,8 +118,11 @@ class Pct final : public Strategy {
 
 // Stateless DFS by re-execution: each run replays the current prefix of choices, then takes the
 // first untried option at each new decision. Options are the running task first (no preemption),
-// then the others in task order; once the preemption budget is spent only the running task is an
-// option. When every option of every decision has been taken, the search is complete.
+// then the others in task order, then (where crash injection is on and the point is crashable) a
+// crash of the arriving task; once the preemption budget is spent only the running task and the
+// crash are options. When every option of every decision has been taken, the search is complete.
+// Re-executing a prefix must offer the same choices at every step; if it does not, the code under
+// test is not deterministic and the search says so (ScheduleDiverged) instead of guessing.
 class BoundedDfs final : public Strategy {
  public:
   explicit BoundedDfs(std::int64_t bound) : bound_(bound) {}
@@ -120,11 +133,18 @@ class BoundedDfs final : public Strategy {
     preemptions_ = 0;
   }
   std::size_t pick(const PickContext& c) override {
-    if (depth_ == stack_.size()) stack_.push_back(Frame{options(c), 0});
+    if (c.enabled.empty() && !(c.crashable && c.crash_enabled)) return kNobody;
+    if (depth_ == stack_.size()) {
+      stack_.push_back(Frame{{c.enabled.begin(), c.enabled.end()}, c.current, options(c), 0});
+    } else if (!same_choice(stack_[depth_], c)) {
+      throw ScheduleDiverged("dfs re-executed its prefix and decision " + std::to_string(depth_ + 1) +
+                             " (step " + std::to_string(c.step) + ", at " + std::string(c.point) +
+                             ") offered other choices than the first time: the code under test is "
+                             "not deterministic, so the search cannot be a proof");
+    }
     Frame& f = stack_[depth_++];
-    if (f.options.empty() || f.options.back() >= c.enabled.size()) f.options = options(c);  // defensive
     std::size_t pos = f.options[f.next];
-    if (c.current >= 0 && pos != static_cast<std::size_t>(c.current)) ++preemptions_;
+    if (pos != kCrash && c.current >= 0 && pos != static_cast<std::size_t>(c.current)) ++preemptions_;
     return pos;
   }
   bool end_run(std::uint64_t) override {
@@ -137,15 +157,24 @@ class BoundedDfs final : public Strategy {
 
  private:
   struct Frame {
+    std::vector<std::uint32_t> enabled;
+    int current;
     std::vector<std::size_t> options;
     std::size_t next;
   };
+  bool same_choice(const Frame& f, const PickContext& c) const {
+    return f.current == c.current &&
+           std::equal(f.enabled.begin(), f.enabled.end(), c.enabled.begin(), c.enabled.end()) &&
+           f.options == options(c);
+  }
   std::vector<std::size_t> options(const PickContext& c) const {
     std::vector<std::size_t> out;
     if (c.current >= 0) out.push_back(static_cast<std::size_t>(c.current));
-    if (c.current >= 0 && bound_ >= 0 && preemptions_ >= bound_) return out;
-    for (std::size_t i = 0; i < c.enabled.size(); ++i)
-      if (static_cast<int>(i) != c.current) out.push_back(i);
+    if (!(c.current >= 0 && bound_ >= 0 && preemptions_ >= bound_)) {
+      for (std::size_t i = 0; i < c.enabled.size(); ++i)
+        if (static_cast<int>(i) != c.current) out.push_back(i);
+    }
+    if (c.crashable && c.crash_enabled) out.push_back(kCrash);
     return out;
   }
   std::int64_t bound_;

@@ -1,6 +1,7 @@
 // racelab's drop-in sync types: std behaviour outside a simulation, scheduling points inside one.
 #include "racelab/sim/sync.hpp"
 
+#include <algorithm>
 #include <system_error>
 
 #include "racelab/sim/core.hpp"
@@ -15,7 +16,8 @@ std::string held_by(const char* what, const char* name, const detail::SimTask* o
 
 }  // namespace
 
-// --- mutex -------------------------------------------------------------------------------------
+// --- mutex ---------------------------------------------------------------------------------
+// Inside a simulation the owner is the task; the std::mutex is only for use outside one.
 
 void mutex::lock() {
   if (!detail::in_simulation()) {
@@ -28,8 +30,11 @@ void mutex::lock() {
     throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
                             "racelab::mutex '" + std::string(name_) + "' locked twice by task '" +
                                 detail::sim_task_name(me) + "'");
-  while (owner_ != nullptr && !detail::sim_unwinding())
-    waiters_.wait("mutex.lock", held_by("mutex", name_, owner_));
+  while (owner_ != nullptr) {
+    // Teardown, where this task may not throw: return without the mutex (its unlock is then
+    // ignored), rather than wait for a task that will never run again or take it from its owner.
+    if (waiters_.wait("mutex.lock", held_by("mutex", name_, owner_)) == WaitResult::abandoned) return;
+  }
   owner_ = me;
 }
 
@@ -42,20 +47,35 @@ bool mutex::try_lock() {
 }
 
 void mutex::unlock() {
-  if (owner_ == nullptr) {
+  if (!detail::in_simulation()) {
     real_.unlock();
     return;
   }
-  release();
-  detail::sim_sync_point("mutex.unlock");
+  if (release()) detail::sim_sync_point_nothrow("mutex.unlock");
 }
 
-void mutex::release() {
+bool mutex::release() {
+  auto* me = detail::sim_current_task();
+  if (owner_ != me) {
+    if (!abandoned())
+      detail::t_sim->fail(
+          "racelab::mutex '" + std::string(name_) + "' unlocked by task '" + detail::sim_task_name(me) +
+          "', which does not hold it (" +
+          (owner_ != nullptr ? "held by '" + detail::sim_task_name(owner_) + "'" : "not held") + ")");
+    return false;
+  }
   owner_ = nullptr;
   waiters_.wake_all();  // they re-contend; the scheduler decides who wins
+  return true;
 }
 
 // --- shared_mutex ------------------------------------------------------------------------------
+
+namespace {
+bool holds(const std::vector<detail::SimTask*>& readers, const detail::SimTask* task) {
+  return std::find(readers.begin(), readers.end(), task) != readers.end();
+}
+}  // namespace
 
 void shared_mutex::lock() {
   if (!detail::in_simulation()) {
@@ -64,30 +84,42 @@ void shared_mutex::lock() {
   }
   detail::sim_sync_point("shared_mutex.lock");
   auto* me = detail::sim_current_task();
-  while (writer_ != nullptr || readers_ > 0)
-    waiters_.wait("shared_mutex.lock", writer_ != nullptr
-                                           ? held_by("shared_mutex", name_, writer_)
-                                           : "shared_mutex '" + std::string(name_) + "' held by " +
-                                                 std::to_string(readers_) + " reader(s)");
+  if (writer_ == me || holds(readers_, me))
+    throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
+                            "racelab::shared_mutex '" + std::string(name_) + "' locked twice by task '" +
+                                detail::sim_task_name(me) + "'");
+  while (writer_ != nullptr || !readers_.empty()) {
+    const std::string why = writer_ != nullptr ? held_by("shared_mutex", name_, writer_)
+                                               : "shared_mutex '" + std::string(name_) + "' held by " +
+                                                     std::to_string(readers_.size()) + " reader(s)";
+    if (waiters_.wait("shared_mutex.lock", why) == WaitResult::abandoned) return;  // as mutex::lock
+  }
   writer_ = me;
 }
 
 bool shared_mutex::try_lock() {
   if (!detail::in_simulation()) return real_.try_lock();
   detail::sim_sync_point("shared_mutex.try_lock");
-  if (writer_ != nullptr || readers_ > 0) return false;
+  if (writer_ != nullptr || !readers_.empty()) return false;
   writer_ = detail::sim_current_task();
   return true;
 }
 
 void shared_mutex::unlock() {
-  if (writer_ == nullptr) {
+  if (!detail::in_simulation()) {
     real_.unlock();
+    return;
+  }
+  auto* me = detail::sim_current_task();
+  if (writer_ != me) {
+    if (!abandoned())
+      detail::t_sim->fail("racelab::shared_mutex '" + std::string(name_) + "' unlocked by task '" +
+                          detail::sim_task_name(me) + "', which does not hold it exclusively");
     return;
   }
   writer_ = nullptr;
   waiters_.wake_all();
-  detail::sim_sync_point("shared_mutex.unlock");
+  detail::sim_sync_point_nothrow("shared_mutex.unlock");
 }
 
 void shared_mutex::lock_shared() {
@@ -96,26 +128,43 @@ void shared_mutex::lock_shared() {
     return;
   }
   detail::sim_sync_point("shared_mutex.lock_shared");
-  while (writer_ != nullptr)
-    waiters_.wait("shared_mutex.lock_shared", held_by("shared_mutex", name_, writer_));
-  ++readers_;
+  auto* me = detail::sim_current_task();
+  if (writer_ == me || holds(readers_, me))
+    throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
+                            "racelab::shared_mutex '" + std::string(name_) + "' locked twice by task '" +
+                                detail::sim_task_name(me) + "'");
+  while (writer_ != nullptr) {
+    if (waiters_.wait("shared_mutex.lock_shared", held_by("shared_mutex", name_, writer_)) ==
+        WaitResult::abandoned)
+      return;
+  }
+  readers_.push_back(me);
 }
 
 bool shared_mutex::try_lock_shared() {
   if (!detail::in_simulation()) return real_.try_lock_shared();
   detail::sim_sync_point("shared_mutex.try_lock_shared");
   if (writer_ != nullptr) return false;
-  ++readers_;
+  readers_.push_back(detail::sim_current_task());
   return true;
 }
 
 void shared_mutex::unlock_shared() {
-  if (readers_ == 0) {
+  if (!detail::in_simulation()) {
     real_.unlock_shared();
     return;
   }
-  if (--readers_ == 0) waiters_.wake_all();
-  detail::sim_sync_point("shared_mutex.unlock_shared");
+  auto* me = detail::sim_current_task();
+  auto it = std::find(readers_.begin(), readers_.end(), me);
+  if (it == readers_.end()) {
+    if (!abandoned())
+      detail::t_sim->fail("racelab::shared_mutex '" + std::string(name_) + "' unlock_shared by task '" +
+                          detail::sim_task_name(me) + "', which holds no shared lock on it");
+    return;
+  }
+  readers_.erase(it);
+  if (readers_.empty()) waiters_.wake_all();
+  detail::sim_sync_point_nothrow("shared_mutex.unlock_shared");
 }
 
 // --- condition_variable ------------------------------------------------------------------------
@@ -126,7 +175,7 @@ void condition_variable::notify_one() {
     return;
   }
   waiters_.wake_one();
-  detail::sim_sync_point("condition_variable.notify");
+  detail::sim_sync_point_nothrow("condition_variable.notify");
 }
 
 void condition_variable::notify_all() {
@@ -135,7 +184,7 @@ void condition_variable::notify_all() {
     return;
   }
   waiters_.wake_all();
-  detail::sim_sync_point("condition_variable.notify");
+  detail::sim_sync_point_nothrow("condition_variable.notify");
 }
 
 void condition_variable::wait(std::unique_lock<racelab::mutex>& lock) {
@@ -143,30 +192,32 @@ void condition_variable::wait(std::unique_lock<racelab::mutex>& lock) {
     real_.wait(lock);
     return;
   }
-  // Release and start waiting with no scheduling point in between, so no notify can fall between.
-  lock.mutex()->release();
-  try {
-    waiters_.wait("condition_variable.wait", "a notify on a condition_variable");
-  } catch (...) {
-    lock.release();  // unwinding an abandoned task: the mutex is no longer ours
-    throw;
-  }
-  lock.mutex()->lock();
+  static_cast<void>(wait_for_ns(lock, -1));
 }
 
+// Releases and starts waiting with no scheduling point in between, so no notify can fall between.
+// `ns` < 0: no timeout.
 std::cv_status condition_variable::wait_for_ns(std::unique_lock<racelab::mutex>& lock, std::int64_t ns) {
-  if (!detail::in_simulation()) return real_.wait_for(lock, std::chrono::nanoseconds(ns));
-  lock.mutex()->release();
-  bool woken = false;
+  if (!detail::in_simulation()) {
+    if (ns < 0) {
+      real_.wait(lock);
+      return std::cv_status::no_timeout;
+    }
+    return real_.wait_for(lock, std::chrono::nanoseconds(ns));
+  }
+  if (!lock.owns_lock() || !lock.mutex()->release()) return std::cv_status::no_timeout;  // misuse, reported
+  WaitResult result{};
   try {
-    woken = waiters_.wait("condition_variable.wait", "a notify on a condition_variable (or its timeout)",
-                          ns < 0 ? 0 : ns);
+    result = waiters_.wait(
+        "condition_variable.wait",
+        ns < 0 ? "a notify on a condition_variable" : "a notify on a condition_variable (or its timeout)",
+        ns);
   } catch (...) {
-    lock.release();
+    static_cast<void>(lock.release());  // unwinding an abandoned task: the mutex is no longer ours
     throw;
   }
-  lock.mutex()->lock();
-  return woken ? std::cv_status::no_timeout : std::cv_status::timeout;
+  lock.mutex()->lock();  // during teardown this may return without it; the unlock is then ignored
+  return result == WaitResult::timed_out ? std::cv_status::timeout : std::cv_status::no_timeout;
 }
 
 std::int64_t condition_variable::now_ns() {
@@ -215,8 +266,12 @@ void thread::join() {
     return;
   }
   auto* task = sim_->task;
-  while (task->state != detail::SimTask::State::done)
-    task->joiners.wait("thread.join", "task '" + task->name + "' to finish (join)");
+  // Never throws the unwind signal (joins run in destructors): during teardown it just returns.
+  while (task->state != detail::SimTask::State::done) {
+    if (task->joiners.wait("thread.join", "task '" + task->name + "' to finish (join)", -1, false) ==
+        WaitResult::abandoned)
+      break;
+  }
   sim_.reset();
 }
 
@@ -242,7 +297,7 @@ void sleep_for_ns(std::int64_t ns) {
     return;
   }
   detail::WaitList nobody;  // nothing wakes a sleeper but the clock
-  nobody.wait("sleep", "its sleep to end", ns);
+  static_cast<void>(nobody.wait("sleep", "its sleep to end", ns));
 }
 
 void yield() {
@@ -254,4 +309,38 @@ void yield() {
 }
 
 }  // namespace this_thread
+
+// --- cooperative waiting (wait.hpp) -------------------------------------------------------------
+
+namespace {
+detail::SimCore& running_core(const char* what) {
+  if (detail::t_sim == nullptr)
+    throw SimulationError(std::string("racelab: ") + what + " called outside a simulated task");
+  return *detail::t_sim;
+}
+}  // namespace
+
+WaitResult WaitQueue::wait(const char* point, std::string_view why, std::chrono::nanoseconds timeout) {
+  static_cast<void>(running_core("WaitQueue::wait"));
+  return list_.wait(point, why, timeout.count() < 0 ? -1 : timeout.count());
+}
+
+void WaitQueue::notify_one() noexcept { list_.wake_one(); }
+
+void WaitQueue::notify_all() noexcept { list_.wake_all(); }
+
+WaitResult wait_readable(int fd, const char* point, std::string_view why) {
+  return running_core("racelab::wait_readable").wait_readable(fd, point, why);
+}
+
+NoThrowScope::NoThrowScope() noexcept : task_(detail::sim_current_task()) {
+  if (task_ != nullptr) ++task_->nothrow_depth;
+}
+
+NoThrowScope::~NoThrowScope() {
+  if (task_ != nullptr) --task_->nothrow_depth;
+}
+
+bool abandoned() noexcept { return detail::t_sim != nullptr && detail::t_sim->aborting(); }
+
 }  // namespace racelab

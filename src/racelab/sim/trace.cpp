@@ -6,6 +6,8 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "racelab/sim/replay.hpp"
+
 namespace racelab {
 namespace {
 
@@ -55,7 +57,9 @@ std::string Trace::text() const {
     out += ' ';
     out += s.point;
     out += " -> ";
-    out += s.kind == StepKind::crash ? std::string("(crash)") : tasks_[s.next];
+    out += s.kind == StepKind::crash ? std::string("(crash)")
+           : s.next == kNoTask       ? std::string("(nobody)")
+                                     : tasks_[s.next];
     if (s.time_ns != 0) out += " @" + std::to_string(s.time_ns) + "ns";
     out += '\n';
   }
@@ -96,14 +100,14 @@ std::string Trace::timeline() const {
     std::string num = std::to_string(i + 1);
     out << std::string(num.size() < 6 ? 6 - num.size() : 0, ' ') << num << " | ";
     if (s.kind == StepKind::idle) {
-      out << "(" << s.point << (s.time_ns != 0 ? " at " + format_ns(s.time_ns) : "") << ": " << tasks_[s.next]
-          << " runs)\n";
+      out << "(" << s.point << (s.time_ns != 0 ? " at " + format_ns(s.time_ns) : "") << ": "
+          << (s.next == kNoTask ? std::string("nobody") : tasks_[s.next]) << " runs)\n";
       continue;
     }
     for (std::size_t t = 0; t < n; ++t) {
       out << pad(t == s.task ? cells[i] : "", width[t]) << (t + 1 < n ? " | " : "");
     }
-    if (s.kind != StepKind::crash && s.next != s.task) out << "  -> " << tasks_[s.next];
+    if (s.kind != StepKind::crash && s.next != s.task && s.next != kNoTask) out << "  -> " << tasks_[s.next];
     out << '\n';
   }
   return out.str();
@@ -128,7 +132,8 @@ std::string Trace::chrome_json() const {
     sep();
     out << "{\"name\":\"" << json_escape(s.point) << "\",\"cat\":\"" << kind_name(s.kind)
         << "\",\"ph\":\"X\",\"pid\":1,\"tid\":" << s.task + 1 << ",\"ts\":" << i * 10
-        << ",\"dur\":10,\"args\":{\"step\":" << i + 1 << ",\"next\":\"" << json_escape(tasks_[s.next])
+        << ",\"dur\":10,\"args\":{\"step\":" << i + 1 << ",\"next\":\""
+        << (s.next == kNoTask ? std::string() : json_escape(tasks_[s.next]))
         << "\",\"virtual_time_ns\":" << s.time_ns << "}}";
   }
   out << "]}";
@@ -202,20 +207,17 @@ Schedule Schedule::parse(std::string_view text) {
 
 Schedule Schedule::from_trace(const Trace& trace) {
   Schedule out;
-  std::unordered_map<std::string, std::uint32_t> occurrences;
+  detail::Occurrences occurrences;  // the replay strategy's counter, over the same steps
   const auto& names = trace.tasks();
   for (const auto& s : trace.steps()) {
     if (s.kind == StepKind::idle) {
-      out.entries.push_back(ScheduleEntry{"", "", 0, names[s.next], false});
+      if (s.next != kNoTask) out.entries.push_back(ScheduleEntry{"", "", 0, names[s.next], false});
       continue;
     }
-    std::string key = names[s.task];
-    key += '\x1f';
-    key += s.point;
-    const std::uint32_t occurrence = ++occurrences[key];
+    const std::uint32_t occurrence = occurrences.count(s.task, s.point);
     if (s.kind == StepKind::crash) {
       out.entries.push_back(ScheduleEntry{names[s.task], std::string(s.point), occurrence, "", true});
-    } else if (s.next != s.task || s.kind != StepKind::point) {
+    } else if (s.next != kNoTask && (s.next != s.task || s.kind != StepKind::point)) {
       out.entries.push_back(
           ScheduleEntry{names[s.task], std::string(s.point), occurrence, names[s.next], false});
     }

@@ -102,7 +102,7 @@ TEST(Replay, DivergenceSaysWhere) {
   sim.spawn("C", [&] { sim_test::transfer(s, 1, 2, 10); });
   auto out = sim.run();
   EXPECT_TRUE(out.diverged());
-  EXPECT_EQ(out.kind(), racelab::OutcomeKind::failure);
+  EXPECT_EQ(out.kind(), racelab::OutcomeKind::diverged);
   EXPECT_NE(out.message().find("schedule diverged at step"), std::string::npos) << out.message();
   EXPECT_NE(out.message().find("'B'"), std::string::npos) << out.message();
 }

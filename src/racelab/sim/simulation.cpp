@@ -1,0 +1,128 @@
+// racelab::Simulation and racelab::Outcome: the public faces of the scheduler core (core.hpp).
+#include "racelab/sim/simulation.hpp"
+
+#include <ostream>
+
+#include "racelab/sim/core.hpp"
+
+namespace racelab {
+
+struct Outcome::Data {
+  OutcomeKind kind = OutcomeKind::ok;
+  std::string message;
+  std::uint64_t seed = 0;
+  std::string strategy;
+  Trace trace;
+  std::uint64_t steps = 0;
+};
+
+namespace detail {
+
+Outcome OutcomeAccess::make(OutcomeKind kind, std::string message, std::uint64_t seed, std::string strategy,
+                            Trace trace, std::uint64_t steps) {
+  Outcome out;
+  out.data_ = std::make_shared<Outcome::Data>();
+  auto& d = *out.data_;
+  d.kind = kind;
+  d.message = std::move(message);
+  d.seed = seed;
+  d.strategy = std::move(strategy);
+  d.trace = std::move(trace);
+  d.steps = steps;
+  return out;
+}
+
+Outcome OutcomeAccess::with_failure(const Outcome& base, std::string message, OutcomeKind kind) {
+  Outcome out;
+  out.data_ = std::make_shared<Outcome::Data>(*base.data_);
+  out.data_->kind = kind;
+  out.data_->message = std::move(message);
+  return out;
+}
+
+SimCore& OutcomeAccess::core(Simulation& sim) { return *sim.core_; }
+
+}  // namespace detail
+
+Simulation::Simulation(SimOptions options) : Simulation(std::move(options), nullptr) {}
+
+Simulation::Simulation(SimOptions options, std::shared_ptr<Strategy> strategy)
+    : core_(std::make_unique<detail::SimCore>(std::move(options), std::move(strategy))) {
+  core_->owner = this;
+}
+
+Simulation::~Simulation() = default;
+
+void Simulation::spawn(std::string name, std::function<void()> fn) {
+  static_cast<void>(core_->spawn(std::move(name), std::move(fn)));
+}
+
+Outcome Simulation::run() { return core_->run(); }
+
+bool Simulation::has_run() const { return core_->has_run(); }
+
+const Outcome& Simulation::outcome() const { return core_->outcome(); }
+
+std::chrono::nanoseconds Simulation::now() const { return std::chrono::nanoseconds(core_->now_ns()); }
+
+Simulation* Simulation::current() { return detail::t_sim != nullptr ? detail::t_sim->owner : nullptr; }
+
+void Simulation::check_serializable(std::function<std::string()> snapshot) {
+  core_->snapshot = std::move(snapshot);
+}
+
+const std::function<std::string()>& Simulation::serializable_snapshot() const { return core_->snapshot; }
+
+const SimOptions& Simulation::options() const { return core_->options(); }
+
+std::size_t Simulation::task_count() const { return core_->task_count(); }
+
+// --- Outcome -----------------------------------------------------------------------------------
+
+Outcome::Outcome() {
+  // A default Outcome (ok, nothing run) shares one empty record; OutcomeAccess gives each real
+  // run its own.
+  static const auto empty = std::make_shared<Data>();
+  data_ = empty;
+}
+bool Outcome::ok() const { return data_->kind == OutcomeKind::ok; }
+OutcomeKind Outcome::kind() const { return data_->kind; }
+const std::string& Outcome::message() const { return data_->message; }
+std::uint64_t Outcome::seed() const { return data_->seed; }
+const std::string& Outcome::strategy() const { return data_->strategy; }
+std::string Outcome::schedule() const { return Schedule::from_trace(data_->trace).text(); }
+const Trace& Outcome::trace() const { return data_->trace; }
+std::uint64_t Outcome::steps() const { return data_->steps; }
+bool Outcome::diverged() const { return data_->kind == OutcomeKind::diverged; }
+
+std::string_view to_string(OutcomeKind kind) {
+  switch (kind) {
+    case OutcomeKind::ok: return "ok";
+    case OutcomeKind::failure: return "failure";
+    case OutcomeKind::deadlock: return "deadlock";
+    case OutcomeKind::step_limit: return "step_limit";
+    case OutcomeKind::diverged: return "diverged";
+  }
+  return "?";
+}
+
+std::ostream& operator<<(std::ostream& out, const Outcome& o) {
+  out << "seed " << o.seed() << " (" << o.strategy() << "): " << to_string(o.kind()) << " after " << o.steps()
+      << " steps";
+  if (!o.message().empty()) out << "\n  " << o.message();
+  if (!o.ok()) {
+    out << "\n  schedule: " << o.schedule() << "\n" << o.trace().timeline();
+  }
+  return out;
+}
+
+namespace detail {
+void assertion_failed(const char* expr, const char* file, int line) {
+  std::string where = file;
+  if (auto slash = where.find_last_of('/'); slash != std::string::npos) where = where.substr(slash + 1);
+  throw AssertionFailed("RACELAB_ASSERT(" + std::string(expr) + ") failed at " + where + ":" +
+                        std::to_string(line));
+}
+}  // namespace detail
+
+}  // namespace racelab
