@@ -16,6 +16,12 @@
 // The gate skew is the time between the first and the last thread entering `body`: a measure of how
 // simultaneous the start really was. A thread still running `join_warning` after the others is
 // reported on stderr (by label) while the harness keeps waiting: a stuck body cannot be abandoned.
+//
+// If a thread cannot be started (std::thread's constructor throws std::system_error, e.g. EAGAIN at
+// the process's thread limit), the threads already started for that iteration leave the gate
+// without running `body` and are joined; then stress() throws std::system_error with the same code,
+// naming the thread and the iteration. `check` is not called for that iteration and no report is
+// returned. Any other exception from starting a thread is rethrown unchanged, after the same cleanup.
 #pragma once
 
 #include <chrono>
@@ -24,6 +30,7 @@
 #include <iosfwd>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -60,6 +67,8 @@ class StressReport {
   std::int64_t gate_skew_ns_p50() const { return percentile(0.50); }
   std::int64_t gate_skew_ns_p99() const { return percentile(0.99); }
   std::int64_t gate_skew_ns_max() const { return percentile(1.0); }
+  // One gate skew per iteration that ran, sorted ascending: the samples the percentiles come from.
+  const std::vector<std::int64_t>& gate_skews_ns() const { return skews_ns_; }
   double elapsed_seconds() const { return elapsed_seconds_; }
   double iterations_per_second() const { return elapsed_seconds_ > 0 ? iterations_ / elapsed_seconds_ : 0.0; }
   std::string summary() const;
@@ -87,6 +96,31 @@ class StressOptionsError : public std::invalid_argument {
  public:
   using std::invalid_argument::invalid_argument;
 };
+
+namespace detail {
+
+// Test seam, not API. While one of these lives, stress() calls made on *this* thread start each
+// worker with `start(thread_index, run)` instead of `std::thread(run)`, so a test can make thread k
+// fail to start exactly as std::thread's constructor would (by throwing). It is thread-local and
+// scoped, so it never reaches another test, nor a stress() running on another thread. `start` must
+// return a thread that runs `run` (or throw); the harness joins it.
+class ScopedStressThreadStart {
+ public:
+  using Start = std::function<std::thread(int thread_index, std::function<void()> run)>;
+  explicit ScopedStressThreadStart(Start start);
+  ~ScopedStressThreadStart();
+  ScopedStressThreadStart(const ScopedStressThreadStart&) = delete;
+  ScopedStressThreadStart& operator=(const ScopedStressThreadStart&) = delete;
+
+  // The innermost seam alive on the calling thread, or nullptr (the harness uses std::thread).
+  static const Start* current();
+
+ private:
+  Start start_;
+  const Start* previous_;
+};
+
+}  // namespace detail
 
 // The type-erased engine behind stress(). `check` answers "" when the invariant holds.
 StressReport run_stress(const StressOptions& options, const std::function<void()>& setup,

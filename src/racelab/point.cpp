@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <utility>
 
 #include "racelab/detail/hooks_state.hpp"
 #include "racelab/detail/point_sink.hpp"
+#include "racelab/detail/point_state.hpp"
 #include "racelab/observe.hpp"
 
 namespace racelab {
@@ -18,7 +20,10 @@ namespace {
 constinit std::atomic<Site*> g_sites{nullptr};
 
 thread_local std::string t_label;
-thread_local PointLog* t_point_log = nullptr;  // the innermost live PointLog of this thread
+// The innermost live PointLog the running code (this thread, or the task running on it) opened,
+// and where that code's points go when it opened none. See detail/point_state.hpp.
+thread_local PointLog* t_point_log = nullptr;
+thread_local PointLog* t_fallback_point_log = nullptr;
 thread_local PointSink* t_point_sink = nullptr;  // the scheduler running code on this thread, if any
 std::atomic<std::uint32_t> g_next_thread_number{1};
 
@@ -45,6 +50,12 @@ Site& intern_site(std::string_view name, const char* file, int line) {
   return *it->second;
 }
 
+PointLog* exchange_point_log(PointLog* log) noexcept { return std::exchange(t_point_log, log); }
+
+PointLog* exchange_fallback_point_log(PointLog* log) noexcept {
+  return std::exchange(t_fallback_point_log, log);
+}
+
 PointSink* exchange_point_sink(PointSink* sink) noexcept {
   PointSink* previous = t_point_sink;
   t_point_sink = sink;
@@ -56,7 +67,7 @@ void disarm() noexcept { g_armed.fetch_sub(1, std::memory_order_relaxed); }
 
 void fire(Site& site) {
   site.hits.fetch_add(1, std::memory_order_relaxed);
-  if (PointLog* log = t_point_log) log->record(site.name);
+  if (PointLog* log = t_point_log != nullptr ? t_point_log : t_fallback_point_log) log->record(site.name);
   // Inside a simulated task the scheduler owns the interleaving; real-thread hooks (barriers,
   // delays) would only stall the one thread every task runs on, so they do not apply there.
   if (PointSink* sink = t_point_sink) {

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <ostream>
 #include <sstream>
+#include <system_error>
 #include <thread>
 #include <typeinfo>
 
@@ -40,7 +41,42 @@ StressError describe(std::exception_ptr error, int iteration, int thread) {
   return out;
 }
 
+thread_local const detail::ScopedStressThreadStart::Start* t_thread_start = nullptr;
+
+// Thread `thread` of `n` could not be started (we are in the handler of that exception): open the
+// gate with `abandoned` set, so the threads already started leave without running the body, join
+// them, and throw. A std::system_error keeps its code and gains where it happened; anything else is
+// rethrown unchanged. Runs on the harness thread only. `abandoned` is stored (relaxed) before the
+// release store to `go`, so every thread that acquires `go` sees it.
+[[noreturn]] void abandon_iteration(std::vector<std::thread>& started, std::atomic<bool>& abandoned,
+                                    std::atomic<bool>& go, int iteration, int thread, int n) {
+  abandoned.store(true, std::memory_order_relaxed);
+  go.store(true, std::memory_order_release);
+  for (auto& th : started) th.join();
+  try {
+    throw;
+  } catch (const std::system_error& e) {
+    throw std::system_error(e.code(), "racelab::stress: could not start thread t" + std::to_string(thread) +
+                                          " of " + std::to_string(n) + " in iteration " +
+                                          std::to_string(iteration) + " (" + std::to_string(started.size()) +
+                                          " started thread(s) released without running body, and joined)");
+  }
+}
+
 }  // namespace
+
+namespace detail {
+
+ScopedStressThreadStart::ScopedStressThreadStart(Start start)
+    : start_(std::move(start)), previous_(t_thread_start) {
+  t_thread_start = &start_;
+}
+
+ScopedStressThreadStart::~ScopedStressThreadStart() { t_thread_start = previous_; }
+
+const ScopedStressThreadStart::Start* ScopedStressThreadStart::current() { return t_thread_start; }
+
+}  // namespace detail
 
 // One iteration at a time: start the threads, open the gate, wait for them, check.
 class StressRunner {
@@ -52,6 +88,7 @@ class StressRunner {
     const int n = options_.threads;
     std::atomic<int> ready{0};
     std::atomic<bool> go{false};
+    std::atomic<bool> abandoned{false};  // a thread could not start: leave the gate, skip the body
     std::vector<std::int64_t> start_ns(n, 0);
     std::vector<std::exception_ptr> errors(n);
     std::vector<char> finished(n, 0);
@@ -59,14 +96,16 @@ class StressRunner {
     std::condition_variable cv;
     int done = 0;
 
+    const auto* seam = detail::ScopedStressThreadStart::current();
     std::vector<std::thread> threads;
     threads.reserve(n);
     for (int t = 0; t < n; ++t) {
-      threads.emplace_back([&, t] {
+      auto run = [&, t] {
         set_thread_label("t" + std::to_string(t));
         ready.fetch_add(1, std::memory_order_acq_rel);
         // The gate: spin (yielding, so a 2-core machine can run 4 threads) until it opens.
         while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+        if (abandoned.load(std::memory_order_relaxed)) return;  // ordered by the acquire of `go`
         start_ns[t] = now_ns();
         try {
           body_(t);
@@ -77,7 +116,12 @@ class StressRunner {
         finished[t] = 1;
         ++done;
         cv.notify_all();
-      });
+      };
+      try {
+        threads.push_back(seam != nullptr ? (*seam)(t, run) : std::thread(run));  // reserved: no realloc
+      } catch (...) {
+        abandon_iteration(threads, abandoned, go, index, t, n);
+      }
     }
     while (ready.load(std::memory_order_acquire) < n) std::this_thread::yield();
     go.store(true, std::memory_order_release);

@@ -13,7 +13,9 @@ TEST(Inventory, UnsafePurchaseOversellsUnderABarrier) {
   racelab::Hooks hooks;
   hooks.barrier("inventory.after_read", 4);
   auto report = lab::inventory::rush(Strategy::unsafe, 50);
+  EXPECT_EQ(report.iterations(), 50);
   EXPECT_EQ(report.violations(), 50) << report;
+  hooks.expect_hit("inventory.after_read", 200);  // all four customers entered the window, every time
   EXPECT_EQ(hooks.timeout_count(), 0u);
 }
 

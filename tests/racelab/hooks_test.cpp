@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,19 +36,24 @@ struct Log {
   }
 };
 
-// Waits (bounded) until `cond` holds; the bound turns a bug into a failure instead of a hang.
+// Waits until `cond` holds, yielding; false after 10 s, so a bug fails the test instead of hanging
+// it. The conditions polled are facts the hooks engine publishes under its mutex in the same
+// critical section in which a thread starts to wait: `hits(p) == n` (with no `before` callback on p)
+// or `fired() == n` of a delay means n threads are parked there (or already past), not merely "soon".
+// No test waits for time to pass: this is the only wait, and it waits for a condition.
 template <class Cond>
-bool eventually(Cond cond) {
-  for (int i = 0; i < 5000; ++i) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(1ms);
+bool wait_until(Cond cond) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
   }
-  return cond();
+  return true;
 }
 
 }  // namespace
 
-// Like before_after: a callback runs once by default, then stays quiet.
+// Like before_after, a callback runs once by default: two hits, one run, fired() 1, hits() 2.
 TEST(Hooks, AfterRunsOnceByDefault) {
   racelab::Hooks hooks;
   int runs = 0;
@@ -58,17 +65,19 @@ TEST(Hooks, AfterRunsOnceByDefault) {
   EXPECT_EQ(hooks.hits("hooks_test.window"), 2u);
 }
 
+// times(3) and always() over 5 hits: the counted callback runs 3 times, the other 5.
 TEST(Hooks, TimesAndAlways) {
   racelab::Hooks hooks;
   int three = 0, every = 0;
-  hooks.after("hooks_test.window", [&] { ++three; }).times(3);
+  auto counted = hooks.after("hooks_test.window", [&] { ++three; }).times(3);
   hooks.before("hooks_test.window", [&] { ++every; }).always();
   for (int i = 0; i < 5; ++i) window();
   EXPECT_EQ(three, 3);
+  EXPECT_EQ(counted.fired(), 3u);
   EXPECT_EQ(every, 5);
 }
 
-// Order at one point: before-callbacks, then waits, then after-callbacks.
+// Order at one point: a before-callback logs before an after-callback armed earlier than it.
 TEST(Hooks, BeforeRunsBeforeAfter) {
   racelab::Hooks hooks;
   std::vector<std::string> log;
@@ -78,7 +87,7 @@ TEST(Hooks, BeforeRunsBeforeAfter) {
   EXPECT_EQ(log, (std::vector<std::string>{"before", "after"}));
 }
 
-// A callback that hits its own point does not recurse into itself, even with always().
+// A callback that hits its own point does not recurse into itself, even with always(): 2 runs, 4 hits.
 TEST(Hooks, CallbackMayReenterItsOwnPoint) {
   racelab::Hooks hooks;
   int runs = 0;
@@ -95,7 +104,7 @@ TEST(Hooks, CallbackMayReenterItsOwnPoint) {
   EXPECT_EQ(hooks.hits("hooks_test.window"), 4u);
 }
 
-// An exception from a callback comes out of the point, in the thread that hit it.
+// An exception from a callback comes out of the point, in the thread that hit it; the scope survives.
 TEST(Hooks, CallbackExceptionPropagates) {
   racelab::Hooks hooks;
   hooks.after("hooks_test.window", [] { throw std::runtime_error("from hook"); });
@@ -103,20 +112,25 @@ TEST(Hooks, CallbackExceptionPropagates) {
   EXPECT_NO_THROW(window());  // ran once; the scope still works
 }
 
-// The delay holds the thread at least that long (a monotonic-clock fact, not a speed assertion).
-TEST(Hooks, DelaySleepsAtThePoint) {
+// A delay fires on every hit by default and ends on its own (a delay that never ended would show
+// as the ctest timeout); the after-callbacks run once per hit, after it. Holding: see
+// DestructorWakesDelayedThreads, where a one-hour delay provably holds its thread.
+TEST(Hooks, DelayFiresOnEveryHitAndExpiresOnItsOwn) {
   racelab::Hooks hooks;
-  hooks.delay("hooks_test.window", 30ms);
-  auto start = std::chrono::steady_clock::now();
-  window();
-  EXPECT_GE(std::chrono::steady_clock::now() - start, 30ms);
+  auto delay = hooks.delay("hooks_test.window", 1ms);
+  int after = 0;
+  hooks.after("hooks_test.window", [&] { ++after; }).always();
+  for (int i = 0; i < 3; ++i) window();
+  EXPECT_EQ(delay.fired(), 3u);
+  EXPECT_EQ(after, 3);
+  EXPECT_EQ(hooks.hits("hooks_test.window"), 3u);
 }
 
 // barrier(2): both threads log "arrived" before either logs "left" — in every run.
 TEST(Hooks, BarrierReleasesTheGroupTogether) {
   for (int run = 0; run < 20; ++run) {
     racelab::Hooks hooks;
-    hooks.barrier("hooks_test.window", 2);
+    auto barrier = hooks.barrier("hooks_test.window", 2);
     Log log;
     auto worker = [&](const std::string& name) {
       log.add(name + " arrived");
@@ -128,6 +142,7 @@ TEST(Hooks, BarrierReleasesTheGroupTogether) {
     b.join();
     EXPECT_LT(log.index("a arrived"), log.index("b left"));
     EXPECT_LT(log.index("b arrived"), log.index("a left"));
+    EXPECT_EQ(barrier.fired(), 1u);  // released as a group of two, not one by one
     EXPECT_EQ(hooks.timeout_count(), 0u);
   }
 }
@@ -139,15 +154,17 @@ TEST(Hooks, BarrierServesEveryGroup) {
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i) threads.emplace_back(window);
   for (auto& t : threads) t.join();
+  EXPECT_EQ(hooks.hits("hooks_test.window"), 4u);
   EXPECT_EQ(ref.fired(), 2u);
   EXPECT_EQ(hooks.timeout_count(), 0u);
 }
 
 // A lone arrival is released after the timeout, the timeout is recorded with the thread and the
-// point, and the count starts afresh: the next two arrivals pass together with no new timeout.
+// point, and the count starts afresh: the next two arrivals form a group with no new timeout (their
+// timeout is raised to 5 s first, so only a stale count, never a slow thread, can time them out).
 TEST(Hooks, BarrierTimeoutReleasesNamesWaitersAndKeepsCountRight) {
   racelab::Hooks hooks;
-  hooks.barrier("hooks_test.window", 2, 50ms);
+  auto barrier = hooks.barrier("hooks_test.window", 2, 50ms);
   std::thread([] {
     racelab::set_thread_label("lonely");
     window();
@@ -159,103 +176,152 @@ TEST(Hooks, BarrierTimeoutReleasesNamesWaitersAndKeepsCountRight) {
   EXPECT_EQ(t.waiting, std::vector<std::string>{"lonely"});
   EXPECT_NE(t.message.find("1 of 2"), std::string::npos) << t.message;
   EXPECT_NE(t.message.find("lonely"), std::string::npos) << t.message;
+  EXPECT_EQ(barrier.fired(), 0u);  // a timed-out group is not a released group
 
+  barrier.timeout(racelab::Hooks::kDefaultTimeout);
   std::thread a(window), b(window);
   a.join();
   b.join();
+  EXPECT_EQ(barrier.fired(), 1u);
   EXPECT_EQ(hooks.timeout_count(), 1u);
 }
 
-// order(first, then): `then` is reached first but waits until `first` has been passed.
+// order(first, then): the waiter is parked at `then` (hits() says so) and has not passed it; it
+// passes only after `first`, with no timeout.
 TEST(Hooks, OrderMakesThenWaitForFirst) {
-  racelab::Hooks hooks;
-  hooks.order("hooks_test.first", "hooks_test.then");
   Log log;
-  std::thread waiter([&] {
+  std::atomic<bool> then_passed{false};
+  std::jthread waiter;  // declared before the scope, so a failed ASSERT ends the scope, then joins
+  racelab::Hooks hooks;
+  auto order = hooks.order("hooks_test.first", "hooks_test.then");
+  waiter = std::jthread([&] {
     then();
+    then_passed = true;
     log.add("then passed");
   });
-  ASSERT_TRUE(eventually([&] { return hooks.hits("hooks_test.then") == 1; }));
+  ASSERT_TRUE(wait_until([&] { return hooks.hits("hooks_test.then") == 1; }));
+  EXPECT_FALSE(then_passed);
   log.add("first starting");
   first();
   waiter.join();
   EXPECT_LT(log.index("first starting"), log.index("then passed"));
+  EXPECT_EQ(order.fired(), 1u);
   EXPECT_EQ(hooks.timeout_count(), 0u);
 }
 
+// An order whose `first` is never passed releases `then` after its timeout and reports the wait.
 TEST(Hooks, OrderTimeoutIsReported) {
   racelab::Hooks hooks;
   hooks.order("hooks_test.first", "hooks_test.then", 30ms);
   then();
   ASSERT_EQ(hooks.timeout_count(), 1u);
   EXPECT_EQ(hooks.timeouts()[0].kind, "order");
+  EXPECT_EQ(hooks.timeouts()[0].point, "hooks_test.then");
+  EXPECT_EQ(hooks.timeouts()[0].waiting, std::vector<std::string>{racelab::thread_label()});
   EXPECT_NE(hooks.timeouts()[0].message.find("hooks_test.first"), std::string::npos);
 }
 
-// on_thread: only the named thread is held; others pass freely.
+// on_thread("B"): of threads A, B and A again, only B runs the callback; all three hit the point.
 TEST(Hooks, OnThreadFiltersByLabel) {
   racelab::Hooks hooks;
-  int runs = 0;
-  hooks.after("hooks_test.window", [&] { ++runs; }).always().on_thread("B");
-  racelab::set_thread_label("A");
-  window();
-  std::thread([] {
-    racelab::set_thread_label("B");
-    window();
-  }).join();
-  EXPECT_EQ(runs, 1);
+  std::vector<std::string> ran;
+  hooks.after("hooks_test.window", [&] { ran.push_back(racelab::thread_label()); }).always().on_thread("B");
+  for (const char* label : {"A", "B", "A"}) {
+    std::thread([label] {
+      racelab::set_thread_label(label);
+      window();
+    }).join();
+  }
+  EXPECT_EQ(ran, std::vector<std::string>{"B"});
+  EXPECT_EQ(hooks.hits("hooks_test.window"), 3u);
 }
 
-// Airtight, part 1: the destructor wakes a thread sleeping in a delay (here, for an hour).
+// Airtight, part 1: a thread parked in a one-hour delay (fired() says so) is held there, and the
+// destructor wakes it; were the scope not airtight, the join would outlast the ctest timeout.
 TEST(Hooks, DestructorWakesDelayedThreads) {
+  std::atomic<bool> returned{false};
+  std::jthread sleeper;  // declared before the scope, so a failed ASSERT wakes it, then joins
   auto hooks = std::make_unique<racelab::Hooks>();
-  hooks->delay("hooks_test.window", std::chrono::hours(1));
-  std::thread sleeper(window);
-  ASSERT_TRUE(eventually([&] { return hooks->hits("hooks_test.window") == 1; }));
+  auto delay = hooks->delay("hooks_test.window", std::chrono::hours(1));
+  sleeper = std::jthread([&] {
+    window();
+    returned = true;
+  });
+  ASSERT_TRUE(wait_until([&] { return delay.fired() == 1; }));
+  EXPECT_FALSE(returned);  // held by the delay
   hooks.reset();
-  sleeper.join();  // would hang for an hour if the scope were not airtight
+  sleeper.join();
+  EXPECT_TRUE(returned);
+  EXPECT_EQ(delay.fired(), 1u);
 }
 
-// Airtight, part 2: the destructor waits for a callback in flight, and no callback runs afterwards.
+// Airtight, part 2: ~Hooks waits for a callback in flight, and no callback runs once it returns.
+// The slow callback stays in flight until it sees the scope close (re-entering the point stops
+// running the `always` counter), so the destructor provably overlapped it; afterwards the hammer
+// passes the point 1,000 more times (counted by a second scope) and the counter never moves.
 TEST(Hooks, NoCallbackRunsAfterTheScopeEnds) {
-  std::atomic<int> runs{0};
-  std::atomic<bool> in_callback{false}, callback_done{false}, stop{false};
+  std::atomic<int> counted{0};
+  std::atomic<bool> in_callback{false}, saw_close{false}, callback_done{false};
+  racelab::Hooks observer;  // outlives `hooks`: keeps the point armed and counts the hammer's hits
+  std::jthread hammer;      // declared between the two scopes: joined after `hooks`, before `observer`
   auto hooks = std::make_unique<racelab::Hooks>();
   hooks
       ->after("hooks_test.window",
               [&] {
                 in_callback = true;
-                std::this_thread::sleep_for(50ms);
-                ++runs;
+                const auto deadline = std::chrono::steady_clock::now() + 10s;
+                while (std::chrono::steady_clock::now() < deadline) {
+                  const int before = counted;
+                  window();  // runs the `always` counter while the scope is open
+                  if (counted == before) {
+                    saw_close = true;
+                    break;
+                  }
+                  std::this_thread::yield();
+                }
                 callback_done = true;
               })
       .times(1);
-  hooks->after("hooks_test.window", [&] { ++runs; }).always();
-  std::thread hammer([&] {
-    while (!stop) window();
+  hooks->after("hooks_test.window", [&] { ++counted; }).always();
+  hammer = std::jthread([](std::stop_token stop) {
+    while (!stop.stop_requested()) window();
   });
-  ASSERT_TRUE(eventually([&] { return in_callback.load(); }));
+  ASSERT_TRUE(wait_until([&] { return in_callback.load(); }));
   hooks.reset();
-  EXPECT_TRUE(callback_done);  // the slow callback finished before the destructor returned
-  int seen = runs;
-  std::this_thread::sleep_for(20ms);
-  stop = true;
+  EXPECT_TRUE(saw_close);      // the scope closed while the slow callback was in flight ...
+  EXPECT_TRUE(callback_done);  // ... and the destructor returned only after it finished
+  const int seen = counted;
+  const auto hits = observer.hits("hooks_test.window");
+  ASSERT_TRUE(wait_until([&] { return observer.hits("hooks_test.window") >= hits + 1000; }));
+  hammer.request_stop();
   hammer.join();
-  EXPECT_EQ(runs, seen);
+  EXPECT_EQ(counted, seen);
 }
 
-// Airtight, part 3: threads waiting at a barrier are released by the destructor, not the timeout.
+// Airtight, part 3: two of three parties parked at a barrier with a one-hour timeout (hits() says
+// so) are held, then released by the destructor: the group never completed (fired() 0) and the
+// timeout is an hour away, so nothing else could have let them go before the ctest timeout.
 TEST(Hooks, DestructorReleasesBarrierWaiters) {
+  std::atomic<int> returned{0};
+  std::jthread a, b;  // declared before the scope, so a failed ASSERT releases them, then joins
   auto hooks = std::make_unique<racelab::Hooks>();
-  hooks->barrier("hooks_test.window", 3, std::chrono::hours(1));
-  std::thread a(window), b(window);
-  ASSERT_TRUE(eventually([&] { return hooks->hits("hooks_test.window") == 2; }));
+  auto barrier = hooks->barrier("hooks_test.window", 3, std::chrono::hours(1));
+  auto party = [&] {
+    window();
+    ++returned;
+  };
+  a = std::jthread(party);
+  b = std::jthread(party);
+  ASSERT_TRUE(wait_until([&] { return hooks->hits("hooks_test.window") == 2; }));
+  EXPECT_EQ(returned, 0);
   hooks.reset();
   a.join();
   b.join();
+  EXPECT_EQ(returned, 2);
+  EXPECT_EQ(barrier.fired(), 0u);
 }
 
-// A callback may end its own scope without deadlocking.
+// A callback may end its own scope without deadlocking: the point returns and the scope is gone.
 TEST(Hooks, CallbackMayDestroyItsOwnScope) {
   auto hooks = std::make_unique<racelab::Hooks>();
   hooks->after("hooks_test.window", [&] { hooks.reset(); });
@@ -263,26 +329,45 @@ TEST(Hooks, CallbackMayDestroyItsOwnScope) {
   EXPECT_EQ(hooks, nullptr);
 }
 
-// Arming and disarming while other threads run through the point is safe (run under TSan too).
+// Arming and disarming 200 scopes while 3 threads run through the point (run under TSan too):
+// every scope sees the point hit, and once it ends its callback has run exactly fired() times and
+// never runs again, though the threads keep passing the point.
 TEST(Hooks, ArmAndDisarmWhileThreadsRun) {
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> threads;
+  constexpr int kScopes = 200;
+  std::vector<std::atomic<int>> runs(kScopes);
+  std::vector<std::uint64_t> fired(kScopes, 0);
+  std::vector<racelab::ActionRef> refs;
+  refs.reserve(kScopes);
+  std::vector<std::jthread> threads;
   for (int i = 0; i < 3; ++i)
-    threads.emplace_back([&] {
-      while (!stop) window();
+    threads.emplace_back([](std::stop_token stop) {
+      while (!stop.stop_requested()) window();
     });
-  std::atomic<int> runs{0};
-  for (int i = 0; i < 200; ++i) {
-    racelab::Hooks hooks;
-    hooks.after("hooks_test.window", [&] { ++runs; }).always();
-    hooks.delay("hooks_test.window", std::chrono::microseconds(10));
+  for (int i = 0; i < kScopes; ++i) {
+    {
+      racelab::Hooks hooks;
+      refs.push_back(hooks.after("hooks_test.window", [&runs, i] { ++runs[i]; }).always());
+      hooks.delay("hooks_test.window", std::chrono::microseconds(10));
+      ASSERT_TRUE(wait_until([&] { return hooks.hits("hooks_test.window") > 0; })) << "scope " << i;
+    }
+    fired[i] = refs.back().fired();
+    ASSERT_EQ(static_cast<std::uint64_t>(runs[i]), fired[i]) << "scope " << i;
   }
-  stop = true;
-  for (auto& t : threads) t.join();
-  SUCCEED() << runs << " callbacks ran";
+  // One more armed scope makes the threads take the slow path again while the others stay dead.
+  {
+    racelab::Hooks last;
+    ASSERT_TRUE(wait_until([&] { return last.hits("hooks_test.window") >= 1000; }));
+  }
+  threads.clear();  // request_stop() and join
+  std::uint64_t total = 0;
+  for (int i = 0; i < kScopes; ++i) {
+    EXPECT_EQ(static_cast<std::uint64_t>(runs[i]), fired[i]) << "scope " << i << " ran after it ended";
+    total += fired[i];
+  }
+  EXPECT_GT(total, 0u);
 }
 
-// A test whose window was never reached fails instead of passing vacuously, and a typo is named.
+// expect_hit throws WindowNotEntered when a window was hit too rarely, and names a typo's neighbour.
 TEST(Hooks, ExpectHitFailsWhenTheWindowWasMissed) {
   racelab::Hooks hooks;
   window();
@@ -298,6 +383,7 @@ TEST(Hooks, ExpectHitFailsWhenTheWindowWasMissed) {
   }
 }
 
+// Each malformed arming throws invalid_argument instead of arming something that cannot work.
 TEST(Hooks, MisuseIsRejected) {
   racelab::Hooks hooks;
   EXPECT_THROW(hooks.barrier("hooks_test.window", 0), std::invalid_argument);

@@ -28,6 +28,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -47,17 +48,22 @@ struct SimTask;
 inline thread_local SimCore* t_sim = nullptr;
 inline bool in_simulation() noexcept { return t_sim != nullptr; }
 
+// Says what a task waits for, composed only when a deadlock report needs it.
+using WaitDescribe = std::string (*)(const void* object);
+
 // Tasks waiting on one sync object, in arrival order. The engine's side of WaitQueue.
 class WaitList {
  public:
   // Blocks the current task until woken or until `timeout_ns` of virtual time (-1: no timeout).
-  // `may_throw` false: never throws the unwind signal (returns abandoned instead).
-  WaitResult wait(const char* point, std::string_view why, std::int64_t timeout_ns = -1,
-                  bool may_throw = true);
+  // `may_throw` false: never throws the unwind signal (returns abandoned instead). The deadlock
+  // report says `describe(object)` if given, else `why`.
+  WaitResult wait(const char* point, std::string_view why, std::int64_t timeout_ns = -1, bool may_throw = true,
+                  WaitDescribe describe = nullptr, const void* object = nullptr);
   void wake_one() noexcept;
   void wake_all() noexcept;
   void remove(SimTask* task) noexcept;
   bool empty() const noexcept { return tasks_.empty(); }
+  void clear() noexcept { tasks_.clear(); }
 
  private:
   std::vector<SimTask*> tasks_;

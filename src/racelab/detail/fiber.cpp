@@ -1,18 +1,24 @@
 // Fibers on Boost.Context with pooled, guard-paged stacks and sanitizer annotations.
 #include "racelab/detail/fiber.hpp"
 
+#include <cxxabi.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <csignal>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <new>
 #include <stdexcept>
+#include <type_traits>
+#include <utility>
 #include <vector>
+
+#include "racelab/detail/point_state.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define RACELAB_ASAN 1
@@ -36,8 +42,23 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
+// ARM's EHABI unwinder gives __cxa_eh_globals a third member (propagatingExceptions).
+#if defined(__arm__) && !defined(__ARM_DWARF_EH__) && !defined(__USING_SJLJ_EXCEPTIONS__)
+#error "racelab: fibers swap the Itanium exception globals; ARM EHABI's are larger (see EhGlobals)"
+#endif
+
 namespace racelab::detail {
+
+static_assert(std::is_standard_layout_v<EhGlobals> && std::is_trivially_copyable_v<EhGlobals>);
+static_assert(offsetof(EhGlobals, uncaught_exceptions) == sizeof(void*) &&
+                  sizeof(EhGlobals) == 2 * sizeof(void*),
+              "EhGlobals must be laid out as the Itanium ABI's { __cxa_exception*, unsigned int }");
+
 namespace {
+
+// The running code's exception globals. The address is fixed per thread, and every fiber of a
+// simulation runs on the thread that made it, so the fibers take turns on this one struct.
+EhGlobals& thread_eh_globals() noexcept { return *reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals()); }
 
 std::size_t page_size() {
   static const auto size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
@@ -186,6 +207,19 @@ Fiber::~Fiber() {
   t_pool.give(Stack{stack_base_, stack_total_});
 }
 
+void Fiber::install_fiber_state() noexcept {
+  scheduler_state_.eh = std::exchange(thread_eh_globals(), fiber_state_.eh);
+  scheduler_state_.point_log = exchange_point_log(fiber_state_.point_log);
+  // The task's points that no log of its own records go to the scheduler's innermost log.
+  scheduler_state_.fallback_point_log = exchange_fallback_point_log(scheduler_state_.point_log);
+}
+
+void Fiber::install_scheduler_state() noexcept {
+  fiber_state_.eh = std::exchange(thread_eh_globals(), scheduler_state_.eh);
+  fiber_state_.point_log = exchange_point_log(scheduler_state_.point_log);
+  exchange_fallback_point_log(scheduler_state_.fallback_point_log);
+}
+
 // The first frame on a fiber's stack. It never returns: when the entry function is done it jumps
 // back to the scheduler for good. Not instrumented by TSan, so no function-exit event can land on
 // the scheduler's shadow stack after the final switch.
@@ -197,6 +231,7 @@ RACELAB_NO_TSAN void Fiber::trampoline(boost::context::detail::transfer_t from) 
 #endif
   self->entry_();  // must not throw
   self->finished_ = true;
+  self->install_scheduler_state();
 #ifdef RACELAB_ASAN
   __sanitizer_start_switch_fiber(nullptr, t_scheduler_stack_bottom, t_scheduler_stack_size);  // dying
 #endif
@@ -207,7 +242,10 @@ RACELAB_NO_TSAN void Fiber::trampoline(boost::context::detail::transfer_t from) 
   __builtin_unreachable();
 }
 
+// Each side swaps the runtime state before its sanitizer annotations, so those calls see it
+// settled and every instrumented access of the swap belongs to the context that makes it.
 void Fiber::switch_in() {
+  install_fiber_state();
 #ifdef RACELAB_ASAN
   void* fake = nullptr;
   __sanitizer_start_switch_fiber(&fake, stack_bottom_, stack_size_);
@@ -223,6 +261,7 @@ void Fiber::switch_in() {
 }
 
 void Fiber::switch_out() {
+  install_scheduler_state();
 #ifdef RACELAB_ASAN
   __sanitizer_start_switch_fiber(&asan_fake_stack_, t_scheduler_stack_bottom, t_scheduler_stack_size);
 #endif
@@ -235,4 +274,8 @@ void Fiber::switch_out() {
 #endif
 }
 
+}  // namespace racelab::detail
+
+namespace racelab::detail {
+void keep_stack_pool_alive() noexcept { static_cast<void>(&t_pool); }
 }  // namespace racelab::detail

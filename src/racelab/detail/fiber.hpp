@@ -11,6 +11,16 @@
 // announced to AddressSanitizer and ThreadSanitizer when those are compiled in; without them the
 // annotations compile to nothing.
 //
+// Each fiber also owns the runtime state that a C++ thread owns implicitly, because every task of
+// a simulation runs on the one OS thread: the C++ runtime's exception globals (the stack of
+// exceptions being handled, which `throw;`, std::current_exception() and the end of a catch act
+// on, and the count behind std::uncaught_exceptions()) and the innermost PointLog the task opened
+// (detail/point_state.hpp). Without that, a task that switches out inside a handler or a
+// destructor run by unwinding would see, rethrow or free the other tasks' exceptions. The state is
+// one small struct, swapped on every switch by the side that leaves: switch_in() saves the
+// scheduler's and installs the fiber's, switch_out() and the fiber's last jump save the fiber's
+// and reinstall the scheduler's. A fresh fiber starts with none: no exception, no log.
+//
 // Only the thread that runs the simulation may touch its fibers.
 #pragma once
 
@@ -19,7 +29,22 @@
 #include <cstddef>
 #include <functional>
 
+namespace racelab {
+class PointLog;
+}  // namespace racelab
+
 namespace racelab::detail {
+
+// The per-thread exception globals of the Itanium C++ ABI (section 2.2.2, `__cxa_eh_globals`),
+// which <cxxabi.h> declares but leaves incomplete: the handled-exception stack and the count of
+// exceptions thrown but not yet caught. libsupc++ (GCC's libstdc++, also under Clang) and
+// libc++abi both define exactly these two members in this order, adding a third only for ARM's
+// EHABI unwinder, which fiber.cpp refuses to build for. Fibers copy it by value through
+// abi::__cxa_get_globals(); the runtime keeps no pointer into it.
+struct EhGlobals {
+  void* caught_exceptions = nullptr;  // __cxa_exception*: the innermost handled exception
+  unsigned int uncaught_exceptions = 0;
+};
 
 class Fiber {
  public:
@@ -38,7 +63,16 @@ class Fiber {
   bool finished() const { return finished_; }
 
  private:
+  // What a C++ thread owns implicitly and each task must own for itself (see the top).
+  struct RuntimeState {
+    EhGlobals eh;
+    PointLog* point_log = nullptr;           // the innermost PointLog this side opened
+    PointLog* fallback_point_log = nullptr;  // the scheduler's side only: its fallback, restored
+  };
+
   static void trampoline(boost::context::detail::transfer_t from);
+  void install_fiber_state() noexcept;      // on the scheduler's stack, before jumping in
+  void install_scheduler_state() noexcept;  // on the fiber's stack, before jumping out
 
   boost::context::detail::fcontext_t self_ = nullptr;    // where this fiber resumes
   boost::context::detail::fcontext_t caller_ = nullptr;  // where the scheduler resumes
@@ -51,11 +85,16 @@ class Fiber {
   void* tsan_fiber_ = nullptr;
   void* tsan_caller_ = nullptr;
   bool finished_ = false;
+  RuntimeState fiber_state_;      // the fiber's, while the scheduler runs
+  RuntimeState scheduler_state_;  // the scheduler's, while the fiber runs
 };
 
 // Installs (once per process) a SIGSEGV handler on an alternate stack that recognises faults on a
 // fiber stack's guard page and names the task: "racelab: task 'B' overflowed its 64 KiB stack".
 void install_overflow_reporter();
+// Constructs this thread's stack pool if it is not yet: a thread-local that holds fibers and is
+// destroyed at thread exit must call this before it is first used, so the pool outlives it.
+void keep_stack_pool_alive() noexcept;
 // The name the overflow reporter prints for the fiber that is running now (nullptr: none).
 void set_running_task_name(const char* name) noexcept;
 

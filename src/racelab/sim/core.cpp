@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 #include <typeinfo>
 
 #include "racelab/point.hpp"
@@ -60,27 +61,8 @@ std::vector<std::string> split_filter(std::string_view filter) {
 
 }  // namespace
 
-SimCore::SimCore(SimOptions options, std::shared_ptr<Strategy> strategy)
-    : options_(std::move(options)), strategy_(std::move(strategy)), random_(options_.seed) {
-  if (options_.max_steps == 0) throw SimulationError("racelab: SimOptions::max_steps must be positive");
-  if (options_.stack_size < 16 * 1024)
-    throw SimulationError("racelab: SimOptions::stack_size must be >= 16 KiB");
-  if (!(options_.crash_probability >= 0.0 && options_.crash_probability <= 1.0))
-    throw SimulationError("racelab: SimOptions::crash_probability must be within [0, 1]");
-  crash_filter_ = split_filter(options_.crash_points);
-  if (!options_.schedule.empty()) {
-    try {
-      use_replay(Schedule::parse(options_.schedule), false);
-    } catch (const ScheduleParseError& e) {
-      throw SimulationError(std::string("racelab: SimOptions::schedule: ") + e.what());
-    }
-  } else if (!strategy_) {
-    try {
-      strategy_ = detail::make_shared_strategy(options_.strategy);
-    } catch (const StrategyError& e) {
-      throw SimulationError(e.what());
-    }
-  }
+SimCore::SimCore(SimOptions options, std::shared_ptr<Strategy> strategy) {
+  configure(std::move(options), std::move(strategy));
   executor_ = make_fiber_executor(*this, options_.stack_size);
   trace_.steps_.reserve(64);
   trace_.tasks_.reserve(4);
@@ -91,10 +73,75 @@ SimCore::SimCore(SimOptions options, std::shared_ptr<Strategy> strategy)
 
 SimCore::~SimCore() = default;
 
+void SimCore::configure(SimOptions options, std::shared_ptr<Strategy> strategy) {
+  if (options.max_steps == 0) throw SimulationError("racelab: SimOptions::max_steps must be positive");
+  if (options.stack_size < 16 * 1024) throw SimulationError("racelab: SimOptions::stack_size must be >= 16 KiB");
+  if (!(options.crash_probability >= 0.0 && options.crash_probability <= 1.0))
+    throw SimulationError("racelab: SimOptions::crash_probability must be within [0, 1]");
+  std::optional<Schedule> schedule;
+  if (!options.schedule.empty()) {
+    try {
+      schedule = Schedule::parse(options.schedule);
+    } catch (const ScheduleParseError& e) {
+      throw SimulationError(std::string("racelab: SimOptions::schedule: ") + e.what());
+    }
+  }
+  replay_ = nullptr;
+  if (schedule) {
+    use_replay(std::move(*schedule), false);
+    strategy_spec_.clear();
+  } else if (strategy) {
+    strategy_ = std::move(strategy);
+    strategy_spec_.clear();
+  } else if (!(strategy_ && strategy_spec_ == options.strategy)) {
+    // A core reused on this thread keeps the strategy it made when the spec is the same: random
+    // and PCT start every run afresh in begin_run(); DFS is never kept (its state is the search),
+    // so a new Simulation with "dfs" starts a new search, as before.
+    try {
+      strategy_ = detail::make_shared_strategy(options.strategy);
+    } catch (const StrategyError& e) {
+      throw SimulationError(e.what());
+    }
+    strategy_spec_ = options.strategy.starts_with("dfs") ? std::string() : options.strategy;
+  }
+  crash_filter_ = split_filter(options.crash_points);
+  random_.reseed(options.seed);
+  const bool new_stacks = executor_ && options.stack_size != options_.stack_size;
+  options_ = std::move(options);
+  if (new_stacks) executor_ = make_fiber_executor(*this, options_.stack_size);
+}
+
+void SimCore::reuse(SimOptions options, std::shared_ptr<Strategy> strategy) {
+  reset();
+  configure(std::move(options), std::move(strategy));
+}
+
+void SimCore::reset() {
+  for (auto& t : tasks_) spare_tasks_.push_back(std::move(t));
+  tasks_.clear();
+  enabled_.clear();
+  names_.clear();
+  trace_.steps_.clear();
+  trace_.tasks_.clear();
+  current_ = next_ = nullptr;
+  saved_sink_ = nullptr;
+  now_ns_ = 0;
+  steps_ = 0;
+  initial_tasks_ = 0;
+  running_ = ran_ = aborting_ = stopped_ = false;
+  kind_ = OutcomeKind::ok;
+  message_.clear();
+  teardown_notes_.clear();
+  snapshot = nullptr;
+  owner = nullptr;
+  spare_outcome_ = OutcomeAccess::release(outcome_);
+}
+
 void SimCore::use_replay(Schedule schedule, bool lenient) {
   auto replay = std::make_shared<ReplayStrategy>(std::move(schedule), lenient);
   replay_ = replay.get();
   strategy_ = std::move(replay);
+  strategy_spec_.clear();  // not the strategy the options named: never kept for a later run
 }
 
 SimTask* SimCore::spawn(std::string name, std::function<void()> fn) {
@@ -106,7 +153,26 @@ SimTask* SimCore::spawn(std::string name, std::function<void()> fn) {
     if (t->name == name)
       throw SimulationError("racelab: two tasks named '" + name + "'; task names must be unique");
   if (!fn) throw SimulationError("racelab: spawn('" + name + "') without a function");
-  auto task = std::make_unique<SimTask>();
+  std::unique_ptr<SimTask> task;
+  if (spare_tasks_.empty()) {
+    task = std::make_unique<SimTask>();
+  } else {  // a task object of an earlier run: its strings and wait list keep their memory
+    task = std::move(spare_tasks_.back());
+    spare_tasks_.pop_back();
+    task->state = SimTask::State::ready;
+    task->timed_out = task->started = task->crashed = task->parked_for_good = false;
+    task->nothrow_depth = task->children = 0;
+    task->io_fd = -1;
+    task->teardown_ops = 0;
+    task->deadline_ns = -1;
+    task->at = "start";
+    task->wait_why.clear();
+    task->wait_describe = nullptr;
+    task->wait_object = nullptr;
+    task->waiting_on = nullptr;
+    task->error = nullptr;
+    task->joiners.clear();
+  }
   task->index = static_cast<std::uint32_t>(tasks_.size());
   task->name = std::move(name);
   task->fn = std::move(fn);
@@ -220,7 +286,10 @@ void SimCore::at_point(std::string_view point, bool user_point, bool may_throw) 
     return;
   }
   me->at = point;
-  const bool crashable = user_point && may_throw && can_throw(me);
+  // Whether a crash could be thrown here matters only when crashes are injected or replayed; asking
+  // the C++ runtime (std::uncaught_exceptions) costs a thread-local lookup per point otherwise.
+  const bool crashable = user_point && may_throw && (options_.crash_probability > 0.0 || replay_ != nullptr) &&
+                         can_throw(me);
   Decision d = decide(me, point, StepKind::point, crashable);
   if (d.crash) throw InjectedCrash(std::string(point));
   if (d.next == me) return;
@@ -232,8 +301,8 @@ void SimCore::at_point(std::string_view point, bool user_point, bool may_throw) 
   }
 }
 
-WaitResult SimCore::block(std::string_view point, std::string_view why, std::int64_t deadline_ns,
-                          WaitList* list, bool may_throw) {
+WaitResult SimCore::block(std::string_view point, std::string_view why, std::int64_t deadline_ns, WaitList* list,
+                          bool may_throw, WaitDescribe describe, const void* object) {
   SimTask* me = current_;
   if (aborting_) {
     teardown_op(me);
@@ -243,6 +312,8 @@ WaitResult SimCore::block(std::string_view point, std::string_view why, std::int
   me->state = SimTask::State::blocked;
   me->at = point;
   me->wait_why.assign(why);
+  me->wait_describe = describe;
+  me->wait_object = object;
   me->deadline_ns = deadline_ns;
   me->timed_out = false;
   me->waiting_on = list;
@@ -300,7 +371,8 @@ std::string SimCore::deadlock_report() const {
   std::string out = "deadlock: every task is blocked";
   for (const auto& t : tasks_)
     if (t->state == SimTask::State::blocked)
-      out += "\n  " + t->name + " waits at " + std::string(t->at) + ": " + t->wait_why;
+      out += "\n  " + t->name + " waits at " + std::string(t->at) + ": " +
+             (t->wait_describe != nullptr ? t->wait_describe(t->wait_object) : t->wait_why);
   return out;
 }
 
@@ -378,6 +450,7 @@ void SimCore::teardown() {
     leave();
     if (!executor_->finished(*t)) {
       executor_->give_up(*t);
+      gave_up_ = true;
       teardown_notes_ += "\n  teardown: task '" + t->name + "' did not end after the run stopped (still at " +
                          std::string(t->at) + " after " + std::to_string(kTeardownOpsMax) +
                          " operations): it catches racelab's unwind signal and goes on, or loops "
@@ -418,9 +491,10 @@ Outcome SimCore::run() {
   teardown();
   disarm();
   running_ = false;
-  outcome_ =
-      OutcomeAccess::make(kind_, message_ + teardown_notes_, options_.seed,
-                          replay_ != nullptr ? "replay" : options_.strategy, std::move(trace_), steps_);
+  if (!teardown_notes_.empty()) message_ += teardown_notes_;
+  outcome_ = OutcomeAccess::make_reusing(spare_outcome_, kind_, message_, options_.seed,
+                                         replay_ != nullptr ? std::string_view("replay") : options_.strategy,
+                                         trace_, steps_);
   return outcome_;
 }
 
@@ -434,13 +508,14 @@ SimTask* sim_current_task() noexcept { return t_sim != nullptr ? t_sim->current(
 
 const std::string& sim_task_name(const SimTask* task) noexcept { return task->name; }
 
-WaitResult WaitList::wait(const char* point, std::string_view why, std::int64_t timeout_ns, bool may_throw) {
+WaitResult WaitList::wait(const char* point, std::string_view why, std::int64_t timeout_ns, bool may_throw,
+                          WaitDescribe describe, const void* object) {
   SimCore* core = t_sim;
   SimTask* me = core->current();
   const std::int64_t deadline = timeout_ns >= 0 ? core->now_ns() + timeout_ns : -1;
   if (!core->aborting()) tasks_.push_back(me);
   try {
-    auto result = core->block(point, why, deadline, this, may_throw);
+    auto result = core->block(point, why, deadline, this, may_throw, describe, object);
     if (result == WaitResult::abandoned) remove(me);
     return result;
   } catch (...) {

@@ -59,7 +59,11 @@ struct SimTask {
   std::string name;
   std::function<void()> fn;
   std::string_view at = "start";  // where the task is parked
-  std::string wait_why;           // what it waits for, for deadlock reports
+  // What it waits for, for deadlock reports: `wait_describe(wait_object)` when set (composed only
+  // if a report is made: a contended lock costs no string), else `wait_why`.
+  std::string wait_why;
+  WaitDescribe wait_describe = nullptr;
+  const void* wait_object = nullptr;
   WaitList* waiting_on = nullptr;
   std::exception_ptr error;
   WaitList joiners;
@@ -82,8 +86,12 @@ class Executor {
 
 // Library-internal access to values whose internals the public API keeps private.
 struct OutcomeAccess {
-  static Outcome make(OutcomeKind kind, std::string message, std::uint64_t seed, std::string strategy,
-                      Trace trace, std::uint64_t steps);
+  // The outcome of a run. Reuses `spare`'s record when nobody else holds it, swapping `trace`'s
+  // vectors with the record's (so both keep their memory); `trace` comes back empty.
+  static Outcome make_reusing(std::shared_ptr<void>& spare, OutcomeKind kind, std::string_view message,
+                              std::uint64_t seed, std::string_view strategy, Trace& trace, std::uint64_t steps);
+  // Takes the record out of `outcome` (which becomes a default Outcome), for make_reusing.
+  static std::shared_ptr<void> release(Outcome& outcome);
   static Outcome with_failure(const Outcome& base, std::string message,
                               OutcomeKind kind = OutcomeKind::failure);
   static SimCore& core(Simulation& sim);
@@ -96,6 +104,13 @@ class SimCore final : public PointSink {
   SimCore(SimOptions options, std::shared_ptr<Strategy> strategy);
   ~SimCore();
 
+  // A finished core is reused for the next Simulation on the same thread (simulation.cpp): its
+  // tasks, fibers, vectors and outcome record keep their memory, so a run in steady state
+  // allocates almost nothing. reuse() validates like the constructor; recyclable() is false
+  // when a task was given up during teardown (its fiber is gone).
+  void reuse(SimOptions options, std::shared_ptr<Strategy> strategy);
+  bool recyclable() const { return !gave_up_ && (!ran_ || !running_); }
+
   SimTask* spawn(std::string name, std::function<void()> fn);
   Outcome run();
   // Replays `schedule` instead of asking a strategy; lenient replay skips entries that do not apply.
@@ -104,7 +119,7 @@ class SimCore final : public PointSink {
   // Called from the running task. `may_throw` false for operations that run in destructors.
   void at_point(std::string_view point, bool user_point, bool may_throw = true);
   WaitResult block(std::string_view point, std::string_view why, std::int64_t deadline_ns, WaitList* list,
-                   bool may_throw);
+                   bool may_throw, WaitDescribe describe = nullptr, const void* object = nullptr);
   void wake(SimTask* task) noexcept;
   // Blocks the running task until `fd` is readable. The scheduler polls only when no task can run.
   WaitResult wait_readable(int fd, std::string_view point, std::string_view why);
@@ -132,6 +147,8 @@ class SimCore final : public PointSink {
     SimTask* next = nullptr;
     bool crash = false;
   };
+  void configure(SimOptions options, std::shared_ptr<Strategy> strategy);
+  void reset();
   Decision decide(SimTask* from, std::string_view point, StepKind kind, bool crashable);
   bool can_throw(const SimTask* task) const;
   void teardown_op(SimTask* me);
@@ -150,6 +167,8 @@ class SimCore final : public PointSink {
   std::unique_ptr<Executor> executor_;
   Random random_;
   std::vector<std::unique_ptr<SimTask>> tasks_;
+  std::vector<std::unique_ptr<SimTask>> spare_tasks_;  // from earlier runs, for spawn() to reuse
+  std::string strategy_spec_;  // the spec strategy_ was made from by this core ("" if passed in)
   std::vector<std::uint32_t> enabled_;
   std::vector<std::string> names_;  // by task index, for strategies
   std::vector<std::string> crash_filter_;
@@ -163,11 +182,13 @@ class SimCore final : public PointSink {
   bool ran_ = false;
   bool aborting_ = false;
   bool stopped_ = false;
+  bool gave_up_ = false;
   OutcomeKind kind_ = OutcomeKind::ok;
   std::string message_;
   std::string teardown_notes_;
   Trace trace_;
   Outcome outcome_;
+  std::shared_ptr<void> spare_outcome_;  // the last outcome's record, reused if nobody else holds it
 };
 
 // Makes the fiber executor for `core` (fiber_executor.cpp).

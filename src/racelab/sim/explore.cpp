@@ -49,7 +49,6 @@ struct RunResult {
   std::string snapshot;  // set when the body asked for check_serializable
   bool has_snapshot = false;
   std::size_t initial_tasks = 0;
-  std::vector<std::string> task_names;
 };
 
 RunResult run_once(const Body& body, const SimOptions& options, std::shared_ptr<Strategy> strategy,
@@ -67,8 +66,7 @@ RunResult run_once(const Body& body, const SimOptions& options, std::shared_ptr<
     if (!sim.has_run()) throw;
     body_error = "a non-std exception";
   }
-  RunResult r{
-      sim.outcome(), {}, false, OutcomeAccess::core(sim).initial_task_count(), sim.outcome().trace().tasks()};
+  RunResult r{sim.outcome(), {}, false, OutcomeAccess::core(sim).initial_task_count()};
   if (r.outcome.ok() && !body_error.empty())
     r.outcome = OutcomeAccess::with_failure(r.outcome, "check after run: " + body_error);
   if (sim.serializable_snapshot()) {
@@ -103,7 +101,7 @@ class SerialOracle {
       opts.crash_probability = 0.0;
       auto r = run_once(body, opts, std::make_shared<Serial>(order), {});
       std::string label;
-      for (auto i : order) label += (label.empty() ? "" : ", ") + run.task_names[i];
+      for (auto i : order) label += (label.empty() ? "" : ", ") + run.outcome.trace().tasks()[i];
       auto& orders = states_[r.snapshot];
       orders += (orders.empty() ? "" : "; ") + label;
     } while (std::next_permutation(order.begin(), order.end()));

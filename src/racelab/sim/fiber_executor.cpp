@@ -10,6 +10,9 @@
 namespace racelab::detail {
 namespace {
 
+// Fibers are workers: each runs task after task (one per run of a reused core), so a run in steady
+// state makes no fiber, maps no stack and allocates nothing here. A worker's loop holds no
+// object with a destructor, so dropping a worker that waits for its next task is safe.
 class FiberExecutor final : public Executor {
  public:
   FiberExecutor(SimCore& core, std::size_t stack_size) : core_(core), stack_size_(stack_size) {
@@ -17,28 +20,45 @@ class FiberExecutor final : public Executor {
   }
 
   void resume(SimTask& task) override {
-    if (task.index >= fibers_.size()) fibers_.resize(task.index + 1);
-    auto& fiber = fibers_[task.index];
-    if (!fiber) fiber = std::make_unique<Fiber>(stack_size_, [this, &task] { core_.task_main(&task); });
+    if (task.index >= workers_.size()) workers_.resize(task.index + 1);
+    auto& slot = workers_[task.index];
+    if (!slot) {
+      slot = std::make_unique<Worker>();
+      Worker* w = slot.get();
+      w->fiber = std::make_unique<Fiber>(stack_size_, [this, w] {
+        for (;;) {
+          core_.task_main(w->task);
+          w->task = nullptr;
+          w->fiber->switch_out();  // until the next task
+        }
+      });
+    }
+    if (slot->task == nullptr) slot->task = &task;  // a new task starts at the loop's top
     set_running_task_name(task.name.c_str());
-    fiber->switch_in();
+    slot->fiber->switch_in();
     set_running_task_name(nullptr);
   }
 
-  void park(SimTask& task) override { fibers_[task.index]->switch_out(); }
+  void park(SimTask& task) override { workers_[task.index]->fiber->switch_out(); }
 
   bool finished(const SimTask& task) const override {
-    return task.index >= fibers_.size() || !fibers_[task.index] || fibers_[task.index]->finished();
+    return task.index >= workers_.size() || !workers_[task.index] || workers_[task.index]->task != &task;
   }
 
   void give_up(SimTask& task) override {
-    if (task.index < fibers_.size()) static_cast<void>(fibers_[task.index].release());
+    if (task.index >= workers_.size() || !workers_[task.index]) return;
+    static_cast<void>(workers_[task.index]->fiber.release());  // its stack is leaked, never resumed
+    workers_[task.index].reset();
   }
 
  private:
+  struct Worker {
+    std::unique_ptr<Fiber> fiber;
+    SimTask* task = nullptr;  // the task it runs now; nullptr: waiting for one
+  };
   SimCore& core_;
   std::size_t stack_size_;
-  std::vector<std::unique_ptr<Fiber>> fibers_;
+  std::vector<std::unique_ptr<Worker>> workers_;
 };
 
 }  // namespace

@@ -3,6 +3,8 @@
 
 #include <ostream>
 
+#include "racelab/detail/fiber.hpp"
+
 #include "racelab/sim/core.hpp"
 
 namespace racelab {
@@ -18,18 +20,36 @@ struct Outcome::Data {
 
 namespace detail {
 
-Outcome OutcomeAccess::make(OutcomeKind kind, std::string message, std::uint64_t seed, std::string strategy,
-                            Trace trace, std::uint64_t steps) {
+Outcome OutcomeAccess::make_reusing(std::shared_ptr<void>& spare, OutcomeKind kind, std::string_view message,
+                                    std::uint64_t seed, std::string_view strategy, Trace& trace,
+                                    std::uint64_t steps) {
+  std::shared_ptr<Outcome::Data> data;
+  if (spare && spare.use_count() == 1) {
+    data = std::static_pointer_cast<Outcome::Data>(std::move(spare));
+    std::swap(data->trace.steps_, trace.steps_);
+    std::swap(data->trace.tasks_, trace.tasks_);
+    trace.steps_.clear();
+    trace.tasks_.clear();
+  } else {
+    spare.reset();
+    data = std::make_shared<Outcome::Data>();
+    data->trace = std::move(trace);
+    trace = Trace{};
+  }
+  data->kind = kind;
+  data->message.assign(message);
+  data->seed = seed;
+  data->strategy.assign(strategy);
+  data->steps = steps;
   Outcome out;
-  out.data_ = std::make_shared<Outcome::Data>();
-  auto& d = *out.data_;
-  d.kind = kind;
-  d.message = std::move(message);
-  d.seed = seed;
-  d.strategy = std::move(strategy);
-  d.trace = std::move(trace);
-  d.steps = steps;
+  out.data_ = std::move(data);
   return out;
+}
+
+std::shared_ptr<void> OutcomeAccess::release(Outcome& outcome) {
+  std::shared_ptr<void> data = std::move(outcome.data_);
+  outcome = Outcome();
+  return data;
 }
 
 Outcome OutcomeAccess::with_failure(const Outcome& base, std::string message, OutcomeKind kind) {
@@ -46,12 +66,33 @@ SimCore& OutcomeAccess::core(Simulation& sim) { return *sim.core_; }
 
 Simulation::Simulation(SimOptions options) : Simulation(std::move(options), nullptr) {}
 
-Simulation::Simulation(SimOptions options, std::shared_ptr<Strategy> strategy)
-    : core_(std::make_unique<detail::SimCore>(std::move(options), std::move(strategy))) {
+namespace {
+// One finished core per thread, kept for the next Simulation: explore() and the benchmarks make one
+// Simulation per run, and a reused core allocates almost nothing (see SimCore::reuse).
+thread_local std::unique_ptr<detail::SimCore> t_spare_core;
+}  // namespace
+
+Simulation::Simulation(SimOptions options, std::shared_ptr<Strategy> strategy) {
+  // The fiber stack pool must outlive the spare core at thread exit (thread-locals are destroyed in
+  // reverse order of their construction): touch it first.
+  detail::keep_stack_pool_alive();
+  if (t_spare_core) {
+    core_ = std::move(t_spare_core);
+    try {
+      core_->reuse(std::move(options), std::move(strategy));
+    } catch (...) {
+      t_spare_core = std::move(core_);
+      throw;
+    }
+  } else {
+    core_ = std::make_unique<detail::SimCore>(std::move(options), std::move(strategy));
+  }
   core_->owner = this;
 }
 
-Simulation::~Simulation() = default;
+Simulation::~Simulation() {
+  if (core_ && core_->recyclable() && !t_spare_core) t_spare_core = std::move(core_);
+}
 
 void Simulation::spawn(std::string name, std::function<void()> fn) {
   static_cast<void>(core_->spawn(std::move(name), std::move(fn)));

@@ -33,7 +33,12 @@ void mutex::lock() {
   while (owner_ != nullptr) {
     // Teardown, where this task may not throw: return without the mutex (its unlock is then
     // ignored), rather than wait for a task that will never run again or take it from its owner.
-    if (waiters_.wait("mutex.lock", held_by("mutex", name_, owner_)) == WaitResult::abandoned) return;
+    // Who holds it is said when a report needs it, so a contended lock builds no string.
+    constexpr detail::WaitDescribe describe = [](const void* m) {
+      const auto* self = static_cast<const mutex*>(m);
+      return held_by("mutex", self->name_, self->owner_);
+    };
+    if (waiters_.wait("mutex.lock", {}, -1, true, describe, this) == WaitResult::abandoned) return;
   }
   owner_ = me;
 }
@@ -88,11 +93,15 @@ void shared_mutex::lock() {
     throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
                             "racelab::shared_mutex '" + std::string(name_) + "' locked twice by task '" +
                                 detail::sim_task_name(me) + "'");
+  constexpr detail::WaitDescribe describe = [](const void* m) {
+    const auto* self = static_cast<const shared_mutex*>(m);
+    return self->writer_ != nullptr ? held_by("shared_mutex", self->name_, self->writer_)
+                                    : "shared_mutex '" + std::string(self->name_) + "' held by " +
+                                          std::to_string(self->readers_.size()) + " reader(s)";
+  };
   while (writer_ != nullptr || !readers_.empty()) {
-    const std::string why = writer_ != nullptr ? held_by("shared_mutex", name_, writer_)
-                                               : "shared_mutex '" + std::string(name_) + "' held by " +
-                                                     std::to_string(readers_.size()) + " reader(s)";
-    if (waiters_.wait("shared_mutex.lock", why) == WaitResult::abandoned) return;  // as mutex::lock
+    if (waiters_.wait("shared_mutex.lock", {}, -1, true, describe, this) == WaitResult::abandoned)
+      return;  // as mutex::lock
   }
   writer_ = me;
 }
@@ -133,9 +142,12 @@ void shared_mutex::lock_shared() {
     throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
                             "racelab::shared_mutex '" + std::string(name_) + "' locked twice by task '" +
                                 detail::sim_task_name(me) + "'");
+  constexpr detail::WaitDescribe describe = [](const void* m) {
+    const auto* self = static_cast<const shared_mutex*>(m);
+    return held_by("shared_mutex", self->name_, self->writer_);
+  };
   while (writer_ != nullptr) {
-    if (waiters_.wait("shared_mutex.lock_shared", held_by("shared_mutex", name_, writer_)) ==
-        WaitResult::abandoned)
+    if (waiters_.wait("shared_mutex.lock_shared", {}, -1, true, describe, this) == WaitResult::abandoned)
       return;
   }
   readers_.push_back(me);
@@ -267,10 +279,11 @@ void thread::join() {
   }
   auto* task = sim_->task;
   // Never throws the unwind signal (joins run in destructors): during teardown it just returns.
+  constexpr detail::WaitDescribe describe = [](const void* t) {
+    return "task '" + static_cast<const detail::SimTask*>(t)->name + "' to finish (join)";
+  };
   while (task->state != detail::SimTask::State::done) {
-    if (task->joiners.wait("thread.join", "task '" + task->name + "' to finish (join)", -1, false) ==
-        WaitResult::abandoned)
-      break;
+    if (task->joiners.wait("thread.join", {}, -1, false, describe, task) == WaitResult::abandoned) break;
   }
   sim_.reset();
 }

@@ -1,11 +1,15 @@
 // explore(): minimal schedules and timelines, the serial-order oracle, verification of
 // determinism, PCT on a depth-2 bug, environment overrides, and the GoogleTest glue's story.
+// Every explore() here passes `.use_env = false`, except in the Env suite, which first clears every
+// RACELAB_* variable explore() reads and sets only the ones it tests, so that a RACELAB_SEED (or
+// SCHEDULE, RUNS, STRATEGY, VERIFY) in the caller's environment cannot change any result.
 #include <racelab/testing/gtest.hpp>
 
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <optional>
 
 #include "bank_model.hpp"
 
@@ -20,18 +24,59 @@ void unsafe_bank(racelab::Simulation& sim) {
   RACELAB_ASSERT(s.balance[1] >= 0);
 }
 
-// Sets an environment variable for one scope.
-struct ScopedEnv {
-  std::string name;
-  ScopedEnv(std::string n, const char* value) : name(std::move(n)) { ::setenv(name.c_str(), value, 1); }
-  ~ScopedEnv() { ::unsetenv(name.c_str()); }
+// Sets (or, for nullptr, unsets) an environment variable for one scope; restores what was there.
+class ScopedEnv {
+ public:
+  ScopedEnv(std::string name, const char* value) : name_(std::move(name)) {
+    if (const char* old = std::getenv(name_.c_str()); old != nullptr) previous_ = old;
+    if (value != nullptr)
+      ::setenv(name_.c_str(), value, 1);
+    else
+      ::unsetenv(name_.c_str());
+  }
+  ~ScopedEnv() {
+    if (previous_)
+      ::setenv(name_.c_str(), previous_->c_str(), 1);
+    else
+      ::unsetenv(name_.c_str());
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> previous_;
 };
+
+// Every variable explore() reads, unset for the life of an Env test (and restored after it).
+class Env : public testing::Test {
+  ScopedEnv seed_{"RACELAB_SEED", nullptr}, schedule_{"RACELAB_SCHEDULE", nullptr},
+      runs_{"RACELAB_RUNS", nullptr}, strategy_{"RACELAB_STRATEGY", nullptr},
+      verify_{"RACELAB_VERIFY", nullptr};
+};
+
+// A body with no race: every schedule passes.
+void quiet(racelab::Simulation& sim) {
+  sim.spawn("A", [] { RACELAB_POINT("quiet.step"); });
+  sim.spawn("B", [] { RACELAB_POINT("quiet.step"); });
+  static_cast<void>(sim.run());
+}
+
+// The first seed from 0 on for which one run of unsafe_bank fails (or passes), ignoring the env.
+std::uint64_t first_seed_that(bool fails) {
+  for (std::uint64_t seed = 0; seed < 100; ++seed) {
+    auto r = racelab::explore({.runs = 1, .seed = seed, .minimize = false, .use_env = false}, unsafe_bank);
+    if (r.failed() == fails) return seed;
+  }
+  ADD_FAILURE() << "no seed below 100 " << (fails ? "fails" : "passes");
+  return 0;
+}
 
 }  // namespace
 
 // The failure comes back with a seed, a shrunk schedule and the Thread A / Thread B picture.
 TEST(Explore, FindsTheOverdraftAndShrinksIt) {
-  auto r = racelab::explore({.runs = 100}, unsafe_bank);
+  auto r = racelab::explore({.runs = 100, .use_env = false}, unsafe_bank);
   ASSERT_TRUE(r.failed());
   auto minimal = racelab::Schedule::parse(r.schedule()).entries.size();
   auto original = racelab::Schedule::from_trace(r.original().trace()).entries.size();
@@ -51,6 +96,7 @@ TEST(Explore, FindsTheOverdraftAndShrinksIt) {
   EXPECT_EQ(again.outcome().trace().text(), r.outcome().trace().text());
 }
 
+// One run per seed over seeds 0..19: some fail and some pass (the race is neither always nor never).
 TEST(Explore, ReportsSeedNOfTwentyLikeResonate) {
   int failing = 0;
   for (std::uint64_t seed = 0; seed < 20; ++seed) {
@@ -102,6 +148,7 @@ TEST(Verify, ReportsNonDeterminism) {
   EXPECT_NE(r.notes()[0].find("non-deterministic"), std::string::npos) << r.notes()[0];
 }
 
+// verify re-runs a deterministic failure and says it replayed identically, not non-deterministic.
 TEST(Verify, ConfirmsADeterministicFailure) {
   auto r = racelab::explore({.runs = 100, .verify = true, .use_env = false}, unsafe_bank);
   ASSERT_TRUE(r.failed());
@@ -134,15 +181,63 @@ TEST(Pct, FindsADepthTwoOrderingBug) {
   EXPECT_FALSE(depth1.failed()) << depth1;
 }
 
-TEST(Env, SeedRunsOnlyThatSeed) {
-  ScopedEnv seed("RACELAB_SEED", "5");
-  auto r = racelab::explore({.runs = 1000}, unsafe_bank);
-  EXPECT_EQ(r.runs(), 1);
-  auto direct = racelab::explore({.runs = 1, .seed = 5, .use_env = false}, unsafe_bank);
-  EXPECT_EQ(r.failed(), direct.failed());
+// RACELAB_SEED=N replaces `.runs = 1000, .seed = 0` by one run of seed N: a failing N fails with
+// that seed, and a passing N passes, though the options alone would find the failure.
+TEST_F(Env, SeedRunsOnlyThatSeed) {
+  const auto failing = first_seed_that(true), passing = first_seed_that(false);
+  ASSERT_TRUE(racelab::explore({.runs = 1000, .seed = 0, .use_env = false}, unsafe_bank).failed());
+  {
+    ScopedEnv seed("RACELAB_SEED", std::to_string(failing).c_str());
+    auto r = racelab::explore({.runs = 1000, .seed = 0}, unsafe_bank);
+    EXPECT_EQ(r.runs(), 1);
+    ASSERT_TRUE(r.failed());
+    EXPECT_EQ(r.seed(), failing);
+  }
+  {
+    ScopedEnv seed("RACELAB_SEED", std::to_string(passing).c_str());
+    auto r = racelab::explore({.runs = 1000, .seed = 0}, unsafe_bank);
+    EXPECT_EQ(r.runs(), 1);
+    EXPECT_FALSE(r.failed()) << r;
+  }
 }
 
-TEST(Env, BadValuesAreNamed) {
+// RACELAB_RUNS and RACELAB_STRATEGY override the options: 3 PCT runs of a race-free body, not 1000
+// random ones.
+TEST_F(Env, RunsAndStrategyOverrideTheOptions) {
+  ScopedEnv runs("RACELAB_RUNS", "3");
+  ScopedEnv strategy("RACELAB_STRATEGY", "pct:2:20");
+  auto r = racelab::explore({.runs = 1000, .strategy = "random"}, quiet);
+  EXPECT_FALSE(r.failed()) << r;
+  EXPECT_EQ(r.runs(), 3);
+  EXPECT_EQ(r.strategy(), "pct:2:20");
+}
+
+// RACELAB_SCHEDULE replays exactly one schedule: a failing one found without the environment.
+TEST_F(Env, ScheduleReplaysThatSchedule) {
+  auto found = racelab::explore({.runs = 100, .use_env = false}, unsafe_bank);
+  ASSERT_TRUE(found.failed());
+  ScopedEnv schedule("RACELAB_SCHEDULE", found.schedule().c_str());
+  auto r = racelab::explore({.runs = 1000}, unsafe_bank);
+  EXPECT_EQ(r.runs(), 1);
+  EXPECT_EQ(r.strategy(), "replay");
+  ASSERT_TRUE(r.failed());
+  EXPECT_EQ(r.outcome().trace().text(), found.outcome().trace().text());
+}
+
+// With `.use_env = false` a RACELAB_SEED of a passing seed (and RACELAB_RUNS=1) is ignored: the
+// 100 runs from seed 0 still find the overdraft, which that seed alone would not.
+TEST_F(Env, UseEnvFalseIgnoresTheEnvironment) {
+  const auto passing = first_seed_that(false);
+  ScopedEnv seed("RACELAB_SEED", std::to_string(passing).c_str());
+  ScopedEnv runs("RACELAB_RUNS", "1");
+  EXPECT_FALSE(racelab::explore({.runs = 100}, unsafe_bank).failed());  // honoured: one passing run
+  auto r = racelab::explore({.runs = 100, .use_env = false}, unsafe_bank);
+  ASSERT_TRUE(r.failed()) << r;
+  EXPECT_NE(r.seed(), passing);
+}
+
+// A malformed RACELAB_SEED or RACELAB_STRATEGY is refused with ExploreOptionsError quoting the value.
+TEST_F(Env, BadValuesAreNamed) {
   {
     ScopedEnv seed("RACELAB_SEED", "seven");
     EXPECT_THROW(racelab::explore({}, unsafe_bank), racelab::ExploreOptionsError);
@@ -158,7 +253,8 @@ TEST(Env, BadValuesAreNamed) {
   }
 }
 
-// The GoogleTest assertion's failure message is the story: seed, timeline and the replay command.
+// The GoogleTest assertion's failure message is the story: seed, timeline and the replay command;
+// RACELAB_EXPECT_FAILURE passes on the same red body.
 TEST(GTestGlue, FailureMessageCarriesSeedTimelineAndReplayCommand) {
   EXPECT_NONFATAL_FAILURE(RACELAB_EXPECT_NO_FAILURE({.runs = 100, .use_env = false}, unsafe_bank),
                           "--gtest_filter='GTestGlue.FailureMessageCarriesSeedTimelineAndReplayCommand'");

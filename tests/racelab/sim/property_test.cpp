@@ -1,0 +1,404 @@
+// The engine's replay guarantees, checked over thousands of generated task programs
+// (scenario_gen.hpp): the same seed gives the same trace; a run's schedule text replays it step for
+// step under another seed and strategy; explore()'s minimised schedule still fails the same way;
+// every task sees only its own exception state across switches.
+//
+// Knobs: RACELAB_PROPERTY_SCENARIOS=N checks generator seeds 0..N-1 (default kScenarios, about a
+// second per test in a RelWithDebInfo build; `make bench` runs more); RACELAB_PROPERTY_SEED=G checks
+// only seed G and prints its program and every run. A violation prints the program, the seeds, the
+// first step where two runs part, and the program shrunk to the fewest ops that still violate.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "scenario_gen.hpp"
+
+using sim_prop::Scenario;
+
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr int kSanitizerDivisor = 10;  // a sanitized run is ~10x slower; the property is the same
+#else
+constexpr int kSanitizerDivisor = 1;
+#endif
+constexpr int kScenarios = 1500 / kSanitizerDivisor;
+constexpr int kExploreScenarios = 300 / kSanitizerDivisor;  // each is up to 200 runs and a shrink
+constexpr int kStallSeconds = 60;  // one scenario's check takes milliseconds; even shrinking, seconds
+constexpr std::uint64_t kMaxSteps = 20'000;                 // generated programs need a few hundred
+const char* const kStrategies[] = {"random", "pct:3", "dfs"};
+
+// --- knobs and reporting ----------------------------------------------------------------------
+
+const char* env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : nullptr;
+}
+
+bool single() { return env("RACELAB_PROPERTY_SEED") != nullptr; }
+
+std::vector<std::uint64_t> generator_seeds(int default_count) {
+  if (const char* one = env("RACELAB_PROPERTY_SEED")) return {std::strtoull(one, nullptr, 10)};
+  const char* n = env("RACELAB_PROPERTY_SCENARIOS");
+  const auto count = n != nullptr ? std::strtoull(n, nullptr, 10) : static_cast<std::uint64_t>(default_count);
+  std::vector<std::uint64_t> seeds;
+  for (std::uint64_t g = 0; g < count; ++g) seeds.push_back(g);
+  return seeds;
+}
+
+// The engine seeds for one scenario: spread out, and unrelated to the generator's stream.
+std::uint64_t engine_seed(std::uint64_t generator_seed, std::uint64_t i) {
+  std::uint64_t z = generator_seed * 8 + i + 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return (z ^ (z >> 31)) % 1'000'000;
+}
+
+// Which program is running, for the two ways a broken engine ends the test without a report:
+// std::terminate (a lost exception makes `throw;` terminate) and a hang (the watchdog).
+std::mutex g_running_mutex;
+std::string g_running;  // the scenario's text
+
+void set_running(const Scenario& sc) {
+  std::lock_guard lock(g_running_mutex);
+  g_running = sim_prop::describe(sc);
+}
+
+[[noreturn]] void die_naming_the_scenario(const std::string& what) {
+  std::lock_guard lock(g_running_mutex);
+  std::cerr << "\n" << what << " while checking " << g_running
+            << "(re-run a generated one alone with RACELAB_PROPERTY_SEED=<its number>)" << std::endl;
+  std::abort();
+}
+
+void on_terminate() { die_naming_the_scenario("std::terminate()"); }
+
+// A real thread that aborts the test, naming the scenario, when one check makes no progress for
+// kStallSeconds: a run that hangs must end in a report, not in ctest's timeout. Outside the
+// simulation; it only reads g_running.
+class Watchdog {
+ public:
+  Watchdog() : thread_([this] { watch(); }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  void progress() {
+    std::lock_guard lock(mutex_);
+    ++ticks_;
+  }
+
+ private:
+  void watch() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      const auto seen = ticks_;
+      if (cv_.wait_for(lock, std::chrono::seconds(kStallSeconds), [&] { return done_ || ticks_ != seen; })) {
+        if (done_) return;
+        continue;
+      }
+      die_naming_the_scenario("no progress for " + std::to_string(kStallSeconds) + " s (a hang in the engine?)");
+    }
+  }
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::uint64_t ticks_ = 0;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+// "" when the property holds for the scenario; otherwise what broke, with seeds and traces.
+using Check = std::function<std::string(const Scenario&)>;
+
+// Checks every generated scenario; on violations reports how many, the first one in full, and
+// the smallest violating program the shrinker finds from the smallest violating scenario.
+void check_all(const char* property, int default_count, const Check& check, int shrink_budget) {
+  const auto previous = std::set_terminate(on_terminate);
+  Watchdog watchdog;
+  auto checked = [&](const Scenario& sc) {
+    set_running(sc);
+    watchdog.progress();
+    return check(sc);
+  };
+  std::vector<std::uint64_t> bad;
+  std::string first_message;
+  for (auto g : generator_seeds(default_count)) {
+    const Scenario sc = sim_prop::generate(g);
+    if (single()) std::cout << sim_prop::describe(sc) << std::flush;
+    auto why = checked(sc);
+    if (single()) std::cout << (why.empty() ? "holds\n" : why) << std::endl;
+    if (why.empty()) continue;
+    if (bad.empty()) first_message = why;
+    bad.push_back(g);
+  }
+  if (bad.empty()) {
+    std::set_terminate(previous);
+    return;
+  }
+  const auto smallest = *std::min_element(bad.begin(), bad.end(), [](auto x, auto y) {
+    return sim_prop::size(sim_prop::generate(x)) < sim_prop::size(sim_prop::generate(y));
+  });
+  const Scenario shrunk = sim_prop::shrink(
+      sim_prop::generate(smallest), [&](const Scenario& c) { return !checked(c).empty(); }, shrink_budget);
+  const std::string shrunk_why = checked(shrunk);
+  std::set_terminate(previous);
+  std::ostringstream seeds;
+  for (std::size_t i = 0; i < bad.size() && i < 12; ++i) seeds << (i ? ", " : "") << bad[i];
+  ADD_FAILURE() << property << " fails for " << bad.size() << " of " << generator_seeds(default_count).size()
+                << " generated scenarios (generator seeds " << seeds.str() << (bad.size() > 12 ? ", ..." : "")
+                << ")\n\nfirst: " << sim_prop::describe(sim_prop::generate(bad.front())) << first_message
+                << "\nsmallest (generator seed " << smallest << ") shrunk to " << sim_prop::size(shrunk)
+                << " ops:\n"
+                << sim_prop::describe(shrunk) << shrunk_why << "\nre-run one: RACELAB_PROPERTY_SEED=" << smallest
+                << " racelab_lib_tests --gtest_filter='"
+                << ::testing::UnitTest::GetInstance()->current_test_info()->test_suite_name() << '.'
+                << ::testing::UnitTest::GetInstance()->current_test_info()->name() << "'\n";
+}
+
+// --- running a scenario -----------------------------------------------------------------------
+
+struct Run {
+  racelab::Outcome outcome;
+  std::string state;             // what the tasks left behind
+  std::string exception_errors;  // exception state a task saw that was not its own
+  std::string error;             // run() itself threw: a broken engine or a broken generator
+};
+
+Run run(const Scenario& sc, racelab::SimOptions options) {
+  options.max_steps = kMaxSteps;
+  options.crash_probability = sc.crash_probability;
+  options.crash_points = sim_prop::kCrashPoints;
+  Run r;
+  try {
+    racelab::Simulation sim(options);
+    auto s = sim_prop::spawn_tasks(sim, sc);
+    r.outcome = sim.run();
+    r.state = s->text();
+    r.exception_errors = s->exception_errors;
+  } catch (const std::exception& e) {
+    r.error = e.what();
+  }
+  if (single())
+    std::cout << "  run seed " << options.seed << " strategy " << options.strategy
+              << (options.schedule.empty() ? "" : " replaying its schedule") << ": "
+              << racelab::to_string(r.outcome.kind()) << (r.outcome.message().empty() ? "" : ": ")
+              << r.outcome.message() << "\n    " << r.outcome.schedule() << std::endl;
+  return r;
+}
+
+std::string describe_options(const racelab::SimOptions& o) {
+  return "seed " + std::to_string(o.seed) + ", strategy " + o.strategy +
+         (o.schedule.empty() ? std::string() : ", schedule '" + o.schedule + "'");
+}
+
+// The first line where two traces part, with two lines of context before it.
+std::string first_difference(const std::string& a, const std::string& b) {
+  auto lines = [](const std::string& text) {
+    std::vector<std::string> v;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) v.push_back(line);
+    return v;
+  };
+  const auto la = lines(a), lb = lines(b);
+  std::size_t i = 0;
+  while (i < la.size() && i < lb.size() && la[i] == lb[i]) ++i;
+  if (i == la.size() && i == lb.size()) return "";
+  std::string out = "    traces part at step " + std::to_string(i + 1) + ":\n";
+  for (std::size_t k = i >= 2 ? i - 2 : 0; k < i; ++k) out += "      both:   " + la[k] + "\n";
+  out += "      first:  " + (i < la.size() ? la[i] : "(ended)") + "\n";
+  out += "      second: " + (i < lb.size() ? lb[i] : "(ended)") + "\n";
+  return out;
+}
+
+// "" when the two runs are the same run: trace, kind, message and what the tasks left behind.
+std::string compare(const Run& a, const Run& b) {
+  std::string out;
+  if (!a.error.empty() || !b.error.empty()) out += "    run() threw: '" + a.error + "' / '" + b.error + "'\n";
+  if (a.outcome.kind() != b.outcome.kind() || a.outcome.message() != b.outcome.message())
+    out += "    outcomes differ:\n      first:  " + std::string(racelab::to_string(a.outcome.kind())) + ": " +
+           a.outcome.message() + "\n      second: " + std::string(racelab::to_string(b.outcome.kind())) + ": " +
+           b.outcome.message() + "\n";
+  out += first_difference(a.outcome.trace().text(), b.outcome.trace().text());
+  if (a.state != b.state) out += "    states differ: '" + a.state + "' / '" + b.state + "'\n";
+  return out;
+}
+
+// --- the properties ---------------------------------------------------------------------------
+
+std::string same_seed_same_trace(const Scenario& sc) {
+  for (std::uint64_t i = 0; i < std::size(kStrategies); ++i) {
+    const racelab::SimOptions o{.seed = engine_seed(sc.generator_seed, i), .strategy = kStrategies[i]};
+    const auto first = run(sc, o), second = run(sc, o);
+    if (auto diff = compare(first, second); !diff.empty())
+      return "  two runs with " + describe_options(o) + " differ:\n" + diff;
+  }
+  return "";
+}
+
+std::string schedule_replays_under_another_seed(const Scenario& sc) {
+  for (std::uint64_t i = 0; i < std::size(kStrategies); ++i) {
+    const racelab::SimOptions o{.seed = engine_seed(sc.generator_seed, i), .strategy = kStrategies[i]};
+    const auto original = run(sc, o);
+    if (original.outcome.diverged() || !original.error.empty())
+      return "  the run with " + describe_options(o) + " itself " +
+             (original.error.empty() ? "diverged: " + original.outcome.message() : "threw: " + original.error) + "\n";
+    const racelab::SimOptions r{.seed = engine_seed(sc.generator_seed, i + 4),
+                                .strategy = kStrategies[(i + 1) % std::size(kStrategies)],
+                                .schedule = original.outcome.schedule()};
+    const auto replay = run(sc, r);
+    if (auto diff = compare(original, replay); !diff.empty())
+      return "  the run with " + describe_options(o) + " and its replay with " + describe_options(r) +
+             " differ:\n" + diff;
+  }
+  return "";
+}
+
+// Only a program with a lost update to find, or locks and waits that may deadlock, can fail.
+bool may_fail(const std::vector<sim_prop::Op>& ops, bool ordered) {
+  for (const auto& op : ops) {
+    if (op.kind == sim_prop::OpKind::racy_add || op.kind == sim_prop::OpKind::check) return true;
+    const bool untimed_wait = (op.kind == sim_prop::OpKind::cv_wait || op.kind == sim_prop::OpKind::queue_wait) && op.a < 0;
+    if (!ordered && (op.kind == sim_prop::OpKind::locked || untimed_wait)) return true;
+    if (may_fail(op.body, ordered) || may_fail(op.other, ordered)) return true;
+  }
+  return false;
+}
+
+std::string minimised_schedule_still_fails(const Scenario& sc) {
+  if (std::none_of(sc.tasks.begin(), sc.tasks.end(), [&](const auto& t) { return may_fail(t, sc.ordered); }))
+    return "";
+  auto body = [&sc](racelab::Simulation& sim) {
+    auto s = sim_prop::spawn_tasks(sim, sc);
+    static_cast<void>(sim.run());
+    RACELAB_ASSERT(s->plain == s->completed);  // a lost update the tasks' own checks missed
+  };
+  const racelab::ExploreOptions options{.runs = 200,
+                                        .strategy = "random",
+                                        .seed = engine_seed(sc.generator_seed, 7),
+                                        .max_steps = kMaxSteps,
+                                        .crash_probability = sc.crash_probability,
+                                        .crash_points = sim_prop::kCrashPoints,
+                                        .use_env = false};
+  racelab::Report report;
+  try {
+    report = racelab::explore(options, body);
+  } catch (const std::exception& e) {
+    return "  explore() threw: " + std::string(e.what()) + "\n";
+  }
+  if (!report.failed()) return "";
+  std::string notes;
+  for (const auto& n : report.notes()) notes += "    note: " + n + "\n";
+  const auto& found = report.original();
+  const auto& minimal = report.outcome();
+  if (single()) std::cout << report;
+  std::string why;
+  if (report.nondeterministic() || notes.find("minimisation skipped") != std::string::npos)
+    why += "  explore()'s own replay check failed:\n" + notes;
+  if (minimal.kind() != found.kind())
+    why += "  minimisation changed the failure: " + std::string(racelab::to_string(found.kind())) + " -> " +
+           std::string(racelab::to_string(minimal.kind())) + "\n";
+  auto replay_options = options;
+  replay_options.schedule = report.schedule();
+  replay_options.seed = engine_seed(sc.generator_seed, 9);
+  racelab::Report again;
+  try {
+    again = racelab::explore(replay_options, body);
+  } catch (const std::exception& e) {
+    return why + "  replaying the minimal schedule threw: " + e.what() + "\n";
+  }
+  if (!again.failed())
+    why += "  the minimal schedule '" + report.schedule() + "' passes when replayed\n";
+  else if (again.outcome().kind() != found.kind() || again.outcome().message() != minimal.message())
+    why += "  the minimal schedule '" + report.schedule() + "' fails differently when replayed:\n      found:    " +
+           std::string(racelab::to_string(found.kind())) + ": " + found.message() +
+           "\n      minimal:  " + minimal.message() + "\n      replayed: " +
+           std::string(racelab::to_string(again.outcome().kind())) + ": " + again.outcome().message() + "\n";
+  else
+    why += first_difference(minimal.trace().text(), again.outcome().trace().text());
+  if (!why.empty())
+    why = "  explore seed " + std::to_string(options.seed) + " found " + std::string(racelab::to_string(found.kind())) +
+          " at run " + std::to_string(report.runs()) + "; minimal schedule " + report.schedule() + "\n" + why;
+  return why;
+}
+
+std::string each_task_keeps_its_own_exception_state(const Scenario& sc) {
+  for (std::uint64_t i = 0; i < std::size(kStrategies); ++i) {
+    const racelab::SimOptions o{.seed = engine_seed(sc.generator_seed, i), .strategy = kStrategies[i]};
+    const auto r = run(sc, o);
+    if (!r.exception_errors.empty() || !r.error.empty())
+      return "  the run with " + describe_options(o) + " (" + std::string(racelab::to_string(r.outcome.kind())) +
+             ": " + r.outcome.message() + "):\n" + r.exception_errors + r.error + "\n";
+  }
+  return "";
+}
+
+}  // namespace
+
+// Every scenario run twice with the same options (3 strategies, one seed each) gives the same
+// trace text, outcome kind and message, and final state.
+TEST(GeneratedScenarios, SameSeedGivesTheSameRun) {
+  check_all("same seed => same trace", kScenarios, same_seed_same_trace, 300);
+}
+
+// Every scenario's schedule text, replayed under another seed and another strategy setting, gives
+// the original's trace, outcome and state; originals come from random, pct:3 and dfs.
+TEST(GeneratedScenarios, ScheduleReplaysUnderAnotherSeed) {
+  check_all("schedule under another seed => same trace", kScenarios, schedule_replays_under_another_seed, 300);
+}
+
+// Every scenario that explore() (200 random runs) finds failing: its minimal schedule, replayed
+// strictly under another seed, fails with the same kind and message, step for step.
+TEST(GeneratedScenarios, MinimisedScheduleStillFails) {
+  check_all("minimisation's result still fails", kExploreScenarios, minimised_schedule_still_fails, 40);
+}
+
+// Handlers that switch tasks before `throw;` rethrow their own exception, with
+// uncaught_exceptions() == 0, in every scenario under 3 strategies.
+TEST(GeneratedScenarios, EachTaskKeepsItsOwnExceptionState) {
+  check_all("each task keeps its own exception state", kScenarios, each_task_keeps_its_own_exception_state, 300);
+}
+
+// The generator reaches what the properties are about: over the default scenarios, runs end ok,
+// failed and deadlocked, crashes are injected, the clock advances, children are spawned; a
+// generated program never runs into the step limit.
+TEST(GeneratedScenarios, CoverEveryOutcome) {
+  if (single()) GTEST_SKIP() << "coverage is over many scenarios";
+  std::map<std::string, int> seen;
+  for (auto g : generator_seeds(kScenarios / 3)) {
+    const Scenario sc = sim_prop::generate(g);
+    const auto r = run(sc, {.seed = engine_seed(g, 0)});
+    ++seen[std::string(racelab::to_string(r.outcome.kind()))];
+    ++seen[sc.ordered ? "ordered" : "unordered"];
+    for (const auto& step : r.outcome.trace().steps()) {
+      if (step.kind == racelab::StepKind::crash) ++seen["crash"];
+      if (step.kind == racelab::StepKind::idle && step.time_ns > 0) ++seen["clock advance"];
+      if (step.point == "prop.window") ++seen["racy window"];
+    }
+    for (const auto& t : r.outcome.trace().tasks()) seen["child task"] += t.find('.') != std::string::npos;
+    EXPECT_NE(r.outcome.kind(), racelab::OutcomeKind::step_limit) << sim_prop::describe(sc) << r.outcome;
+    if (sc.ordered) {
+      EXPECT_NE(r.outcome.kind(), racelab::OutcomeKind::deadlock) << sim_prop::describe(sc) << r.outcome;
+    }
+  }
+  std::string tally;
+  for (const auto& [what, n] : seen) tally += what + "=" + std::to_string(n) + " ";
+  for (const char* what : {"ok", "failure", "deadlock", "crash", "clock advance", "racy window", "child task"})
+    EXPECT_GT(seen[what], 0) << what << " never happened: " << tally;
+  std::cout << "coverage: " << tally << '\n';
+}
