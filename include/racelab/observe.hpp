@@ -9,8 +9,9 @@
 //
 // The raw material of traces (the lab service turns a transfer's log into span events). A log arms
 // the points while it lives, so they take their slow path (~35 ns) instead of being free; it records
-// hits of the thread that made it only, and logs nest (the innermost one records). Points inside a
-// simulation are recorded too, in the order the scheduler ran them on this thread.
+// hits of the code that made it only — the thread, or the simulated task — and logs nest per thread
+// and per task (the innermost one records). A log open around Simulation::run() records the tasks'
+// points that no log of the task's own records, in the order the scheduler ran them.
 #pragma once
 
 #include <chrono>

@@ -211,16 +211,24 @@ TEST_P(SqlScenarioStress, BarrierAtTheWindow) {
   s->reset(pool.at(0));
   std::unique_ptr<racelab::Hooks> hooks;
   std::uint64_t windows = 0;
+  std::uint64_t timeouts = 0;  // iterations whose barrier gave up: the interleaving was not forced
   auto report = racelab::stress(
       racelab::StressOptions{.threads = s->threads(), .iterations = iterations(p)},
       [&] {
-        if (hooks) windows += hooks->hits(s->window());
+        if (hooks) {
+          windows += hooks->hits(s->window());
+          timeouts += hooks->timeout_count();
+        }
         s->refill(pool.at(0));
         hooks = std::make_unique<racelab::Hooks>();
         hooks->barrier(s->window(), s->threads()).times(1);  // the first arrivals, all at once
       },
       [&](int i) { s->body(pool.at(i + 1), i); }, [&] { return s->check(pool.at(0)); });
   windows += hooks->hits(s->window());
+  timeouts += hooks->timeout_count();
+  // Every strategy, safe or not, faced the forced interleaving: no iteration passed because its
+  // barrier gave up (the window precedes every strategy's lock in these scenarios).
+  EXPECT_EQ(timeouts, 0u);
   if (p.strategy == Strategy::unsafe) {
     EXPECT_EQ(report.violations(), report.iterations()) << report;
   } else {

@@ -1,5 +1,6 @@
 // The SQLite RAII layer: typed binds, errors with their class, rollback unless committed.
 #include <racelab/db/sqlite.hpp>
+#include <racelab/racelab.hpp>
 
 #include <gtest/gtest.h>
 
@@ -138,4 +139,44 @@ TEST(Sqlite, AStatementMayOutliveItsConnection) {
   }
   EXPECT_EQ(kept->column_int64(0), 7);
   kept.reset();  // finalizes the orphaned statement, which completes the connection's close
+}
+
+// Nothing unwinds through SQLite's C frames: a task parked in the busy handler (inside
+// sqlite3_step) when the run is torn down leaves the handler by returning, so the exception that
+// unwinds it is the adapter's sqlite::Busy, thrown by C++ after sqlite3_step returned (before,
+// racelab's unwind signal was thrown from the handler, through SQLite). Afterwards the lock is
+// free: the holder's transaction was rolled back as it unwound.
+TEST(Sqlite, TeardownLeavesTheBusyHandlerByReturning) {
+  const std::string path = "file:/teardown_busy?vfs=memdb";
+  auto setup = racelab::sqlite::Connection::open(path, {.uri = true});
+  setup.exec("CREATE TABLE t(x INTEGER)");
+  auto holder = racelab::sqlite::Connection::open(path, {.uri = true});
+  auto waiter = racelab::sqlite::Connection::open(path, {.uri = true});
+  bool busy_seen_in_teardown = false;
+  racelab::Simulation sim({.seed = 1, .strategy = "dfs:0"});
+  sim.spawn("holder", [&] {
+    racelab::sqlite::Transaction tx(holder, racelab::sqlite::Transaction::Mode::immediate);
+    holder.exec("INSERT INTO t VALUES (1)");
+    racelab::this_thread::sleep_for(std::chrono::milliseconds(100));  // holds the write lock
+  });
+  sim.spawn("waiter", [&] {
+    try {
+      waiter.exec("BEGIN IMMEDIATE");  // waits in the busy handler for the holder's lock
+    } catch (const racelab::sqlite::Busy&) {
+      busy_seen_in_teardown = racelab::abandoned();
+      throw;
+    }
+  });
+  sim.spawn("failer", [] {
+    racelab::this_thread::sleep_for(std::chrono::milliseconds(10));
+    throw std::runtime_error("stop the run");
+  });
+  auto out = sim.run();
+  EXPECT_EQ(out.kind(), racelab::OutcomeKind::failure) << out;
+  bool waited = false;
+  for (const auto& step : out.trace().steps()) waited = waited || step.point == "sql.busy";
+  EXPECT_TRUE(waited) << out;  // the window: the waiter was in the busy handler
+  EXPECT_TRUE(busy_seen_in_teardown);
+  setup.exec("BEGIN IMMEDIATE");  // the holder's lock was released
+  setup.exec("ROLLBACK");
 }

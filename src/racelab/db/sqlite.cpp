@@ -356,6 +356,9 @@ Transaction::Transaction(Connection& db, Mode mode) : db_(db) {
 
 Transaction::~Transaction() {
   if (!done_) {
+    // A destructor: no injected crash or unwind signal may be thrown into it, so the ROLLBACK
+    // really runs (also while a crashed or abandoned task unwinds) and its locks go with it.
+    NoThrowScope in_destructor;
     try {
       db_.exec("ROLLBACK");
     } catch (...) {  // nothing sensible to do in a destructor; the connection stays usable

@@ -75,7 +75,8 @@ SimCore::~SimCore() = default;
 
 void SimCore::configure(SimOptions options, std::shared_ptr<Strategy> strategy) {
   if (options.max_steps == 0) throw SimulationError("racelab: SimOptions::max_steps must be positive");
-  if (options.stack_size < 16 * 1024) throw SimulationError("racelab: SimOptions::stack_size must be >= 16 KiB");
+  if (options.stack_size < 16 * 1024)
+    throw SimulationError("racelab: SimOptions::stack_size must be >= 16 KiB");
   if (!(options.crash_probability >= 0.0 && options.crash_probability <= 1.0))
     throw SimulationError("racelab: SimOptions::crash_probability must be within [0, 1]");
   std::optional<Schedule> schedule;
@@ -288,8 +289,8 @@ void SimCore::at_point(std::string_view point, bool user_point, bool may_throw) 
   me->at = point;
   // Whether a crash could be thrown here matters only when crashes are injected or replayed; asking
   // the C++ runtime (std::uncaught_exceptions) costs a thread-local lookup per point otherwise.
-  const bool crashable = user_point && may_throw && (options_.crash_probability > 0.0 || replay_ != nullptr) &&
-                         can_throw(me);
+  const bool crashable =
+      user_point && may_throw && (options_.crash_probability > 0.0 || replay_ != nullptr) && can_throw(me);
   Decision d = decide(me, point, StepKind::point, crashable);
   if (d.crash) throw InjectedCrash(std::string(point));
   if (d.next == me) return;
@@ -301,8 +302,8 @@ void SimCore::at_point(std::string_view point, bool user_point, bool may_throw) 
   }
 }
 
-WaitResult SimCore::block(std::string_view point, std::string_view why, std::int64_t deadline_ns, WaitList* list,
-                          bool may_throw, WaitDescribe describe, const void* object) {
+WaitResult SimCore::block(std::string_view point, std::string_view why, std::int64_t deadline_ns,
+                          WaitList* list, bool may_throw, WaitDescribe describe, const void* object) {
   SimTask* me = current_;
   if (aborting_) {
     teardown_op(me);
