@@ -3,10 +3,11 @@
 // step under another seed and strategy; explore()'s minimised schedule still fails the same way;
 // every task sees only its own exception state across switches.
 //
-// Knobs: RACELAB_PROPERTY_SCENARIOS=N checks generator seeds 0..N-1 (default kScenarios, about a
-// second per test in a RelWithDebInfo build; `make bench` runs more); RACELAB_PROPERTY_SEED=G checks
-// only seed G and prints its program and every run. A violation prints the program, the seeds, the
-// first step where two runs part, and the program shrunk to the fewest ops that still violate.
+// Knobs: RACELAB_PROPERTY_SCENARIOS=N checks generator seeds 0..N-1 (explore's property N/5;
+// default 2000 and 400, about 3 s for all five tests in a RelWithDebInfo build, a tenth under the
+// sanitizers; N=30000 is the long run, about 45 s); RACELAB_PROPERTY_SEED=G checks only seed G and
+// prints its program and every run. A violation prints the program, the seeds, the first step
+// where two runs part, and the program shrunk to the fewest ops that still violate.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -34,10 +35,9 @@ constexpr int kSanitizerDivisor = 10;  // a sanitized run is ~10x slower; the pr
 #else
 constexpr int kSanitizerDivisor = 1;
 #endif
-constexpr int kScenarios = 1500 / kSanitizerDivisor;
-constexpr int kExploreScenarios = 300 / kSanitizerDivisor;  // each is up to 200 runs and a shrink
+constexpr int kScenarios = 2000 / kSanitizerDivisor;
 constexpr int kStallSeconds = 60;  // one scenario's check takes milliseconds; even shrinking, seconds
-constexpr std::uint64_t kMaxSteps = 20'000;                 // generated programs need a few hundred
+constexpr std::uint64_t kMaxSteps = 20'000;  // generated programs need a few hundred
 const char* const kStrategies[] = {"random", "pct:3", "dfs"};
 
 // --- knobs and reporting ----------------------------------------------------------------------
@@ -49,10 +49,13 @@ const char* env(const char* name) {
 
 bool single() { return env("RACELAB_PROPERTY_SEED") != nullptr; }
 
-std::vector<std::uint64_t> generator_seeds(int default_count) {
+// Seeds 0..count-1: `default_count`, or RACELAB_PROPERTY_SCENARIOS / `divisor` (explore's property
+// costs up to 200 runs a scenario, so it checks a fifth as many); only RACELAB_PROPERTY_SEED if set.
+std::vector<std::uint64_t> generator_seeds(int default_count, int divisor) {
   if (const char* one = env("RACELAB_PROPERTY_SEED")) return {std::strtoull(one, nullptr, 10)};
   const char* n = env("RACELAB_PROPERTY_SCENARIOS");
-  const auto count = n != nullptr ? std::strtoull(n, nullptr, 10) : static_cast<std::uint64_t>(default_count);
+  const auto count = n != nullptr ? std::strtoull(n, nullptr, 10) / static_cast<std::uint64_t>(divisor)
+                                  : static_cast<std::uint64_t>(default_count);
   std::vector<std::uint64_t> seeds;
   for (std::uint64_t g = 0; g < count; ++g) seeds.push_back(g);
   return seeds;
@@ -78,7 +81,8 @@ void set_running(const Scenario& sc) {
 
 [[noreturn]] void die_naming_the_scenario(const std::string& what) {
   std::lock_guard lock(g_running_mutex);
-  std::cerr << "\n" << what << " while checking " << g_running
+  std::cerr << "\n"
+            << what << " while checking " << g_running
             << "(re-run a generated one alone with RACELAB_PROPERTY_SEED=<its number>)" << std::endl;
   std::abort();
 }
@@ -113,7 +117,8 @@ class Watchdog {
         if (done_) return;
         continue;
       }
-      die_naming_the_scenario("no progress for " + std::to_string(kStallSeconds) + " s (a hang in the engine?)");
+      die_naming_the_scenario("no progress for " + std::to_string(kStallSeconds) +
+                              " s (a hang in the engine?)");
     }
   }
   std::mutex mutex_;
@@ -128,7 +133,7 @@ using Check = std::function<std::string(const Scenario&)>;
 
 // Checks every generated scenario; on violations reports how many, the first one in full, and
 // the smallest violating program the shrinker finds from the smallest violating scenario.
-void check_all(const char* property, int default_count, const Check& check, int shrink_budget) {
+void check_all(const char* property, int default_count, int divisor, const Check& check, int shrink_budget) {
   const auto previous = std::set_terminate(on_terminate);
   Watchdog watchdog;
   auto checked = [&](const Scenario& sc) {
@@ -138,7 +143,8 @@ void check_all(const char* property, int default_count, const Check& check, int 
   };
   std::vector<std::uint64_t> bad;
   std::string first_message;
-  for (auto g : generator_seeds(default_count)) {
+  const auto seeds = generator_seeds(default_count, divisor);
+  for (auto g : seeds) {
     const Scenario sc = sim_prop::generate(g);
     if (single()) std::cout << sim_prop::describe(sc) << std::flush;
     auto why = checked(sc);
@@ -158,20 +164,26 @@ void check_all(const char* property, int default_count, const Check& check, int 
       sim_prop::generate(smallest), [&](const Scenario& c) { return !checked(c).empty(); }, shrink_budget);
   const std::string shrunk_why = checked(shrunk);
   std::set_terminate(previous);
-  std::ostringstream seeds;
-  for (std::size_t i = 0; i < bad.size() && i < 12; ++i) seeds << (i ? ", " : "") << bad[i];
-  ADD_FAILURE() << property << " fails for " << bad.size() << " of " << generator_seeds(default_count).size()
-                << " generated scenarios (generator seeds " << seeds.str() << (bad.size() > 12 ? ", ..." : "")
+  std::ostringstream listed;
+  for (std::size_t i = 0; i < bad.size() && i < 12; ++i) listed << (i ? ", " : "") << bad[i];
+  ADD_FAILURE() << "'" << property << "' is violated by " << bad.size() << " of " << seeds.size()
+                << " generated scenarios (generator seeds " << listed.str()
+                << (bad.size() > 12 ? ", ..." : "")
                 << ")\n\nfirst: " << sim_prop::describe(sim_prop::generate(bad.front())) << first_message
                 << "\nsmallest (generator seed " << smallest << ") shrunk to " << sim_prop::size(shrunk)
                 << " ops:\n"
-                << sim_prop::describe(shrunk) << shrunk_why << "\nre-run one: RACELAB_PROPERTY_SEED=" << smallest
-                << " racelab_lib_tests --gtest_filter='"
+                << sim_prop::describe(shrunk) << shrunk_why
+                << "\nre-run one: RACELAB_PROPERTY_SEED=" << smallest << " racelab_lib_tests --gtest_filter='"
                 << ::testing::UnitTest::GetInstance()->current_test_info()->test_suite_name() << '.'
                 << ::testing::UnitTest::GetInstance()->current_test_info()->name() << "'\n";
 }
 
 // --- running a scenario -----------------------------------------------------------------------
+
+// "deadlock: every task is blocked ...", or just "ok".
+std::string ending(const racelab::Outcome& o) {
+  return std::string(racelab::to_string(o.kind())) + (o.message().empty() ? "" : ": " + o.message());
+}
 
 struct Run {
   racelab::Outcome outcome;
@@ -196,9 +208,8 @@ Run run(const Scenario& sc, racelab::SimOptions options) {
   }
   if (single())
     std::cout << "  run seed " << options.seed << " strategy " << options.strategy
-              << (options.schedule.empty() ? "" : " replaying its schedule") << ": "
-              << racelab::to_string(r.outcome.kind()) << (r.outcome.message().empty() ? "" : ": ")
-              << r.outcome.message() << "\n    " << r.outcome.schedule() << std::endl;
+              << (options.schedule.empty() ? "" : " replaying its schedule") << ": " << ending(r.outcome)
+              << "\n    " << r.outcome.schedule() << std::endl;
   return r;
 }
 
@@ -231,9 +242,8 @@ std::string compare(const Run& a, const Run& b) {
   std::string out;
   if (!a.error.empty() || !b.error.empty()) out += "    run() threw: '" + a.error + "' / '" + b.error + "'\n";
   if (a.outcome.kind() != b.outcome.kind() || a.outcome.message() != b.outcome.message())
-    out += "    outcomes differ:\n      first:  " + std::string(racelab::to_string(a.outcome.kind())) + ": " +
-           a.outcome.message() + "\n      second: " + std::string(racelab::to_string(b.outcome.kind())) + ": " +
-           b.outcome.message() + "\n";
+    out += "    outcomes differ:\n      first:  " + ending(a.outcome) +
+           "\n      second: " + ending(b.outcome) + "\n";
   out += first_difference(a.outcome.trace().text(), b.outcome.trace().text());
   if (a.state != b.state) out += "    states differ: '" + a.state + "' / '" + b.state + "'\n";
   return out;
@@ -257,7 +267,9 @@ std::string schedule_replays_under_another_seed(const Scenario& sc) {
     const auto original = run(sc, o);
     if (original.outcome.diverged() || !original.error.empty())
       return "  the run with " + describe_options(o) + " itself " +
-             (original.error.empty() ? "diverged: " + original.outcome.message() : "threw: " + original.error) + "\n";
+             (original.error.empty() ? "diverged: " + original.outcome.message()
+                                     : "threw: " + original.error) +
+             "\n";
     const racelab::SimOptions r{.seed = engine_seed(sc.generator_seed, i + 4),
                                 .strategy = kStrategies[(i + 1) % std::size(kStrategies)],
                                 .schedule = original.outcome.schedule()};
@@ -273,7 +285,8 @@ std::string schedule_replays_under_another_seed(const Scenario& sc) {
 bool may_fail(const std::vector<sim_prop::Op>& ops, bool ordered) {
   for (const auto& op : ops) {
     if (op.kind == sim_prop::OpKind::racy_add || op.kind == sim_prop::OpKind::check) return true;
-    const bool untimed_wait = (op.kind == sim_prop::OpKind::cv_wait || op.kind == sim_prop::OpKind::queue_wait) && op.a < 0;
+    const bool untimed_wait =
+        (op.kind == sim_prop::OpKind::cv_wait || op.kind == sim_prop::OpKind::queue_wait) && op.a < 0;
     if (!ordered && (op.kind == sim_prop::OpKind::locked || untimed_wait)) return true;
     if (may_fail(op.body, ordered) || may_fail(op.other, ordered)) return true;
   }
@@ -325,15 +338,14 @@ std::string minimised_schedule_still_fails(const Scenario& sc) {
   if (!again.failed())
     why += "  the minimal schedule '" + report.schedule() + "' passes when replayed\n";
   else if (again.outcome().kind() != found.kind() || again.outcome().message() != minimal.message())
-    why += "  the minimal schedule '" + report.schedule() + "' fails differently when replayed:\n      found:    " +
-           std::string(racelab::to_string(found.kind())) + ": " + found.message() +
-           "\n      minimal:  " + minimal.message() + "\n      replayed: " +
-           std::string(racelab::to_string(again.outcome().kind())) + ": " + again.outcome().message() + "\n";
+    why += "  the minimal schedule fails differently when replayed:\n      found:    " + ending(found) +
+           "\n      minimal:  " + ending(minimal) + "\n      replayed: " + ending(again.outcome()) + "\n";
   else
     why += first_difference(minimal.trace().text(), again.outcome().trace().text());
   if (!why.empty())
-    why = "  explore seed " + std::to_string(options.seed) + " found " + std::string(racelab::to_string(found.kind())) +
-          " at run " + std::to_string(report.runs()) + "; minimal schedule " + report.schedule() + "\n" + why;
+    why = "  explore seed " + std::to_string(options.seed) + " found " +
+          std::string(racelab::to_string(found.kind())) + " at run " + std::to_string(report.runs()) +
+          "; minimal schedule " + report.schedule() + "\n" + why;
   return why;
 }
 
@@ -342,45 +354,41 @@ std::string each_task_keeps_its_own_exception_state(const Scenario& sc) {
     const racelab::SimOptions o{.seed = engine_seed(sc.generator_seed, i), .strategy = kStrategies[i]};
     const auto r = run(sc, o);
     if (!r.exception_errors.empty() || !r.error.empty())
-      return "  the run with " + describe_options(o) + " (" + std::string(racelab::to_string(r.outcome.kind())) +
-             ": " + r.outcome.message() + "):\n" + r.exception_errors + r.error + "\n";
+      return "  the run with " + describe_options(o) + " (" + ending(r.outcome) + "):\n" +
+             r.exception_errors + r.error + "\n";
   }
   return "";
 }
 
 }  // namespace
 
-// Every scenario run twice with the same options (3 strategies, one seed each) gives the same
-// trace text, outcome kind and message, and final state.
+// Same options twice (random, pct:3, dfs; one seed each): the same trace, outcome and final state.
 TEST(GeneratedScenarios, SameSeedGivesTheSameRun) {
-  check_all("same seed => same trace", kScenarios, same_seed_same_trace, 300);
+  check_all("same seed => same trace", kScenarios, 1, same_seed_same_trace, 300);
 }
 
-// Every scenario's schedule text, replayed under another seed and another strategy setting, gives
-// the original's trace, outcome and state; originals come from random, pct:3 and dfs.
+// A run's schedule (random, pct:3, dfs) replayed under another seed and strategy: the same trace.
 TEST(GeneratedScenarios, ScheduleReplaysUnderAnotherSeed) {
-  check_all("schedule under another seed => same trace", kScenarios, schedule_replays_under_another_seed, 300);
+  check_all("schedule under another seed => same trace", kScenarios, 1, schedule_replays_under_another_seed,
+            300);
 }
 
-// Every scenario that explore() (200 random runs) finds failing: its minimal schedule, replayed
-// strictly under another seed, fails with the same kind and message, step for step.
+// A failure explore() finds in 200 random runs: its minimal schedule, replayed, fails the same way.
 TEST(GeneratedScenarios, MinimisedScheduleStillFails) {
-  check_all("minimisation's result still fails", kExploreScenarios, minimised_schedule_still_fails, 40);
+  check_all("minimisation's result still fails", kScenarios / 5, 5, minimised_schedule_still_fails, 40);
 }
 
-// Handlers that switch tasks before `throw;` rethrow their own exception, with
-// uncaught_exceptions() == 0, in every scenario under 3 strategies.
+// Handlers that switch tasks before `throw;` rethrow their own exception; uncaught_exceptions() is 0.
 TEST(GeneratedScenarios, EachTaskKeepsItsOwnExceptionState) {
-  check_all("each task keeps its own exception state", kScenarios, each_task_keeps_its_own_exception_state, 300);
+  check_all("each task keeps its own exception state", kScenarios, 1, each_task_keeps_its_own_exception_state,
+            300);
 }
 
-// The generator reaches what the properties are about: over the default scenarios, runs end ok,
-// failed and deadlocked, crashes are injected, the clock advances, children are spawned; a
-// generated program never runs into the step limit.
+// 666 scenarios end ok, failed and deadlocked, crash, sleep, race, spawn; none hits the step limit.
 TEST(GeneratedScenarios, CoverEveryOutcome) {
   if (single()) GTEST_SKIP() << "coverage is over many scenarios";
   std::map<std::string, int> seen;
-  for (auto g : generator_seeds(kScenarios / 3)) {
+  for (std::uint64_t g = 0; g < kScenarios / 3; ++g) {  // fixed, whatever RACELAB_PROPERTY_SCENARIOS says
     const Scenario sc = sim_prop::generate(g);
     const auto r = run(sc, {.seed = engine_seed(g, 0)});
     ++seen[std::string(racelab::to_string(r.outcome.kind()))];
@@ -398,7 +406,8 @@ TEST(GeneratedScenarios, CoverEveryOutcome) {
   }
   std::string tally;
   for (const auto& [what, n] : seen) tally += what + "=" + std::to_string(n) + " ";
-  for (const char* what : {"ok", "failure", "deadlock", "crash", "clock advance", "racy window", "child task"})
+  for (const char* what :
+       {"ok", "failure", "deadlock", "crash", "clock advance", "racy window", "child task"})
     EXPECT_GT(seen[what], 0) << what << " never happened: " << tally;
   std::cout << "coverage: " << tally << '\n';
 }

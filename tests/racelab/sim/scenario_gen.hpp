@@ -93,9 +93,10 @@ struct Where {
 inline std::vector<Op> gen_ops(Gen& g, Where w, int count);
 
 inline Op gen_op(Gen& g, Where w) {
-  static constexpr OpKind kLeaves[] = {OpKind::point,    OpKind::point,     OpKind::yield,      OpKind::sleep,
-                                       OpKind::fetch_add, OpKind::racy_add, OpKind::racy_add,   OpKind::check,
-                                       OpKind::cv_wait,   OpKind::cv_notify, OpKind::queue_wait, OpKind::queue_notify};
+  static constexpr OpKind kLeaves[] = {OpKind::point,     OpKind::point,      OpKind::yield,
+                                       OpKind::sleep,     OpKind::fetch_add,  OpKind::racy_add,
+                                       OpKind::racy_add,  OpKind::check,      OpKind::cv_wait,
+                                       OpKind::cv_notify, OpKind::queue_wait, OpKind::queue_notify};
   const bool nest = w.depth < 2 && g.chance(35);
   Op op;
   op.kind = nest ? std::array{OpKind::locked, OpKind::spawn, OpKind::throw_catch}[g.below(3)]
@@ -177,7 +178,8 @@ inline void describe_op(std::string& out, const Op& op, int indent) {
     case OpKind::racy_add: out += pad + "v = plain; point prop.window; plain = v + 1; ++completed\n"; break;
     case OpKind::check: out += pad + "RACELAB_ASSERT(plain == completed)\n"; break;
     case OpKind::cv_wait:
-      out += pad + "cv." + (op.a < 0 ? "wait" : "wait_for " + ms) + " until flag >= " + std::to_string(op.b) + "\n";
+      out += pad + "cv." + (op.a < 0 ? "wait" : "wait_for " + ms) + " until flag >= " + std::to_string(op.b) +
+             "\n";
       break;
     case OpKind::cv_notify: out += pad + "++flag; cv." + which + "\n"; break;
     case OpKind::queue_wait: out += pad + "queue.wait " + (op.a < 0 ? "forever" : ms) + "\n"; break;
@@ -221,12 +223,13 @@ inline int size(const Scenario& sc) {
 }
 
 inline std::string describe(const Scenario& sc) {
-  std::string out = "scenario " + std::to_string(sc.generator_seed) + ": " + std::to_string(sc.tasks.size()) +
-                    " tasks, " + (sc.ordered ? "locks in order m0 < m1, every wait timed" : "locks in any order") +
-                    (sc.crash_probability > 0 ? ", crashes p=" + std::to_string(sc.crash_probability).substr(0, 3) +
-                                                    " at " + kCrashPoints
-                                              : std::string()) +
-                    "\n";
+  std::string out =
+      "scenario " + std::to_string(sc.generator_seed) + ": " + std::to_string(sc.tasks.size()) + " tasks, " +
+      (sc.ordered ? "locks in order m0 < m1, every wait timed" : "locks in any order") +
+      (sc.crash_probability > 0
+           ? ", crashes p=" + std::to_string(sc.crash_probability).substr(0, 3) + " at " + kCrashPoints
+           : std::string()) +
+      "\n";
   for (std::size_t t = 0; t < sc.tasks.size(); ++t) {
     out += std::string("  ") + task_name(t) + ":\n";
     detail::describe_ops(out, sc.tasks[t], 2);
@@ -243,15 +246,15 @@ struct State {
   racelab::WaitQueue queue;
   racelab::atomic<int> hits{0};
   int flag = 0;
-  int plain = 0;      // updated non-atomically by racy_add
-  int completed = 0;  // racy_adds that finished
+  int plain = 0;                 // updated non-atomically by racy_add
+  int completed = 0;             // racy_adds that finished
   std::string exception_errors;  // what a task saw of exception state that was not its own
 
   racelab::mutex& mutex(int i) { return i == 0 ? m0 : m1; }
   // Everything a run leaves behind, for comparing two runs.
   std::string text() {
-    return "hits=" + std::to_string(hits.load()) + " flag=" + std::to_string(flag) + " plain=" + std::to_string(plain) +
-           " completed=" + std::to_string(completed);
+    return "hits=" + std::to_string(hits.load()) + " flag=" + std::to_string(flag) +
+           " plain=" + std::to_string(plain) + " completed=" + std::to_string(completed);
   }
   void note(const std::string& what) {
     if (exception_errors.size() < 2000) exception_errors += what + "\n";
@@ -289,7 +292,8 @@ inline void throw_catch(const Op& op, const std::shared_ptr<State>& s) {
   } catch (...) {
     run_ops(op.body, s);
     if (std::uncaught_exceptions() != 0)
-      s->note("in the handler of " + tag + ": uncaught_exceptions() = " + std::to_string(std::uncaught_exceptions()));
+      s->note("in the handler of " + tag +
+              ": uncaught_exceptions() = " + std::to_string(std::uncaught_exceptions()));
     if (std::current_exception() == nullptr) {
       s->note("in the handler of " + tag + ": current_exception() is null");
       return;
@@ -374,7 +378,8 @@ inline void run_ops(const std::vector<Op>& ops, const std::shared_ptr<State>& s)
 // Spawns the scenario's top-level tasks on `sim` over a fresh State. `sc` must outlive the run.
 inline std::shared_ptr<State> spawn_tasks(racelab::Simulation& sim, const Scenario& sc) {
   auto s = std::make_shared<State>();
-  for (std::size_t t = 0; t < sc.tasks.size(); ++t) sim.spawn(task_name(t), [s, &ops = sc.tasks[t]] { run_ops(ops, s); });
+  for (std::size_t t = 0; t < sc.tasks.size(); ++t)
+    sim.spawn(task_name(t), [s, &ops = sc.tasks[t]] { run_ops(ops, s); });
   return s;
 }
 
@@ -427,7 +432,8 @@ inline void smaller(const std::vector<Op>& ops, std::vector<std::vector<Op>>& ou
       flat.insert(flat.end(), op.other.begin(), op.other.end());
       with(flat);
     }
-    if ((op.kind == OpKind::sleep || op.kind == OpKind::cv_wait || op.kind == OpKind::queue_wait) && op.a > 0) {
+    if ((op.kind == OpKind::sleep || op.kind == OpKind::cv_wait || op.kind == OpKind::queue_wait) &&
+        op.a > 0) {
       Op shorter = op;
       shorter.a = 0;
       with({shorter});
