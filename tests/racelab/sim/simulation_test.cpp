@@ -53,7 +53,7 @@ INSTANTIATE_TEST_SUITE_P(Seeds, ResonateBank, racelab::testing::seeds(20));
 
 // A full DFS of the locked version finds no failure and says the search was complete.
 TEST(ResonateBank, LockedTransferSurvivesAFullDfs) {
-  auto report = racelab::explore({.runs = 100'000, .strategy = "dfs"}, [](racelab::Simulation& sim) {
+  auto report = racelab::explore({.runs = 100'000, .strategy = "dfs", .use_env = false}, [](racelab::Simulation& sim) {
     Store s;
     sim_test::spawn_transfers(sim, s, true);
     static_cast<void>(sim.run());
