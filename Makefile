@@ -41,6 +41,8 @@ bench: test-deps build
 	@$(BUILD)/bench/point_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	@$(BUILD)/bench/sim_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	@$(BUILD)/bench/strategy_compare
+	@$(BUILD)/bench/model_benchmark
+	@RACELAB_PROPERTY_SCENARIOS=30000 $(BUILD)/tests/racelab_lib_tests --gtest_filter='GeneratedScenarios.*'
 	@conn=$$(scripts/pg start $(BUILD)/pg) && $(BUILD)/bench/db_benchmark --pg "$$conn" && \
 	  bench/service_wrk.sh $(BUILD)/tools/racelab/racelab --pg "$$conn"; rc=$$?; scripts/pg stop $(BUILD)/pg; exit $$rc
 
