@@ -58,7 +58,12 @@ namespace {
 
 // The running code's exception globals. The address is fixed per thread, and every fiber of a
 // simulation runs on the thread that made it, so the fibers take turns on this one struct.
-EhGlobals& thread_eh_globals() noexcept { return *reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals()); }
+// The runtime's per-thread record never moves, so its address is asked for once per thread: a call
+// into libstdc++ costs a dynamic TLS lookup (__tls_get_addr), and every switch swaps it twice.
+EhGlobals& thread_eh_globals() noexcept {
+  thread_local EhGlobals* const globals = reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
+  return *globals;
+}
 
 std::size_t page_size() {
   static const auto size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));

@@ -73,7 +73,7 @@ SimCore::SimCore(SimOptions options, std::shared_ptr<Strategy> strategy) {
 
 SimCore::~SimCore() = default;
 
-void SimCore::configure(SimOptions options, std::shared_ptr<Strategy> strategy) {
+void SimCore::configure(SimOptions&& options, std::shared_ptr<Strategy> strategy) {
   if (options.max_steps == 0) throw SimulationError("racelab: SimOptions::max_steps must be positive");
   if (options.stack_size < 16 * 1024)
     throw SimulationError("racelab: SimOptions::stack_size must be >= 16 KiB");
@@ -112,7 +112,7 @@ void SimCore::configure(SimOptions options, std::shared_ptr<Strategy> strategy) 
   if (new_stacks) executor_ = make_fiber_executor(*this, options_.stack_size);
 }
 
-void SimCore::reuse(SimOptions options, std::shared_ptr<Strategy> strategy) {
+void SimCore::reuse(SimOptions&& options, std::shared_ptr<Strategy> strategy) {
   reset();
   configure(std::move(options), std::move(strategy));
 }
@@ -120,7 +120,6 @@ void SimCore::reuse(SimOptions options, std::shared_ptr<Strategy> strategy) {
 void SimCore::reset() {
   for (auto& t : tasks_) spare_tasks_.push_back(std::move(t));
   tasks_.clear();
-  enabled_.clear();
   names_.clear();
   trace_.steps_.clear();
   trace_.tasks_.clear();
@@ -218,25 +217,24 @@ bool SimCore::can_throw(const SimTask* task) const {
 
 SimCore::Decision SimCore::decide(SimTask* from, std::string_view point, StepKind kind, bool crashable) {
   if (stopped_) return {};
-  enabled_.clear();
+  // The enabled set, rebuilt per decision into a buffer that only grows (no capacity checks).
+  if (enabled_.size() < tasks_.size()) enabled_.resize(tasks_.size() * 2);
+  std::uint32_t* out = enabled_.data();
+  std::size_t n = 0;
   int current = -1;
   for (const auto& t : tasks_) {
     if (t->state != SimTask::State::ready) continue;
-    if (t.get() == from) current = static_cast<int>(enabled_.size());
-    enabled_.push_back(t->index);
+    if (t.get() == from) current = static_cast<int>(n);
+    out[n++] = t->index;
   }
-  if (enabled_.empty() && kind == StepKind::idle) return {};
+  if (n == 0 && kind == StepKind::idle) return {};
   if (steps_ >= options_.max_steps) {
-    std::string where;
-    for (const auto& t : tasks_)
-      if (t->state != SimTask::State::done) where += "\n  " + t->name + " at " + std::string(t->at);
-    stop(OutcomeKind::step_limit, "step limit of " + std::to_string(options_.max_steps) +
-                                      " decisions reached (a livelock, or raise max_steps); tasks:" + where);
+    stop_at_step_limit();
     return {};
   }
   ++steps_;
   const bool crash_enabled = crashable && options_.crash_probability > 0.0 && crash_allowed_at(point);
-  PickContext context{enabled_,
+  PickContext context{std::span<const std::uint32_t>(out, n),
                       current,
                       steps_,
                       random_,
@@ -259,8 +257,8 @@ SimCore::Decision SimCore::decide(SimTask* from, std::string_view point, StepKin
     trace_.steps_.push_back(TraceStep{from_index, point, StepKind::crash, from_index, now_ns_});
     return {from, true};
   }
-  if (pos >= enabled_.size()) {  // kNobody, or a strategy's answer out of range
-    if (!enabled_.empty()) {
+  if (pos >= n) {  // kNobody, or a strategy's answer out of range
+    if (n != 0) {
       stop(OutcomeKind::diverged, "schedule diverged at step " + std::to_string(steps_) + ": strategy '" +
                                       strategy_->name() + "' chose no runnable task");
       return {};
@@ -268,9 +266,17 @@ SimCore::Decision SimCore::decide(SimTask* from, std::string_view point, StepKin
     trace_.steps_.push_back(TraceStep{from_index, point, kind, kNoTask, now_ns_});
     return {};
   }
-  SimTask* chosen = tasks_[enabled_[pos]].get();
+  SimTask* chosen = tasks_[out[pos]].get();
   trace_.steps_.push_back(TraceStep{from_index, point, kind, chosen->index, now_ns_});
   return {chosen, false};
+}
+
+void SimCore::stop_at_step_limit() {
+  std::string where;
+  for (const auto& t : tasks_)
+    if (t->state != SimTask::State::done) where += "\n  " + t->name + " at " + std::string(t->at);
+  stop(OutcomeKind::step_limit, "step limit of " + std::to_string(options_.max_steps) +
+                                    " decisions reached (a livelock, or raise max_steps); tasks:" + where);
 }
 
 void SimCore::teardown_op(SimTask* me) {

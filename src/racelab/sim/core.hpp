@@ -89,7 +89,8 @@ struct OutcomeAccess {
   // The outcome of a run. Reuses `spare`'s record when nobody else holds it, swapping `trace`'s
   // vectors with the record's (so both keep their memory); `trace` comes back empty.
   static Outcome make_reusing(std::shared_ptr<void>& spare, OutcomeKind kind, std::string_view message,
-                              std::uint64_t seed, std::string_view strategy, Trace& trace, std::uint64_t steps);
+                              std::uint64_t seed, std::string_view strategy, Trace& trace,
+                              std::uint64_t steps);
   // Takes the record out of `outcome` (which becomes a default Outcome), for make_reusing.
   static std::shared_ptr<void> release(Outcome& outcome);
   static Outcome with_failure(const Outcome& base, std::string message,
@@ -108,7 +109,7 @@ class SimCore final : public PointSink {
   // tasks, fibers, vectors and outcome record keep their memory, so a run in steady state
   // allocates almost nothing. reuse() validates like the constructor; recyclable() is false
   // when a task was given up during teardown (its fiber is gone).
-  void reuse(SimOptions options, std::shared_ptr<Strategy> strategy);
+  void reuse(SimOptions&& options, std::shared_ptr<Strategy> strategy);
   bool recyclable() const { return !gave_up_ && (!ran_ || !running_); }
 
   SimTask* spawn(std::string name, std::function<void()> fn);
@@ -147,7 +148,8 @@ class SimCore final : public PointSink {
     SimTask* next = nullptr;
     bool crash = false;
   };
-  void configure(SimOptions options, std::shared_ptr<Strategy> strategy);
+  void configure(SimOptions&& options, std::shared_ptr<Strategy> strategy);
+  [[gnu::cold]] void stop_at_step_limit();
   void reset();
   Decision decide(SimTask* from, std::string_view point, StepKind kind, bool crashable);
   bool can_throw(const SimTask* task) const;
