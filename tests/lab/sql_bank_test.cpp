@@ -3,6 +3,7 @@
 // for 1,000 iterations; the simulation finds the unsafe interleaving and passes the safe ones.
 #include "bank/sql_bank.hpp"
 
+#include <racelab/db/postgres.hpp>
 #include <racelab/racelab.hpp>
 
 #include <gtest/gtest.h>
@@ -236,6 +237,47 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, SqlBankCrash,
                          [](const testing::TestParamInfo<Strategy>& param) {
                            return std::string(lab::to_string(param.param));
                          });
+
+// Teardown ends on PostgreSQL too: a task parked at sql.wait for a row lock (its UPDATE in flight on
+// the server) when the run stops has its statement cancelled, so the ROLLBACK of its transaction
+// does not wait behind it for a lock whose holder never runs again (before, teardown hung). The
+// lock holder is torn down after it and rolls back: the row is free afterwards.
+TEST(SqlBankPostgres, TeardownCancelsAStatementWaitingForALock) {
+  const auto url = db_env::postgres("teardown_cancel");
+  auto setup = racelab::postgres::Connection::open(url);
+  setup.exec("DROP TABLE IF EXISTS t");
+  setup.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
+  setup.exec("INSERT INTO t VALUES (1, 0)");
+  auto waiter_conn = racelab::postgres::Connection::open(url);
+  auto holder_conn = racelab::postgres::Connection::open(url);
+  racelab::Simulation sim({.seed = 1, .strategy = "dfs:0"});
+  sim.spawn("waiter", [&] {  // task 0: torn down first, with its UPDATE still waiting
+    racelab::this_thread::sleep_for(std::chrono::milliseconds(1));
+    racelab::postgres::Transaction tx(waiter_conn);
+    waiter_conn.exec("UPDATE t SET v = v + 1 WHERE id = 1");
+    tx.commit();
+  });
+  sim.spawn("holder", [&] {
+    racelab::postgres::Transaction tx(holder_conn);
+    holder_conn.exec("UPDATE t SET v = v + 10 WHERE id = 1");
+    racelab::this_thread::sleep_for(std::chrono::milliseconds(200));  // holds the row lock
+    tx.commit();
+  });
+  sim.spawn("failer", [] {
+    racelab::this_thread::sleep_for(std::chrono::milliseconds(20));
+    throw std::runtime_error("stop the run");
+  });
+  auto out = sim.run();
+  EXPECT_EQ(out.kind(), racelab::OutcomeKind::failure) << out;
+  EXPECT_NE(out.message().find("failer"), std::string::npos) << out;
+  bool waited = false;
+  for (const auto& step : out.trace().steps())
+    waited = waited || (step.point == "sql.wait" && out.trace().tasks()[step.task] == "waiter");
+  EXPECT_TRUE(waited) << out;  // the window: the waiter's UPDATE was waiting on the server
+  setup.exec("SET lock_timeout = '2s'");
+  setup.exec("UPDATE t SET v = 100 WHERE id = 1");  // both transactions let go of the row
+  EXPECT_EQ(setup.query_int64("SELECT v FROM t WHERE id = 1"), std::optional<std::int64_t>(100));
+}
 
 TEST(SqlBank, BadTransfersChangeNothing) {
   auto db = lab::open_db(db_env::sqlite_file("sql_bank_bad"));

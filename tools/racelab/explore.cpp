@@ -85,11 +85,18 @@ std::optional<Body> resolve(const Options& o) {
   return it->second.second(*strategy);
 }
 
-int report_and_exit(const racelab::Report& r) {
+int report_and_exit(const racelab::Report& r, bool replaying) {
   if (r.failed() && r.outcome().kind() == racelab::OutcomeKind::diverged) {
-    // Not a finding about the scenario: the schedule is from another scenario or was edited, or
-    // the code is not deterministic. Said on stderr, exit 2, nothing to minimise or replay.
-    std::cerr << "racelab: this schedule does not fit: " << r.outcome().message() << '\n';
+    // Not a finding about the scenario: a replayed schedule is from another scenario or was
+    // edited; a search found the code not deterministic. Said on stderr, exit 2, nothing to
+    // minimise or replay.
+    if (replaying) {
+      std::cerr << "racelab: this schedule does not fit: " << r.outcome().message() << '\n';
+    } else {
+      std::cerr << "racelab: the search cannot answer: the scenario is not deterministic: "
+                << r.outcome().message() << '\n';
+      for (const auto& note : r.notes()) std::cerr << "  " << note << '\n';
+    }
     return kExitUsage;
   }
   std::cout << r;
@@ -112,7 +119,7 @@ int explore_verb(const Options& o) {
   try {
     auto r = racelab::explore(opts, *body);
     bar->clear();
-    return report_and_exit(r);
+    return report_and_exit(r, false);
   } catch (const racelab::ExploreOptionsError& e) {
     std::cerr << e.what() << '\n';
     return kExitUsage;
@@ -130,7 +137,7 @@ int replay_verb(const Options& o) {
       .runs = 1, .strategy = o.search, .seed = o.seed, .minimize = false, .verify = true, .use_env = false};
   opts.schedule = o.schedule;
   try {
-    return report_and_exit(racelab::explore(opts, *body));
+    return report_and_exit(racelab::explore(opts, *body), !o.schedule.empty());
   } catch (const racelab::ExploreOptionsError& e) {
     std::cerr << e.what() << '\n';
     return kExitUsage;

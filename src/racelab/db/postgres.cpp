@@ -33,24 +33,51 @@ void check_result(PGresult* r, PGconn* conn, std::string_view sql) {
   raise(sqlstate, message);
 }
 
+// A statement still running on the server when its task is torn down: cancel it and drain its
+// results, so the connection is idle again. Otherwise the next statement on it (the ROLLBACK of
+// ~Transaction) would first wait, blocking, for this one, which may wait for a lock held by a task
+// that never runs again: teardown would hang.
+void cancel_and_drain(PGconn* conn) noexcept {
+  if (PGcancel* cancel = PQgetCancel(conn)) {
+    char error[256];
+    static_cast<void>(PQcancel(cancel, error, sizeof error));
+    PQfreeCancel(cancel);
+  }
+  while (PGresult* r = PQgetResult(conn)) PQclear(r);
+}
+
 // Inside a simulation: send, then let other tasks run until the reply is on the socket.
 PGresult* exec_async(PGconn* conn, const std::string& sql, int n, const char* const* values) {
   if (PQsendQueryParams(conn, sql.c_str(), n, nullptr, values, nullptr, nullptr, 0) == 0)
     raise("08006", std::string("postgres: send failed: ") + PQerrorMessage(conn));
   while (PQflush(conn) == 1) {
   }
+  struct InFlight {  // cancels the statement if the task leaves (is torn down) before its reply
+    PGconn* conn;
+    bool done = false;
+    ~InFlight() {
+      if (!done) cancel_and_drain(conn);
+    }
+  } in_flight{conn};
   PGresult* last = nullptr;
   for (;;) {
     if (PQconsumeInput(conn) == 0) raise("08006", std::string("postgres: ") + PQerrorMessage(conn));
-    // Busy: park the task until the socket is readable. During teardown (where this task may not
-    // throw) the wait returns `abandoned`, and PQgetResult below blocks for the reply instead.
-    if (PQisBusy(conn) != 0 &&
-        racelab::wait_readable(PQsocket(conn), "sql.wait",
-                               "a reply from PostgreSQL (a lock wait, or the server working)") !=
-            racelab::WaitResult::abandoned)
+    if (PQisBusy(conn) != 0) {
+      // Park the task until the socket is readable. Torn down where it may not throw, the wait
+      // returns `abandoned`: the statement is cancelled and the C++ caller gets an error.
+      if (racelab::wait_readable(PQsocket(conn), "sql.wait",
+                                 "a reply from PostgreSQL (a lock wait, or the server working)") ==
+          racelab::WaitResult::abandoned) {
+        if (last != nullptr) PQclear(last);
+        raise("57014", "postgres: statement cancelled: the simulated run was torn down");
+      }
       continue;
+    }
     PGresult* r = PQgetResult(conn);
-    if (r == nullptr) return last;
+    if (r == nullptr) {
+      in_flight.done = true;
+      return last;
+    }
     if (last != nullptr) PQclear(last);
     last = r;
   }
@@ -130,15 +157,20 @@ Transaction::Transaction(Connection& db, Isolation isolation) : db_(db) {
 
 Transaction::~Transaction() {
   if (done_) return;
+  // A destructor: no injected crash or unwind signal may be thrown into it, so the ROLLBACK is
+  // really sent (also while a crashed or abandoned task unwinds).
+  NoThrowScope in_destructor;
   try {
     db_.exec("ROLLBACK");
   } catch (...) {  // a broken connection: nothing more to undo from here
   }
 }
 
+// Done once COMMIT succeeded: if it throws (an injected crash before it was sent, a failure) the
+// destructor still rolls back, as the server would for a connection that died.
 void Transaction::commit() {
-  done_ = true;
   db_.exec("COMMIT");
+  done_ = true;
 }
 
 }  // namespace racelab::postgres

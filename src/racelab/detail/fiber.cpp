@@ -116,6 +116,11 @@ class StackPool {
     return s;
   }
   void give(Stack s) {
+#ifdef RACELAB_ASAN
+    // A fiber may be dropped while parked (a worker waiting for its next task): its frames' red
+    // zones are still poisoned, and the next fiber on this stack must not inherit them.
+    __asan_unpoison_memory_region(static_cast<char*>(s.base) + page_size(), s.total - page_size());
+#endif
     if (free_.size() < 64) {
       free_.push_back(s);
     } else {

@@ -54,7 +54,9 @@ class Fiber {
   Fiber(std::size_t stack_size, std::function<void()> entry);
   Fiber(const Fiber&) = delete;
   Fiber& operator=(const Fiber&) = delete;
-  ~Fiber();  // the fiber must be finished or never started
+  // Gives the stack back. A fiber parked in switch_out() may be destroyed too if nothing on its
+  // stack needs destroying (the executor's workers wait for their next task that way).
+  ~Fiber();
 
   // Runs the fiber until it calls switch_out() or finishes. Called from the scheduler's context.
   void switch_in();

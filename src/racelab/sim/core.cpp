@@ -94,7 +94,7 @@ void SimCore::configure(SimOptions&& options, std::shared_ptr<Strategy> strategy
   } else if (strategy) {
     strategy_ = std::move(strategy);
     strategy_spec_.clear();
-  } else if (!(strategy_ && strategy_spec_ == options.strategy)) {
+  } else if (!(strategy_ && !strategy_spec_.empty() && strategy_spec_ == options.strategy)) {
     // A core reused on this thread keeps the strategy it made when the spec is the same: random
     // and PCT start every run afresh in begin_run(); DFS is never kept (its state is the search),
     // so a new Simulation with "dfs" starts a new search, as before.
@@ -117,7 +117,19 @@ void SimCore::reuse(SimOptions&& options, std::shared_ptr<Strategy> strategy) {
   configure(std::move(options), std::move(strategy));
 }
 
+void SimCore::release_run_state() noexcept {
+  // What a run's tasks captured dies with the run, as it would with a fresh core: the body's
+  // objects (connections, databases, shared state) must not outlive the Simulation.
+  for (auto& t : tasks_) {
+    t->fn = nullptr;
+    t->error = nullptr;
+    t->joiners.clear();
+  }
+  snapshot = nullptr;
+}
+
 void SimCore::reset() {
+  release_run_state();
   for (auto& t : tasks_) spare_tasks_.push_back(std::move(t));
   tasks_.clear();
   names_.clear();
@@ -384,12 +396,20 @@ std::string SimCore::deadlock_report() const {
 }
 
 void SimCore::advance_clock_or_stop() {
-  // A database reply comes before virtual time moves on: give the server up to 30 s of real time.
+  // A database reply comes before virtual time moves on: the server gets up to 30 s of real time.
+  // When some task also waits with a deadline (a sleeper, perhaps the very lock holder the server
+  // is waiting for), the server gets a grace of 100 ms, then virtual time moves: a reply held up
+  // by a sleeping task would otherwise cost 30 s each time.
   constexpr int kDatabaseWaitMs = 30'000;
-  bool io_waiting = std::any_of(tasks_.begin(), tasks_.end(), [](const auto& t) {
-    return t->state == SimTask::State::blocked && t->io_fd >= 0;
-  });
-  if (io_waiting && poll_io(kDatabaseWaitMs)) {
+  constexpr int kDatabaseGraceMs = 100;
+  bool io_waiting = false;
+  bool timed_waiting = false;
+  for (const auto& t : tasks_) {
+    if (t->state != SimTask::State::blocked) continue;
+    io_waiting = io_waiting || t->io_fd >= 0;
+    timed_waiting = timed_waiting || t->deadline_ns >= 0;
+  }
+  if (io_waiting && poll_io(timed_waiting ? kDatabaseGraceMs : kDatabaseWaitMs)) {
     next_ = decide(nullptr, "io", StepKind::idle, false).next;
     return;
   }

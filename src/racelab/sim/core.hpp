@@ -110,6 +110,9 @@ class SimCore final : public PointSink {
   // allocates almost nothing. reuse() validates like the constructor; recyclable() is false
   // when a task was given up during teardown (its fiber is gone).
   void reuse(SimOptions&& options, std::shared_ptr<Strategy> strategy);
+  // Drops what the last run's tasks and body handed in (task functions and their captures,
+  // exceptions, the snapshot function); called before the core is kept for reuse.
+  void release_run_state() noexcept;
   bool recyclable() const { return !gave_up_ && (!ran_ || !running_); }
 
   SimTask* spawn(std::string name, std::function<void()> fn);

@@ -1,6 +1,7 @@
 // racelab::Simulation and racelab::Outcome: the public faces of the scheduler core (core.hpp).
 #include "racelab/sim/simulation.hpp"
 
+#include <atomic>
 #include <ostream>
 
 #include "racelab/detail/fiber.hpp"
@@ -25,6 +26,9 @@ Outcome OutcomeAccess::make_reusing(std::shared_ptr<void>& spare, OutcomeKind ki
                                     std::uint64_t steps) {
   std::shared_ptr<Outcome::Data> data;
   if (spare && spare.use_count() == 1) {
+    // The last other owner may have let go on another thread: its release decrement pairs with
+    // this fence, so its reads of the record happen before the writes below.
+    std::atomic_thread_fence(std::memory_order_acquire);
     data = std::static_pointer_cast<Outcome::Data>(std::move(spare));
     std::swap(data->trace.steps_, trace.steps_);
     std::swap(data->trace.tasks_, trace.tasks_);
@@ -91,7 +95,9 @@ Simulation::Simulation(SimOptions options, std::shared_ptr<Strategy> strategy) {
 }
 
 Simulation::~Simulation() {
-  if (core_ && core_->recyclable() && !t_spare_core) t_spare_core = std::move(core_);
+  if (!core_) return;
+  core_->release_run_state();  // the captures die now, as with a fresh core
+  if (core_->recyclable() && !t_spare_core) t_spare_core = std::move(core_);
 }
 
 void Simulation::spawn(std::string name, std::function<void()> fn) {

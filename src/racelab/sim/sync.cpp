@@ -24,7 +24,10 @@ void mutex::lock() {
     real_.lock();
     return;
   }
-  detail::sim_sync_point("mutex.lock");
+  // Never throws racelab's unwind signal: locks are taken in destructors (a lock_guard in a
+  // destructor is ordinary RAII), where a throw would terminate the process. During teardown it
+  // returns (see below) and the task's next point throws instead.
+  detail::sim_sync_point_nothrow("mutex.lock");
   auto* me = detail::sim_current_task();
   if (owner_ == me)
     throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
@@ -38,7 +41,7 @@ void mutex::lock() {
       const auto* self = static_cast<const mutex*>(m);
       return held_by("mutex", self->name_, self->owner_);
     };
-    if (waiters_.wait("mutex.lock", {}, -1, true, describe, this) == WaitResult::abandoned) return;
+    if (waiters_.wait("mutex.lock", {}, -1, false, describe, this) == WaitResult::abandoned) return;
   }
   owner_ = me;
 }
@@ -87,7 +90,7 @@ void shared_mutex::lock() {
     real_.lock();
     return;
   }
-  detail::sim_sync_point("shared_mutex.lock");
+  detail::sim_sync_point_nothrow("shared_mutex.lock");  // never throws the unwind signal: as mutex::lock
   auto* me = detail::sim_current_task();
   if (writer_ == me || holds(readers_, me))
     throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
@@ -100,7 +103,7 @@ void shared_mutex::lock() {
                                           std::to_string(self->readers_.size()) + " reader(s)";
   };
   while (writer_ != nullptr || !readers_.empty()) {
-    if (waiters_.wait("shared_mutex.lock", {}, -1, true, describe, this) == WaitResult::abandoned)
+    if (waiters_.wait("shared_mutex.lock", {}, -1, false, describe, this) == WaitResult::abandoned)
       return;  // as mutex::lock
   }
   writer_ = me;
@@ -136,7 +139,7 @@ void shared_mutex::lock_shared() {
     real_.lock_shared();
     return;
   }
-  detail::sim_sync_point("shared_mutex.lock_shared");
+  detail::sim_sync_point_nothrow("shared_mutex.lock_shared");
   auto* me = detail::sim_current_task();
   if (writer_ == me || holds(readers_, me))
     throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
@@ -147,7 +150,7 @@ void shared_mutex::lock_shared() {
     return held_by("shared_mutex", self->name_, self->writer_);
   };
   while (writer_ != nullptr) {
-    if (waiters_.wait("shared_mutex.lock_shared", {}, -1, true, describe, this) == WaitResult::abandoned)
+    if (waiters_.wait("shared_mutex.lock_shared", {}, -1, false, describe, this) == WaitResult::abandoned)
       return;
   }
   readers_.push_back(me);
@@ -217,7 +220,13 @@ std::cv_status condition_variable::wait_for_ns(std::unique_lock<racelab::mutex>&
     }
     return real_.wait_for(lock, std::chrono::nanoseconds(ns));
   }
-  if (!lock.owns_lock() || !lock.mutex()->release()) return std::cv_status::no_timeout;  // misuse, reported
+  if (!lock.owns_lock() || !lock.mutex()->release()) {  // misuse: the run fails, and ends here
+    if (!lock.owns_lock() && !abandoned())
+      detail::t_sim->fail("condition_variable::wait with a unique_lock that does not own its mutex (task '" +
+                          detail::sim_task_name(detail::sim_current_task()) + "')");
+    detail::sim_sync_point("condition_variable.wait");
+    return std::cv_status::no_timeout;
+  }
   WaitResult result{};
   try {
     result = waiters_.wait(

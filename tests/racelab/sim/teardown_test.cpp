@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -218,4 +221,101 @@ TEST(Teardown, WaitQueueIsTheAdaptersPrimitive) {
       << out;
 
   EXPECT_THROW(static_cast<void>(queue->wait("pool.acquire", "x")), racelab::SimulationError);
+}
+
+// A lock_guard in an ordinary destructor (not unwinding), parked on a contended mutex when the run
+// stops, does not terminate the process: lock() never throws the unwind signal; it returns and the
+// task's next point throws instead.
+TEST(Teardown, ALockInAnOrdinaryDestructorDoesNotTerminate) {
+  struct Registry {
+    racelab::mutex& m;
+    ~Registry() { std::lock_guard lock(m); }
+  };
+  auto m = std::make_shared<racelab::mutex>("registry");
+  racelab::Simulation sim({.seed = 1, .strategy = "dfs:0"});
+  sim.spawn("closer", [m] {  // task 0: torn down first
+    racelab::this_thread::sleep_for(1ms);
+    { Registry r{*m}; }  // parked in ~Registry's lock when the run stops
+    RACELAB_POINT("teardown.after_registry");
+  });
+  sim.spawn("holder", [m] {
+    std::lock_guard lock(*m);
+    racelab::this_thread::sleep_for(100ms);
+  });
+  fail_at(sim, 5ms);
+  auto out = sim.run();
+  EXPECT_EQ(out.kind(), racelab::OutcomeKind::failure) << out;
+  EXPECT_NE(out.message().find("failer"), std::string::npos) << out;
+  bool closer_waited = false;
+  for (const auto& step : out.trace().steps()) closer_waited = closer_waited || step.point == "mutex.lock";
+  EXPECT_TRUE(closer_waited) << out;  // the window: the destructor's lock was contended
+}
+
+// A condition-variable wait on a unique_lock that does not own its mutex fails the run with the
+// task's name, instead of returning at once (a predicate loop around it spun forever).
+TEST(Teardown, WaitWithoutTheMutexIsReported) {
+  auto m = std::make_shared<racelab::mutex>();
+  auto cv = std::make_shared<racelab::condition_variable>();
+  racelab::Simulation sim({.seed = 1, .max_steps = 1000});
+  sim.spawn("A", [m, cv] {
+    std::unique_lock lock(*m, std::defer_lock);
+    bool ready = false;
+    while (!ready) cv->wait(lock);
+  });
+  auto out = sim.run();
+  EXPECT_EQ(out.kind(), racelab::OutcomeKind::failure) << out;
+  EXPECT_NE(out.message().find("does not own its mutex (task 'A')"), std::string::npos) << out;
+}
+
+// What a run's tasks captured dies with its Simulation, although the engine keeps the core for
+// the next one: a weak_ptr to a captured object expires when the Simulation is destroyed.
+TEST(Teardown, ARunsCapturesDieWithItsSimulation) {
+  std::weak_ptr<int> seen;
+  {
+    auto state = std::make_shared<int>(0);
+    seen = state;
+    racelab::Simulation sim({.seed = 1});
+    sim.spawn("A", [state] { ++*state; });
+    ASSERT_TRUE(sim.run().ok());
+  }
+  EXPECT_TRUE(seen.expired());
+  std::weak_ptr<int> failed_capture;
+  {
+    auto state = std::make_shared<int>(0);
+    failed_capture = state;
+    racelab::Simulation sim({.seed = 1});
+    sim.spawn("A", [state] { throw std::runtime_error("A fails"); });
+    sim.spawn("B", [state] { racelab::this_thread::sleep_for(1ms); });
+    EXPECT_FALSE(sim.run().ok());
+  }
+  EXPECT_TRUE(failed_capture.expired());
+}
+
+// A core reused on this thread gives the same runs as a fresh one: the same seeds on a new thread
+// (which starts with no spare core) produce the same traces.
+TEST(Teardown, AReusedCoreRunsAsAFreshOne) {
+  auto traces = [] {
+    std::vector<std::string> out;
+    for (std::uint64_t seed = 0; seed < 30; ++seed) {
+      auto m = std::make_shared<racelab::mutex>();
+      auto balance = std::make_shared<int>(100);
+      racelab::Simulation sim({.seed = seed, .strategy = seed % 2 == 0 ? "random" : "pct:2:20"});
+      for (const char* name : {"A", "B", "C"}) {
+        sim.spawn(name, [m, balance] {
+          std::lock_guard lock(*m);
+          int seen = *balance;
+          RACELAB_POINT("teardown.reuse");
+          racelab::this_thread::sleep_for(1ms);
+          *balance = seen - 10;
+        });
+      }
+      out.push_back(sim.run().trace().text());
+    }
+    return out;
+  };
+  auto here = traces();
+  here = traces();  // the second time on a core this thread has used
+  std::vector<std::string> fresh;
+  std::thread([&] { fresh = traces(); }).join();
+  EXPECT_EQ(here, fresh);
 }
