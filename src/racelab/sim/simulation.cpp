@@ -20,21 +20,39 @@ struct Outcome::Data {
 };
 
 namespace detail {
+namespace {
+// ThreadSanitizer does not model fences (GCC refuses them under -fsanitize=thread), so there a
+// record is never reused: every run's outcome gets a fresh one.
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kReuseRecords = false;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool kReuseRecords = false;
+#else
+constexpr bool kReuseRecords = true;
+#endif
+#else
+constexpr bool kReuseRecords = true;
+#endif
+}  // namespace
 
 Outcome OutcomeAccess::make_reusing(std::shared_ptr<void>& spare, OutcomeKind kind, std::string_view message,
                                     std::uint64_t seed, std::string_view strategy, Trace& trace,
                                     std::uint64_t steps) {
   std::shared_ptr<Outcome::Data> data;
-  if (spare && spare.use_count() == 1) {
-    // The last other owner may have let go on another thread: its release decrement pairs with
-    // this fence, so its reads of the record happen before the writes below.
-    std::atomic_thread_fence(std::memory_order_acquire);
-    data = std::static_pointer_cast<Outcome::Data>(std::move(spare));
-    std::swap(data->trace.steps_, trace.steps_);
-    std::swap(data->trace.tasks_, trace.tasks_);
-    trace.steps_.clear();
-    trace.tasks_.clear();
-  } else {
+  if constexpr (kReuseRecords) {
+    if (spare && spare.use_count() == 1) {
+      // The last other owner may have let go on another thread: its release decrement pairs with
+      // this fence, so its reads of the record happen before the writes below.
+      std::atomic_thread_fence(std::memory_order_acquire);
+      data = std::static_pointer_cast<Outcome::Data>(std::move(spare));
+      std::swap(data->trace.steps_, trace.steps_);
+      std::swap(data->trace.tasks_, trace.tasks_);
+      trace.steps_.clear();
+      trace.tasks_.clear();
+    }
+  }
+  if (!data) {
     spare.reset();
     data = std::make_shared<Outcome::Data>();
     data->trace = std::move(trace);
