@@ -76,7 +76,8 @@ class SqlBankStress : public testing::TestWithParam<Param> {};
 // barrier(2) at transfer.after_read: both transfers read 1000 first. Unsafe: 20 of 20 iterations
 // overdraw alice. Every other strategy: 0 of 1,000, with the same barrier armed.
 TEST_P(SqlBankStress, BarrierAtTheWindow) {
-  const auto [backend, strategy] = GetParam();
+  const Backend backend = GetParam().backend;  // not a structured binding: Clang 14 cannot capture one
+  const Strategy strategy = GetParam().strategy;
   TwoClients clients(backend, strategy, "stress_" + std::string(lab::to_string(strategy)));
   racelab::Hooks hooks;
   hooks.barrier("transfer.after_read", 2);
@@ -123,7 +124,8 @@ TEST(SqlBankRate, UnsafeWithoutHooksIsMeasured) {
 class SqlBankSimulation : public testing::TestWithParam<Param> {};
 
 TEST_P(SqlBankSimulation, ExploreFindsUnsafeAndPassesSafe) {
-  const auto [backend, strategy] = GetParam();
+  const Backend backend = GetParam().backend;  // not a structured binding: Clang 14 cannot capture one
+  const Strategy strategy = GetParam().strategy;
   int lock_waits = 0;  // runs in which a task blocked on the database (a SQLite lock; a PostgreSQL reply)
   const std::string pg_url =
       backend == Backend::postgres ? db_env::postgres("sim_" + std::string(lab::to_string(strategy))) : "";
