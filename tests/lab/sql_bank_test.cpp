@@ -281,6 +281,60 @@ TEST(SqlBankPostgres, TeardownCancelsAStatementWaitingForALock) {
   EXPECT_EQ(setup.query_int64("SELECT v FROM t WHERE id = 1"), std::optional<std::int64_t>(100));
 }
 
+// A statement run by a destructor while its task is torn down is collected in bounded real time:
+// one that can finish does (it is not reported as cancelled), and one that waits for a row lock
+// held by a task that never runs again is cancelled after 2 s instead of hanging teardown.
+TEST(SqlBankPostgres, TeardownStatementsInDestructorsFinishOrAreCancelled) {
+  const auto url = db_env::postgres("teardown_dtor");
+  auto setup = racelab::postgres::Connection::open(url);
+  setup.exec("DROP TABLE IF EXISTS t");
+  setup.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
+  setup.exec("INSERT INTO t VALUES (1, 0), (2, 0)");
+  struct Audit {  // bumps a row when it goes out of scope
+    racelab::postgres::Connection& conn;
+    int id;
+    std::string* error;
+    ~Audit() {
+      try {
+        conn.exec("UPDATE t SET v = v + 1 WHERE id = $1", id);
+      } catch (const racelab::postgres::Error& e) {
+        *error = e.sqlstate() + ": " + e.what();
+      }
+    }
+  };
+  auto free_conn = racelab::postgres::Connection::open(url);
+  auto locked_conn = racelab::postgres::Connection::open(url);
+  auto holder_conn = racelab::postgres::Connection::open(url);
+  std::string free_error = "(not run)", locked_error;
+  racelab::Simulation sim({.seed = 1, .strategy = "dfs:0"});
+  sim.spawn("free", [&] {
+    free_error.clear();
+    Audit audit{free_conn, 2, &free_error};  // row 2: nobody holds it
+    racelab::this_thread::sleep_for(std::chrono::milliseconds(100));
+  });
+  sim.spawn("locked", [&] {
+    Audit audit{locked_conn, 1, &locked_error};  // row 1: the holder's lock
+    racelab::this_thread::sleep_for(std::chrono::milliseconds(100));
+  });
+  sim.spawn("holder", [&] {
+    holder_conn.exec("BEGIN");
+    holder_conn.exec("UPDATE t SET v = v + 10 WHERE id = 1");
+    racelab::this_thread::sleep_for(std::chrono::milliseconds(500));  // parked holding the lock
+    holder_conn.exec("COMMIT");
+  });
+  sim.spawn("failer", [] {
+    racelab::this_thread::sleep_for(std::chrono::milliseconds(20));
+    throw std::runtime_error("stop the run");
+  });
+  auto out = sim.run();
+  EXPECT_EQ(out.kind(), racelab::OutcomeKind::failure) << out;
+  EXPECT_EQ(free_error, "");  // finished, not reported as cancelled
+  EXPECT_NE(locked_error.find("57014"), std::string::npos) << locked_error;  // cancelled, not hung
+  holder_conn.exec("ROLLBACK");
+  EXPECT_EQ(setup.query_int64("SELECT v FROM t WHERE id = 2"), std::optional<std::int64_t>(1));
+  EXPECT_EQ(setup.query_int64("SELECT v FROM t WHERE id = 1"), std::optional<std::int64_t>(0));
+}
+
 TEST(SqlBank, BadTransfersChangeNothing) {
   auto db = lab::open_db(db_env::sqlite_file("sql_bank_bad"));
   SqlBank::reset(*db, Strategy::atomic);

@@ -85,7 +85,8 @@ std::optional<Body> resolve(const Options& o) {
   return it->second.second(*strategy);
 }
 
-int report_and_exit(const racelab::Report& r, bool replaying) {
+int report_and_exit(const racelab::Report& r) {
+  const bool replaying = r.strategy() == "replay";  // --schedule, or RACELAB_SCHEDULE
   if (r.failed() && r.outcome().kind() == racelab::OutcomeKind::diverged) {
     // Not a finding about the scenario: a replayed schedule is from another scenario or was
     // edited; a search found the code not deterministic. Said on stderr, exit 2, nothing to
@@ -119,7 +120,7 @@ int explore_verb(const Options& o) {
   try {
     auto r = racelab::explore(opts, *body);
     bar->clear();
-    return report_and_exit(r, false);
+    return report_and_exit(r);
   } catch (const racelab::ExploreOptionsError& e) {
     std::cerr << e.what() << '\n';
     return kExitUsage;
@@ -137,7 +138,7 @@ int replay_verb(const Options& o) {
       .runs = 1, .strategy = o.search, .seed = o.seed, .minimize = false, .verify = true, .use_env = false};
   opts.schedule = o.schedule;
   try {
-    return report_and_exit(racelab::explore(opts, *body), !o.schedule.empty());
+    return report_and_exit(racelab::explore(opts, *body));
   } catch (const racelab::ExploreOptionsError& e) {
     std::cerr << e.what() << '\n';
     return kExitUsage;

@@ -2,6 +2,9 @@
 #include "racelab/db/postgres.hpp"
 
 #include <libpq-fe.h>
+#include <poll.h>
+
+#include <chrono>
 
 #include <cstdlib>
 
@@ -33,30 +36,71 @@ void check_result(PGresult* r, PGconn* conn, std::string_view sql) {
   raise(sqlstate, message);
 }
 
-// A statement still running on the server when its task is torn down: cancel it and drain its
-// results, so the connection is idle again. Otherwise the next statement on it (the ROLLBACK of
-// ~Transaction) would first wait, blocking, for this one, which may wait for a lock held by a task
-// that never runs again: teardown would hang.
-void cancel_and_drain(PGconn* conn) noexcept {
+void send_cancel(PGconn* conn) noexcept {
   if (PGcancel* cancel = PQgetCancel(conn)) {
     char error[256];
     static_cast<void>(PQcancel(cancel, error, sizeof error));
     PQfreeCancel(cancel);
   }
-  while (PGresult* r = PQgetResult(conn)) PQclear(r);
 }
 
-// Inside a simulation: send, then let other tasks run until the reply is on the socket.
-PGresult* exec_async(PGconn* conn, const std::string& sql, int n, const char* const* values) {
+// Waits in real time, at most `ms`, until the statement's reply is complete (or the connection
+// broke, which PQgetResult then reports). For teardown, where no task can be scheduled.
+bool await_reply(PGconn* conn, int ms) noexcept {
+  using namespace std::chrono;
+  const auto deadline = steady_clock::now() + milliseconds(ms);
+  for (;;) {
+    if (PQconsumeInput(conn) == 0 || PQisBusy(conn) == 0) return true;
+    const auto left = duration_cast<milliseconds>(deadline - steady_clock::now()).count();
+    if (left <= 0) return false;
+    pollfd fd{PQsocket(conn), POLLIN, 0};
+    static_cast<void>(::poll(&fd, 1, static_cast<int>(left)));
+  }
+}
+
+// Collects a statement's results during teardown without ever blocking for good: its reply gets
+// 2 s (a destructor's own statement usually just finishes); then it is cancelled (it may wait for
+// a lock held by a task that never runs again) and gets 2 s more. Returns the last result, or
+// nullptr if none came (the connection then stays busy, and its next statement fails at once).
+PGresult* finish_bounded(PGconn* conn, bool cancel_first) noexcept {
+  constexpr int kReplyMs = 2000;
+  if (cancel_first) send_cancel(conn);
+  bool cancelled = cancel_first;
+  PGresult* last = nullptr;
+  for (;;) {
+    if (!await_reply(conn, kReplyMs)) {
+      if (cancelled) break;
+      send_cancel(conn);
+      cancelled = true;
+      continue;
+    }
+    PGresult* r = PQgetResult(conn);
+    if (r == nullptr) break;
+    if (last != nullptr) PQclear(last);
+    last = r;
+  }
+  return last;
+}
+
+void send(PGconn* conn, const std::string& sql, int n, const char* const* values) {
   if (PQsendQueryParams(conn, sql.c_str(), n, nullptr, values, nullptr, nullptr, 0) == 0)
     raise("08006", std::string("postgres: send failed: ") + PQerrorMessage(conn));
   while (PQflush(conn) == 1) {
   }
-  struct InFlight {  // cancels the statement if the task leaves (is torn down) before its reply
+}
+
+// Inside a simulation: send, then let other tasks run until the reply is on the socket.
+PGresult* exec_async(PGconn* conn, const std::string& sql, int n, const char* const* values) {
+  send(conn, sql, n, values);
+  // A task that leaves while its statement runs (torn down: the wait threw the unwind signal)
+  // cancels it and drains its results, so the connection is idle again. Otherwise the next
+  // statement on it (~Transaction's ROLLBACK) would wait for this one, which may wait for a lock
+  // held by a task that never runs again: teardown would hang.
+  struct InFlight {
     PGconn* conn;
     bool done = false;
     ~InFlight() {
-      if (!done) cancel_and_drain(conn);
+      if (!done) PQclear(finish_bounded(conn, true));
     }
   } in_flight{conn};
   PGresult* last = nullptr;
@@ -64,12 +108,15 @@ PGresult* exec_async(PGconn* conn, const std::string& sql, int n, const char* co
     if (PQconsumeInput(conn) == 0) raise("08006", std::string("postgres: ") + PQerrorMessage(conn));
     if (PQisBusy(conn) != 0) {
       // Park the task until the socket is readable. Torn down where it may not throw, the wait
-      // returns `abandoned`: the statement is cancelled and the C++ caller gets an error.
+      // returns `abandoned`: the reply is collected in bounded real time instead.
       if (racelab::wait_readable(PQsocket(conn), "sql.wait",
                                  "a reply from PostgreSQL (a lock wait, or the server working)") ==
           racelab::WaitResult::abandoned) {
+        in_flight.done = true;
+        PGresult* r = finish_bounded(conn, false);
+        if (r == nullptr) return last;
         if (last != nullptr) PQclear(last);
-        raise("57014", "postgres: statement cancelled: the simulated run was torn down");
+        return r;
       }
       continue;
     }
@@ -81,6 +128,13 @@ PGresult* exec_async(PGconn* conn, const std::string& sql, int n, const char* co
     if (last != nullptr) PQclear(last);
     last = r;
   }
+}
+
+// A statement sent while its simulated task is torn down (a destructor's ROLLBACK): never waits
+// for good, since the lock it may need can belong to a task that never runs again.
+PGresult* exec_in_teardown(PGconn* conn, const std::string& sql, int n, const char* const* values) {
+  send(conn, sql, n, values);
+  return finish_bounded(conn, false);
 }
 
 }  // namespace
@@ -133,9 +187,10 @@ Result Connection::exec_params(std::string_view sql, std::string_view point,
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
   std::string text(sql);
   const int n = static_cast<int>(values.size());
-  PGresult* r = racelab::this_thread::simulated() && !racelab::abandoned()
-                    ? exec_async(conn_, text, n, values.data())
-                    : PQexecParams(conn_, text.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
+  PGresult* r = !racelab::this_thread::simulated()
+                    ? PQexecParams(conn_, text.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0)
+                : racelab::abandoned() ? exec_in_teardown(conn_, text, n, values.data())
+                                       : exec_async(conn_, text, n, values.data());
   check_result(r, conn_, sql);
   return Result(r);
 }

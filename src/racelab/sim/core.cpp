@@ -126,6 +126,10 @@ void SimCore::release_run_state() noexcept {
     t->joiners.clear();
   }
   snapshot = nullptr;
+  if (strategy_spec_.empty()) {  // a strategy handed in (or a replay, or a DFS): not the core's to keep
+    strategy_.reset();
+    replay_ = nullptr;
+  }
 }
 
 void SimCore::reset() {
@@ -398,10 +402,11 @@ std::string SimCore::deadlock_report() const {
 void SimCore::advance_clock_or_stop() {
   // A database reply comes before virtual time moves on: the server gets up to 30 s of real time.
   // When some task also waits with a deadline (a sleeper, perhaps the very lock holder the server
-  // is waiting for), the server gets a grace of 100 ms, then virtual time moves: a reply held up
-  // by a sleeping task would otherwise cost 30 s each time.
+  // is waiting for), the server gets 1 s, then virtual time moves: a reply held up by a sleeping
+  // task would otherwise cost 30 s each time. A reply slower than that moves time early: one of
+  // the ways a run on a real server can depend on its speed (docs/simulation.md).
   constexpr int kDatabaseWaitMs = 30'000;
-  constexpr int kDatabaseGraceMs = 100;
+  constexpr int kDatabaseGraceMs = 1'000;
   bool io_waiting = false;
   bool timed_waiting = false;
   for (const auto& t : tasks_) {

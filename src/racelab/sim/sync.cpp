@@ -24,24 +24,23 @@ void mutex::lock() {
     real_.lock();
     return;
   }
-  // Never throws racelab's unwind signal: locks are taken in destructors (a lock_guard in a
-  // destructor is ordinary RAII), where a throw would terminate the process. During teardown it
-  // returns (see below) and the task's next point throws instead.
-  detail::sim_sync_point_nothrow("mutex.lock");
+  detail::sim_sync_point("mutex.lock");
   auto* me = detail::sim_current_task();
   if (owner_ == me)
     throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
                             "racelab::mutex '" + std::string(name_) + "' locked twice by task '" +
                                 detail::sim_task_name(me) + "'");
   while (owner_ != nullptr) {
-    // Teardown, where this task may not throw: return without the mutex (its unlock is then
-    // ignored), rather than wait for a task that will never run again or take it from its owner.
-    // Who holds it is said when a report needs it, so a contended lock builds no string.
+    // Teardown throws the unwind signal here, so no critical section is entered without the
+    // mutex. Where the task may not throw (it unwinds already, or a NoThrowScope is open) the wait
+    // returns and so does lock(), without the mutex (its unlock is then ignored), rather than wait
+    // for a task that never runs again or take the mutex from its owner. Who holds it is said
+    // when a report needs it, so a contended lock builds no string.
     constexpr detail::WaitDescribe describe = [](const void* m) {
       const auto* self = static_cast<const mutex*>(m);
       return held_by("mutex", self->name_, self->owner_);
     };
-    if (waiters_.wait("mutex.lock", {}, -1, false, describe, this) == WaitResult::abandoned) return;
+    if (waiters_.wait("mutex.lock", {}, -1, true, describe, this) == WaitResult::abandoned) return;
   }
   owner_ = me;
 }
@@ -90,7 +89,7 @@ void shared_mutex::lock() {
     real_.lock();
     return;
   }
-  detail::sim_sync_point_nothrow("shared_mutex.lock");  // never throws the unwind signal: as mutex::lock
+  detail::sim_sync_point("shared_mutex.lock");
   auto* me = detail::sim_current_task();
   if (writer_ == me || holds(readers_, me))
     throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
@@ -103,7 +102,7 @@ void shared_mutex::lock() {
                                           std::to_string(self->readers_.size()) + " reader(s)";
   };
   while (writer_ != nullptr || !readers_.empty()) {
-    if (waiters_.wait("shared_mutex.lock", {}, -1, false, describe, this) == WaitResult::abandoned)
+    if (waiters_.wait("shared_mutex.lock", {}, -1, true, describe, this) == WaitResult::abandoned)
       return;  // as mutex::lock
   }
   writer_ = me;
@@ -139,7 +138,7 @@ void shared_mutex::lock_shared() {
     real_.lock_shared();
     return;
   }
-  detail::sim_sync_point_nothrow("shared_mutex.lock_shared");
+  detail::sim_sync_point("shared_mutex.lock_shared");
   auto* me = detail::sim_current_task();
   if (writer_ == me || holds(readers_, me))
     throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
@@ -150,7 +149,7 @@ void shared_mutex::lock_shared() {
     return held_by("shared_mutex", self->name_, self->writer_);
   };
   while (writer_ != nullptr) {
-    if (waiters_.wait("shared_mutex.lock_shared", {}, -1, false, describe, this) == WaitResult::abandoned)
+    if (waiters_.wait("shared_mutex.lock_shared", {}, -1, true, describe, this) == WaitResult::abandoned)
       return;
   }
   readers_.push_back(me);

@@ -224,12 +224,15 @@ TEST(Teardown, WaitQueueIsTheAdaptersPrimitive) {
 }
 
 // A lock_guard in an ordinary destructor (not unwinding), parked on a contended mutex when the run
-// stops, does not terminate the process: lock() never throws the unwind signal; it returns and the
-// task's next point throws instead.
-TEST(Teardown, ALockInAnOrdinaryDestructorDoesNotTerminate) {
+// stops, does not terminate the process when the destructor opens a NoThrowScope (racelab cannot
+// tell a destructor from other code; docs/simulation.md): the lock returns without the mutex.
+TEST(Teardown, ALockInADestructorWithANoThrowScopeDoesNotTerminate) {
   struct Registry {
     racelab::mutex& m;
-    ~Registry() { std::lock_guard lock(m); }
+    ~Registry() {
+      racelab::NoThrowScope in_destructor;
+      std::lock_guard lock(m);
+    }
   };
   auto m = std::make_shared<racelab::mutex>("registry");
   racelab::Simulation sim({.seed = 1, .strategy = "dfs:0"});
@@ -249,6 +252,34 @@ TEST(Teardown, ALockInAnOrdinaryDestructorDoesNotTerminate) {
   bool closer_waited = false;
   for (const auto& step : out.trace().steps()) closer_waited = closer_waited || step.point == "mutex.lock";
   EXPECT_TRUE(closer_waited) << out;  // the window: the destructor's lock was contended
+}
+
+// Ordinary code parked on a contended lock when the run stops never enters its critical section
+// without the mutex: the lock throws the unwind signal (the holder is parked mid-section, its
+// invariants broken: here a null pointer the section would dereference).
+TEST(Teardown, TeardownNeverEntersACriticalSectionWithoutTheMutex) {
+  auto m = std::make_shared<racelab::mutex>("guarded");
+  auto value = std::make_shared<int>(7);
+  auto ptr = std::make_shared<int*>(value.get());
+  auto entered = std::make_shared<int>(0);
+  racelab::Simulation sim({.seed = 1, .strategy = "dfs:0"});
+  sim.spawn("victim", [m, ptr, entered] {  // task 0: torn down first
+    racelab::this_thread::sleep_for(1ms);
+    std::lock_guard lock(*m);
+    ++*entered;
+    ASSERT_NE(*ptr, nullptr);
+  });
+  sim.spawn("holder", [m, ptr, value] {
+    std::lock_guard lock(*m);
+    *ptr = nullptr;  // broken until the end of the section
+    racelab::this_thread::sleep_for(100ms);
+    *ptr = value.get();
+  });
+  fail_at(sim, 5ms);
+  auto out = sim.run();
+  EXPECT_EQ(out.kind(), racelab::OutcomeKind::failure) << out;
+  EXPECT_NE(out.message().find("failer"), std::string::npos) << out;
+  EXPECT_EQ(*entered, 0);
 }
 
 // A condition-variable wait on a unique_lock that does not own its mutex fails the run with the
