@@ -14,6 +14,13 @@ std::string held_by(const char* what, const char* name, const detail::SimTask* o
          (owner != nullptr ? detail::sim_task_name(owner) : "?");
 }
 
+// A second lock by the task that holds it: what std::mutex may report, naming both.
+std::system_error locked_twice(const char* what, const char* name, const detail::SimTask* me) {
+  return std::system_error(
+      std::make_error_code(std::errc::resource_deadlock_would_occur),
+      std::string(what) + " '" + name + "' locked twice by task '" + detail::sim_task_name(me) + "'");
+}
+
 }  // namespace
 
 // --- mutex ---------------------------------------------------------------------------------
@@ -26,10 +33,7 @@ void mutex::lock() {
   }
   detail::sim_sync_point("mutex.lock");
   auto* me = detail::sim_current_task();
-  if (owner_ == me)
-    throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
-                            "racelab::mutex '" + std::string(name_) + "' locked twice by task '" +
-                                detail::sim_task_name(me) + "'");
+  if (owner_ == me) throw locked_twice("racelab::mutex", name_, me);
   while (owner_ != nullptr) {
     // Teardown throws the unwind signal here, so no critical section is entered without the
     // mutex. Where the task may not throw (it unwinds already, or a NoThrowScope is open) the wait
@@ -91,10 +95,7 @@ void shared_mutex::lock() {
   }
   detail::sim_sync_point("shared_mutex.lock");
   auto* me = detail::sim_current_task();
-  if (writer_ == me || holds(readers_, me))
-    throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
-                            "racelab::shared_mutex '" + std::string(name_) + "' locked twice by task '" +
-                                detail::sim_task_name(me) + "'");
+  if (writer_ == me || holds(readers_, me)) throw locked_twice("racelab::shared_mutex", name_, me);
   constexpr detail::WaitDescribe describe = [](const void* m) {
     const auto* self = static_cast<const shared_mutex*>(m);
     return self->writer_ != nullptr ? held_by("shared_mutex", self->name_, self->writer_)
@@ -140,10 +141,7 @@ void shared_mutex::lock_shared() {
   }
   detail::sim_sync_point("shared_mutex.lock_shared");
   auto* me = detail::sim_current_task();
-  if (writer_ == me || holds(readers_, me))
-    throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
-                            "racelab::shared_mutex '" + std::string(name_) + "' locked twice by task '" +
-                                detail::sim_task_name(me) + "'");
+  if (writer_ == me || holds(readers_, me)) throw locked_twice("racelab::shared_mutex", name_, me);
   constexpr detail::WaitDescribe describe = [](const void* m) {
     const auto* self = static_cast<const shared_mutex*>(m);
     return held_by("shared_mutex", self->name_, self->writer_);
