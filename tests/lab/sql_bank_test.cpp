@@ -240,16 +240,26 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, SqlBankCrash,
                            return std::string(lab::to_string(param.param));
                          });
 
+namespace {
+
+// A connection to a schema holding a fresh table t(id, v) with `rows`.
+racelab::postgres::Connection fresh_table(const std::string& url, const std::string& rows) {
+  auto setup = racelab::postgres::Connection::open(url);
+  setup.exec("DROP TABLE IF EXISTS t");
+  setup.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
+  setup.exec("INSERT INTO t VALUES " + rows);
+  return setup;
+}
+
+}  // namespace
+
 // Teardown ends on PostgreSQL too: a task parked at sql.wait for a row lock (its UPDATE in flight on
 // the server) when the run stops has its statement cancelled, so the ROLLBACK of its transaction
 // does not wait behind it for a lock whose holder never runs again (before, teardown hung). The
 // lock holder is torn down after it and rolls back: the row is free afterwards.
 TEST(SqlBankPostgres, TeardownCancelsAStatementWaitingForALock) {
   const auto url = db_env::postgres("teardown_cancel");
-  auto setup = racelab::postgres::Connection::open(url);
-  setup.exec("DROP TABLE IF EXISTS t");
-  setup.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
-  setup.exec("INSERT INTO t VALUES (1, 0)");
+  auto setup = fresh_table(url, "(1, 0)");
   auto waiter_conn = racelab::postgres::Connection::open(url);
   auto holder_conn = racelab::postgres::Connection::open(url);
   racelab::Simulation sim({.seed = 1, .strategy = "dfs:0"});
@@ -286,10 +296,7 @@ TEST(SqlBankPostgres, TeardownCancelsAStatementWaitingForALock) {
 // held by a task that never runs again is cancelled after 2 s instead of hanging teardown.
 TEST(SqlBankPostgres, TeardownStatementsInDestructorsFinishOrAreCancelled) {
   const auto url = db_env::postgres("teardown_dtor");
-  auto setup = racelab::postgres::Connection::open(url);
-  setup.exec("DROP TABLE IF EXISTS t");
-  setup.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
-  setup.exec("INSERT INTO t VALUES (1, 0), (2, 0)");
+  auto setup = fresh_table(url, "(1, 0), (2, 0)");
   struct Audit {  // bumps a row when it goes out of scope
     racelab::postgres::Connection& conn;
     int id;

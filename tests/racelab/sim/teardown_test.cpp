@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -353,28 +354,36 @@ TEST(Teardown, AReusedCoreRunsAsAFreshOne) {
   EXPECT_EQ(here, fresh);
 }
 
+namespace {
+
+// Runs one task and expects the run to fail with `expected` in its message.
+void expect_failure_naming(const char* task, std::function<void()> body, const std::string& expected) {
+  racelab::Simulation sim({.seed = 1});
+  sim.spawn(task, std::move(body));
+  auto out = sim.run();
+  EXPECT_EQ(out.kind(), racelab::OutcomeKind::failure) << out;
+  EXPECT_NE(out.message().find(expected), std::string::npos) << out;
+}
+
+}  // namespace
+
 // A second lock by the task that holds a mutex (a self-deadlock with std::mutex) fails the run,
 // naming the mutex and the task; for shared_mutex a shared holder's exclusive lock too.
 TEST(Teardown, LockingTwiceIsReported) {
   auto m = std::make_shared<racelab::mutex>("accounts");
-  racelab::Simulation sim({.seed = 1});
-  sim.spawn("A", [m] {
-    std::lock_guard first(*m);
-    std::lock_guard second(*m);
-  });
-  auto out = sim.run();
-  EXPECT_EQ(out.kind(), racelab::OutcomeKind::failure) << out;
-  EXPECT_NE(out.message().find("racelab::mutex 'accounts' locked twice by task 'A'"), std::string::npos)
-      << out;
-
+  expect_failure_naming(
+      "A",
+      [m] {
+        std::lock_guard first(*m);
+        std::lock_guard second(*m);
+      },
+      "racelab::mutex 'accounts' locked twice by task 'A'");
   auto sm = std::make_shared<racelab::shared_mutex>("ledger");
-  racelab::Simulation shared({.seed = 1});
-  shared.spawn("B", [sm] {
-    std::shared_lock reading(*sm);
-    std::unique_lock writing(*sm);
-  });
-  auto out2 = shared.run();
-  EXPECT_EQ(out2.kind(), racelab::OutcomeKind::failure) << out2;
-  EXPECT_NE(out2.message().find("racelab::shared_mutex 'ledger' locked twice by task 'B'"), std::string::npos)
-      << out2;
+  expect_failure_naming(
+      "B",
+      [sm] {
+        std::shared_lock reading(*sm);
+        std::unique_lock writing(*sm);
+      },
+      "racelab::shared_mutex 'ledger' locked twice by task 'B'");
 }
