@@ -80,8 +80,8 @@ class ServerProcess {
           return std::stoi(output_.substr(colon + 1));
         }
       }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                              std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) throw std::runtime_error("racelab serve did not start within 15 s: " + output_);
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -107,7 +107,8 @@ class ServerProcess {
     pid_t done = 0;
     for (int i = 0; i < 100 && (done = ::waitpid(pid_, &status, WNOHANG)) == 0; ++i) ::usleep(50'000);
     if (done == 0) {  // still there after 5 s: say so, then make sure
-      std::fprintf(stderr, "racelab serve (pid %d) ignored SIGTERM for 5 s; killing it\n", static_cast<int>(pid_));
+      std::fprintf(stderr, "racelab serve (pid %d) ignored SIGTERM for 5 s; killing it\n",
+                   static_cast<int>(pid_));
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, &status, 0);
     }

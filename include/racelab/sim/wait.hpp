@@ -57,8 +57,8 @@ class WaitList {
   // Blocks the current task until woken or until `timeout_ns` of virtual time (-1: no timeout).
   // `may_throw` false: never throws the unwind signal (returns abandoned instead). The deadlock
   // report says `describe(object)` if given, else `why`.
-  WaitResult wait(const char* point, std::string_view why, std::int64_t timeout_ns = -1, bool may_throw = true,
-                  WaitDescribe describe = nullptr, const void* object = nullptr);
+  WaitResult wait(const char* point, std::string_view why, std::int64_t timeout_ns = -1,
+                  bool may_throw = true, WaitDescribe describe = nullptr, const void* object = nullptr);
   void wake_one() noexcept;
   void wake_all() noexcept;
   void remove(SimTask* task) noexcept;

@@ -17,19 +17,20 @@ void step_two() { RACELAB_POINT("engine.two"); }
 // schedules and the set of distinct orders in which the tasks' points were passed.
 std::pair<int, std::set<std::string>> enumerate(int points, const std::string& strategy) {
   std::set<std::string> orders;
-  auto report = racelab::explore({.runs = 100'000, .strategy = strategy, .use_env = false}, [&](racelab::Simulation& sim) {
-    auto order = std::make_shared<std::string>();
-    for (const char* name : {"A", "B"}) {
-      sim.spawn(name, [order, name, points] {
-        for (int i = 0; i < points; ++i) {
-          i == 0 ? step_one() : step_two();
-          *order += name;
-        }
-      });
-    }
-    static_cast<void>(sim.run());
-    orders.insert(*order);
-  });
+  auto report = racelab::explore({.runs = 100'000, .strategy = strategy, .use_env = false},
+                                 [&](racelab::Simulation& sim) {
+                                   auto order = std::make_shared<std::string>();
+                                   for (const char* name : {"A", "B"}) {
+                                     sim.spawn(name, [order, name, points] {
+                                       for (int i = 0; i < points; ++i) {
+                                         i == 0 ? step_one() : step_two();
+                                         *order += name;
+                                       }
+                                     });
+                                   }
+                                   static_cast<void>(sim.run());
+                                   orders.insert(*order);
+                                 });
   EXPECT_TRUE(report.complete()) << report;
   return {report.runs(), orders};
 }
@@ -60,19 +61,20 @@ TEST(Dfs, PreemptionBoundZeroLeavesSerialOrders) {
 
 // Two mutexes taken in opposite order: DFS finds the deadlock and names both waits.
 TEST(Deadlock, OppositeLockOrderIsFoundAndExplained) {
-  auto report = racelab::explore({.runs = 1000, .strategy = "dfs:2", .use_env = false}, [](racelab::Simulation& sim) {
-    auto m1 = std::make_shared<racelab::mutex>("m1");
-    auto m2 = std::make_shared<racelab::mutex>("m2");
-    sim.spawn("A", [=] {
-      std::lock_guard a(*m1);
-      std::lock_guard b(*m2);
-    });
-    sim.spawn("B", [=] {
-      std::lock_guard b(*m2);
-      std::lock_guard a(*m1);
-    });
-    static_cast<void>(sim.run());
-  });
+  auto report =
+      racelab::explore({.runs = 1000, .strategy = "dfs:2", .use_env = false}, [](racelab::Simulation& sim) {
+        auto m1 = std::make_shared<racelab::mutex>("m1");
+        auto m2 = std::make_shared<racelab::mutex>("m2");
+        sim.spawn("A", [=] {
+          std::lock_guard a(*m1);
+          std::lock_guard b(*m2);
+        });
+        sim.spawn("B", [=] {
+          std::lock_guard b(*m2);
+          std::lock_guard a(*m1);
+        });
+        static_cast<void>(sim.run());
+      });
   ASSERT_TRUE(report.failed());
   const auto& out = report.outcome();
   EXPECT_EQ(out.kind(), racelab::OutcomeKind::deadlock);
@@ -84,17 +86,18 @@ TEST(Deadlock, OppositeLockOrderIsFoundAndExplained) {
 
 // The same two tasks with one lock order never deadlock, over every schedule.
 TEST(Deadlock, ConsistentLockOrderSurvivesFullDfs) {
-  auto report = racelab::explore({.runs = 100'000, .strategy = "dfs", .use_env = false}, [](racelab::Simulation& sim) {
-    auto m1 = std::make_shared<racelab::mutex>("m1");
-    auto m2 = std::make_shared<racelab::mutex>("m2");
-    for (const char* name : {"A", "B"}) {
-      sim.spawn(name, [=] {
-        std::lock_guard a(*m1);
-        std::lock_guard b(*m2);
+  auto report =
+      racelab::explore({.runs = 100'000, .strategy = "dfs", .use_env = false}, [](racelab::Simulation& sim) {
+        auto m1 = std::make_shared<racelab::mutex>("m1");
+        auto m2 = std::make_shared<racelab::mutex>("m2");
+        for (const char* name : {"A", "B"}) {
+          sim.spawn(name, [=] {
+            std::lock_guard a(*m1);
+            std::lock_guard b(*m2);
+          });
+        }
+        static_cast<void>(sim.run());
       });
-    }
-    static_cast<void>(sim.run());
-  });
   EXPECT_FALSE(report.failed()) << report;
   EXPECT_TRUE(report.complete());
 }
@@ -259,13 +262,14 @@ TEST(Crash, InjectedCrashExposesAPartialUpdate) {
       RACELAB_ASSERT((*accounts)[0] + (*accounts)[1] == 100);
     };
   };
-  auto red = racelab::explore({.runs = 200, .crash_probability = 0.3, .crash_points = "money.*", .use_env = false}, body(true));
+  auto red = racelab::explore(
+      {.runs = 200, .crash_probability = 0.3, .crash_points = "money.*", .use_env = false}, body(true));
   ASSERT_TRUE(red.failed());
   EXPECT_NE(red.outcome().trace().timeline().find("CRASH at money.between_debit_and_credit"),
             std::string::npos);
   EXPECT_NE(red.schedule().find("!crash"), std::string::npos);
-  auto green =
-      racelab::explore({.runs = 200, .crash_probability = 0.3, .crash_points = "money.*", .use_env = false}, body(false));
+  auto green = racelab::explore(
+      {.runs = 200, .crash_probability = 0.3, .crash_points = "money.*", .use_env = false}, body(false));
   EXPECT_FALSE(green.failed()) << green;
 }
 

@@ -53,12 +53,13 @@ INSTANTIATE_TEST_SUITE_P(Seeds, ResonateBank, racelab::testing::seeds(20));
 
 // A full DFS of the locked version finds no failure and says the search was complete.
 TEST(ResonateBank, LockedTransferSurvivesAFullDfs) {
-  auto report = racelab::explore({.runs = 100'000, .strategy = "dfs", .use_env = false}, [](racelab::Simulation& sim) {
-    Store s;
-    sim_test::spawn_transfers(sim, s, true);
-    static_cast<void>(sim.run());
-    RACELAB_ASSERT(s.balance[1] >= 0 && s.total() == 100);
-  });
+  auto report =
+      racelab::explore({.runs = 100'000, .strategy = "dfs", .use_env = false}, [](racelab::Simulation& sim) {
+        Store s;
+        sim_test::spawn_transfers(sim, s, true);
+        static_cast<void>(sim.run());
+        RACELAB_ASSERT(s.balance[1] >= 0 && s.total() == 100);
+      });
   EXPECT_FALSE(report.failed()) << report;
   EXPECT_TRUE(report.complete());
   EXPECT_GT(report.runs(), 1);
