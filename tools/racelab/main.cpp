@@ -1,5 +1,6 @@
 // racelab — make race conditions reproducible, explainable and provably fixed.
 #include <iostream>
+#include <string_view>
 
 #include "verbs.hpp"
 
@@ -17,6 +18,10 @@ int main(int argc, char** argv) {
   racelab::cli::add_explore(app, run);
   racelab::cli::add_load(app, run);
   racelab::cli::add_stress(app, run);
+  racelab::cli::add_run(app, run);
+  racelab::cli::add_compile(app);
+  if (argc > 1 && (std::string_view(argv[1]) == "cc" || std::string_view(argv[1]) == "c++"))
+    return racelab::cli::compile(argv[1], std::vector<std::string>(argv + 2, argv + argc));
   auto is_verb = [&](const std::string& word) {
     for (const auto* sub : app.get_subcommands({}))
       if (sub->get_name() == word) return true;

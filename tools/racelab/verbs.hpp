@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace racelab::cli {
 
@@ -19,5 +21,10 @@ void add_serve(CLI::App& app, std::function<int()>& run);
 void add_load(CLI::App& app, std::function<int()>& run);
 void add_stress(CLI::App& app, std::function<int()>& run);
 void add_explore(CLI::App& app, std::function<int()>& run);  // explore and replay
+void add_run(CLI::App& app, std::function<int()>& run);
+void add_compile(CLI::App& app);  // cc and c++, listed for --help
+// `racelab cc` / `racelab c++` (main() dispatches them before parsing: every argument is the
+// compiler's).
+int compile(const std::string& verb, const std::vector<std::string>& args);
 
 }  // namespace racelab::cli

@@ -77,6 +77,12 @@ class Simulation {
   bool has_run() const;
   const Outcome& outcome() const;  // the last run()'s outcome
 
+  // From a running task: ends the run at the next decision as though it were complete. The other
+  // tasks are torn down (each unwinds, as after a failure) and the outcome is ok, with `note` as
+  // its message; a failure already found stands. (A program whose main returned while its
+  // threads ran: the process exits.)
+  void end(std::string note);
+
   // Virtual time since the run started.
   std::chrono::nanoseconds now() const;
   // The simulation whose task is running on this thread, or nullptr.

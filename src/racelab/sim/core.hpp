@@ -130,6 +130,8 @@ class SimCore final : public PointSink {
   // Ends the run as a failure at the next decision (API misuse found inside a task, e.g. an unlock
   // by a task that does not hold the mutex). Never throws, so destructors may call it.
   void fail(std::string message) noexcept;
+  // Ends the run at the next decision with an ok outcome (Simulation::end).
+  void end(std::string message) { stop(OutcomeKind::ok, std::move(message)); }
   void on_point(std::string_view point) override { at_point(point, true); }
   // The body the executor runs for a task (never throws).
   void task_main(SimTask* task) noexcept;

@@ -128,6 +128,12 @@ bool Simulation::has_run() const { return core_->has_run(); }
 
 const Outcome& Simulation::outcome() const { return core_->outcome(); }
 
+void Simulation::end(std::string note) {
+  if (detail::t_sim != core_.get())
+    throw SimulationError("racelab: Simulation::end() called outside a task of this simulation");
+  core_->end(std::move(note));
+}
+
 std::chrono::nanoseconds Simulation::now() const { return std::chrono::nanoseconds(core_->now_ns()); }
 
 Simulation* Simulation::current() { return detail::t_sim != nullptr ? detail::t_sim->owner : nullptr; }

@@ -1,0 +1,131 @@
+// The wire between racelab_rt (inside the program) and the driver (`racelab run`).
+//
+// One shared-memory page set per program, created by the driver and inherited by the program's
+// fork server and every run it forks. Exactly one program thread runs at a time: it writes a
+// request into its slot, rings the doorbell and waits on its slot; the driver's scheduler core
+// decides, writes a reply into the slot of the thread that runs next and wakes it (a futex on
+// that slot). A reply carries the virtual clock, so the program reads time without asking.
+//
+// The fork server (the program's main thread before `main`) takes commands on a pipe: 'F' forks
+// a run and answers its pid; when the run ends it answers the wait status and the run's output.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace racelab::rt::wire {
+
+inline constexpr std::uint32_t kMagic = 0x52'4c'52'54;  // "RLRT"
+inline constexpr std::uint32_t kVersion = 1;
+inline constexpr std::uint32_t kMaxThreads = 256;
+inline constexpr std::uint32_t kMaxPointPcs = 4096;
+inline constexpr std::uint32_t kTextMax = 16384;
+inline constexpr std::uint32_t kNoTid = 0xffff'ffff;
+// The environment variable that tells racelab_rt it runs under `racelab run`:
+// "SHMFD,CMDFD,ANSFD" (file descriptors inherited from the driver).
+inline constexpr const char* kEnv = "RACELAB_RT";
+
+enum class Op : std::uint32_t {
+  none,
+  // threads
+  thread_create,  // reply.value: the new thread's id
+  thread_join,    // arg0: the joined thread's id
+  thread_detach,  // arg0: the thread's id
+  thread_exit,    // the thread's function returned (no reply)
+  process_exit,   // main returned or exit() was called; arg0: status (no reply)
+  // mutexes (obj: the mutex's address; arg0: kind, see MutexKind)
+  mutex_lock,
+  mutex_trylock,
+  mutex_timedlock,  // arg1: timeout, ns of virtual time from now
+  mutex_unlock,
+  mutex_destroy,
+  rwlock_rdlock,
+  rwlock_wrlock,
+  rwlock_tryrdlock,
+  rwlock_trywrlock,
+  rwlock_timedrdlock,
+  rwlock_timedwrlock,
+  rwlock_unlock,
+  rwlock_destroy,
+  cond_wait,       // obj: cond; arg0: mutex; arg2: mutex kind
+  cond_timedwait,  // as cond_wait; arg1: timeout ns
+  cond_signal,
+  cond_broadcast,
+  cond_destroy,
+  barrier_init,  // arg0: count
+  barrier_wait,
+  barrier_destroy,
+  sem_init,  // arg0: value
+  sem_wait,
+  sem_trywait,
+  sem_timedwait,  // arg1: timeout ns
+  sem_post,
+  sem_destroy,
+  sem_getvalue,  // reply.value
+  once_begin,    // reply.value 1: run the initialiser; 0: already done
+  once_end,
+  sleep,  // arg0: ns
+  yield,
+  // memory
+  atomic_op,  // a scheduling point before an atomic operation; arg0: AtomicKind
+  read,       // a scheduling point before a racy plain read (arg0: size)
+  write,      // ... a racy plain write
+  // reports
+  race,   // text: the race report (see detector); no scheduling point
+  crash,  // arg0: signal (or 0 for a failed assertion); text: what happened (no reply)
+  note,   // text: a note for the run's outcome (an uncontrolled call, say)
+};
+
+enum class MutexKind : std::uint32_t { normal = 0, recursive = 1, errorcheck = 2, spin = 3 };
+
+struct Request {
+  Op op = Op::none;
+  std::uint32_t tid = kNoTid;
+  std::uint64_t obj = 0;
+  std::uint64_t arg0 = 0;
+  std::uint64_t arg1 = 0;
+  std::uint64_t arg2 = 0;
+  std::uint64_t pc = 0;  // where the program made the call (an address in its own code)
+  std::uint32_t text_len = 0;
+};
+
+struct Reply {
+  std::int32_t result = 0;  // 0 or an errno value, as the pthread call returns it
+  std::uint32_t pad = 0;
+  std::uint64_t value = 0;
+  std::int64_t now_ns = 0;  // the virtual clock
+};
+
+enum class SlotState : std::uint32_t { idle = 0, request = 1, reply = 2 };
+
+struct Slot {
+  std::atomic<std::uint32_t> state{0};  // SlotState; a futex word
+  std::uint32_t pad = 0;
+  Request req;
+  Reply rep;
+  char text[kTextMax];
+};
+
+// Run options, written by the driver before each fork.
+struct RunConfig {
+  std::uint32_t detect_races = 1;  // the race detector is on in this run
+  std::uint32_t all_accesses = 0;  // every instrumented access is a scheduling point
+  std::uint32_t point_pc_count = 0;
+  std::uint32_t pad = 0;
+  std::uint64_t point_pcs[kMaxPointPcs];  // racy instructions that are scheduling points, sorted
+};
+
+struct Shared {
+  std::uint32_t magic = kMagic;
+  std::uint32_t version = kVersion;
+  std::atomic<std::uint32_t> doorbell{0};  // bumped (and woken) by every request
+  std::uint32_t instrumented = 0;          // the program calls __tsan_init (it was compiled for racelab)
+  std::uint64_t exe_base = 0;              // load address of the program's executable (for symbols)
+  RunConfig config;
+  Slot slots[kMaxThreads];
+};
+
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+
+}  // namespace racelab::rt::wire

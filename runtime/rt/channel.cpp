@@ -1,0 +1,305 @@
+// racelab_rt's side of the wire: the fork server before `main`, the handshake of each run, and
+// the request/reply handoff that lets exactly one program thread run at a time.
+//
+// `racelab run` starts the program with RACELAB_RT set. Our __libc_start_main (the executable's
+// call to it binds here: racelab_rt comes before libc in the lookup order) wraps `main`: the
+// wrapper becomes a fork server, and each forked child is one run, its main thread task 0.
+// Without RACELAB_RT the program runs as it is, every interposed call passing through.
+#include "channel.hpp"
+
+#include <dlfcn.h>
+#include <execinfo.h>
+#include <link.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <string>
+#include <utility>
+
+
+namespace racelab::rt {
+
+bool g_controlled = false;
+bool g_detect = false;
+bool g_all_accesses = false;
+std::uint32_t g_point_pc_count = 0;
+
+namespace {
+
+wire::Shared* g_shared = nullptr;
+int g_cmd_fd = -1;
+int g_ans_fd = -1;
+std::uintptr_t g_exe_lo = 0;
+std::uintptr_t g_exe_hi = 0;
+thread_local std::uint32_t t_tid = wire::kNoTid;
+// Set while the runtime itself runs code that may call interposed functions (the unwinder takes
+// pthread mutexes): those calls pass through.
+thread_local bool t_inside = false;
+std::int64_t g_now_ns = 0;
+bool g_instrumented = false;  // __tsan_init ran (module constructors run before main)
+
+long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value, const timespec* timeout = nullptr) {
+  return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, value, timeout, nullptr, 0);
+}
+
+// Waits until the driver hands `slot` a reply (this thread runs again).
+void wait_reply(wire::Slot& slot) noexcept {
+  for (;;) {
+    auto state = slot.state.load(std::memory_order_acquire);
+    if (state == static_cast<std::uint32_t>(wire::SlotState::reply)) break;
+    futex(&slot.state, FUTEX_WAIT, state);
+  }
+  slot.state.store(static_cast<std::uint32_t>(wire::SlotState::idle), std::memory_order_relaxed);
+  g_now_ns = slot.rep.now_ns;
+}
+
+void post(wire::Slot& slot, wire::Request req, std::string_view text) noexcept {
+  req.tid = t_tid;
+  auto n = std::min<std::size_t>(text.size(), wire::kTextMax);
+  std::memcpy(slot.text, text.data(), n);
+  req.text_len = static_cast<std::uint32_t>(n);
+  slot.req = req;
+  slot.state.store(static_cast<std::uint32_t>(wire::SlotState::request), std::memory_order_release);
+  g_shared->doorbell.fetch_add(1, std::memory_order_release);
+  futex(&g_shared->doorbell, FUTEX_WAKE, 1);
+}
+
+bool read_all(int fd, void* data, std::size_t n) {
+  auto* p = static_cast<char*>(data);
+  while (n > 0) {
+    auto got = ::read(fd, p, n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    p += got;
+    n -= static_cast<std::size_t>(got);
+  }
+  return true;
+}
+
+bool write_all(int fd, const void* data, std::size_t n) {
+  const auto* p = static_cast<const char*>(data);
+  while (n > 0) {
+    auto put = ::write(fd, p, n);
+    if (put < 0 && errno == EINTR) continue;
+    if (put <= 0) return false;
+    p += put;
+    n -= static_cast<std::size_t>(put);
+  }
+  return true;
+}
+
+int find_exe(dl_phdr_info* info, std::size_t, void*) {
+  // The first object is the executable.
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const auto& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD) continue;
+    auto lo = info->dlpi_addr + ph.p_vaddr, hi = lo + ph.p_memsz;
+    if (g_exe_lo == 0 || lo < g_exe_lo) g_exe_lo = lo;
+    g_exe_hi = std::max<std::uintptr_t>(g_exe_hi, hi);
+  }
+  g_shared->exe_base = info->dlpi_addr;
+  return 1;
+}
+
+bool in_exe(std::uintptr_t pc) { return pc >= g_exe_lo && pc < g_exe_hi; }
+
+void on_fatal_signal(int sig, siginfo_t* info, void*) {
+  void* frames[32];
+  int n = backtrace(frames, 32);
+  static const char kHeader[] = "racelab_rt: fatal signal; the thread's stack:\n";
+  static_cast<void>(::write(STDERR_FILENO, kHeader, sizeof kHeader - 1));
+  backtrace_symbols_fd(frames, n, STDERR_FILENO);
+  if (g_controlled && t_tid != wire::kNoTid) {
+    char text[160];
+    std::snprintf(text, sizeof text, "%s (%s) at address %p", sigabbrev_np(sig), sigdescr_np(sig), info->si_addr);
+    crash(sig, text, 0);
+  }
+  // SA_RESETHAND restored the default action: returning re-runs the faulting instruction.
+  if (sig == SIGABRT || sig == SIGFPE) raise(sig);
+}
+
+// Becomes one run: the forked child's main thread is task 0.
+void start_run() {
+  const auto& config = g_shared->config;
+  g_detect = config.detect_races != 0;
+  g_all_accesses = config.all_accesses != 0;
+  g_point_pc_count = config.point_pc_count;
+  t_tid = 0;
+  detector::reset();
+  struct sigaction action {};
+  action.sa_sigaction = on_fatal_signal;
+  action.sa_flags = SA_SIGINFO | SA_RESETHAND;
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) sigaction(sig, &action, nullptr);
+  g_controlled = true;
+  wait_reply(g_shared->slots[0]);  // the driver starts main
+  detector::thread_started(0);
+}
+
+int (*g_main)(int, char**, char**) = nullptr;
+
+int wrapped_main(int argc, char** argv, char** envp) {
+  const char* env = std::getenv(wire::kEnv);
+  if (env == nullptr) return g_main(argc, argv, envp);
+  int shm = -1;
+  if (std::sscanf(env, "%d,%d,%d", &shm, &g_cmd_fd, &g_ans_fd) != 3) {
+    std::fprintf(stderr, "racelab_rt: %s='%s' is not SHMFD,CMDFD,ANSFD\n", wire::kEnv, env);
+    return 2;
+  }
+  void* map = mmap(nullptr, sizeof(wire::Shared), PROT_READ | PROT_WRITE, MAP_SHARED, shm, 0);
+  if (map == MAP_FAILED) {
+    std::perror("racelab_rt: mmap");
+    return 2;
+  }
+  close(shm);
+  g_shared = static_cast<wire::Shared*>(map);
+  if (g_shared->magic != wire::kMagic || g_shared->version != wire::kVersion) {
+    std::fprintf(stderr, "racelab_rt: the driver speaks another protocol version\n");
+    return 2;
+  }
+  g_shared->instrumented = g_instrumented ? 1 : 0;
+  unsetenv(wire::kEnv);  // programs this one starts are not under racelab
+  dl_iterate_phdr(find_exe, nullptr);
+  void* frames[2];
+  backtrace(frames, 2);  // loads the unwinder now, not inside a run
+  std::fflush(nullptr);
+  std::uint32_t hello[2] = {wire::kMagic, g_shared->instrumented};
+  write_all(g_ans_fd, hello, sizeof hello);
+  // The fork server: 'F' forks a run; the answer is its pid, then (when it ends) its wait
+  // status and output. EOF or 'Q' ends the server.
+  for (;;) {
+    char cmd = 0;
+    if (!read_all(g_cmd_fd, &cmd, 1) || cmd == 'Q') _exit(0);
+    int out = memfd_create("racelab-run-output", MFD_CLOEXEC);
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(g_cmd_fd);
+      close(g_ans_fd);
+      dup2(out, STDOUT_FILENO);
+      dup2(out, STDERR_FILENO);
+      close(out);
+      start_run();
+      int rc = g_main(argc, argv, envp);
+      process_exit(rc);
+      return rc;
+    }
+    std::int32_t answer[2] = {pid, 0};
+    write_all(g_ans_fd, answer, sizeof answer);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    constexpr off_t kOutputMax = 1 << 20;
+    off_t size = lseek(out, 0, SEEK_END);
+    auto keep = static_cast<std::size_t>(std::clamp<off_t>(size, 0, kOutputMax));
+    std::string output(keep, '\0');
+    if (keep > 0) static_cast<void>(pread(out, output.data(), keep, size - static_cast<off_t>(keep)));
+    close(out);
+    answer[0] = status;
+    answer[1] = static_cast<std::int32_t>(keep);
+    write_all(g_ans_fd, answer, sizeof answer);
+    write_all(g_ans_fd, output.data(), output.size());
+  }
+}
+
+}  // namespace
+
+std::uint32_t current_tid() noexcept { return t_tid; }
+bool controlled() noexcept { return g_controlled && t_tid != wire::kNoTid && !t_inside; }
+std::int64_t now_ns() noexcept { return g_now_ns; }
+
+bool is_point_pc(std::uint64_t pc) noexcept {
+  const auto* begin = g_shared->config.point_pcs;
+  return std::binary_search(begin, begin + g_point_pc_count, pc);
+}
+
+wire::Reply call(wire::Request req, std::string_view text) noexcept {
+  auto& slot = g_shared->slots[t_tid];
+  post(slot, req, text);
+  wait_reply(slot);
+  return slot.rep;
+}
+
+void send(wire::Request req, std::string_view text) noexcept { post(g_shared->slots[t_tid], req, text); }
+
+void adopt_thread(std::uint32_t tid) noexcept {
+  t_tid = tid;
+  wait_reply(g_shared->slots[tid]);
+  detector::thread_started(tid);
+}
+
+void leave_thread() noexcept {
+  detector::thread_finished();
+  send({.op = wire::Op::thread_exit});
+  t_tid = wire::kNoTid;
+}
+
+void process_exit(int status) noexcept {
+  if (!controlled()) return;
+  send({.op = wire::Op::process_exit, .arg0 = static_cast<std::uint32_t>(status)});
+  g_controlled = false;
+  t_tid = wire::kNoTid;
+}
+
+void crash(int sig, std::string_view what, std::uint64_t pc) noexcept {
+  if (!controlled()) return;
+  send({.op = wire::Op::crash, .arg0 = static_cast<std::uint32_t>(sig), .pc = pc}, what);
+  g_controlled = false;
+  t_tid = wire::kNoTid;
+}
+
+std::uint64_t site(std::uint64_t return_address) noexcept {
+  if (in_exe(return_address)) return return_address;
+  void* frames[24];
+  t_inside = true;
+  int n = backtrace(frames, 24);
+  t_inside = false;
+  for (int i = 1; i < n; ++i) {
+    auto pc = reinterpret_cast<std::uintptr_t>(frames[i]);
+    if (in_exe(pc)) return pc;
+  }
+  return return_address;
+}
+
+void access_point(wire::Op op, std::uint64_t pc, const void* addr, std::uint64_t arg) noexcept {
+  if (!controlled()) return;
+  call({.op = op, .obj = reinterpret_cast<std::uintptr_t>(addr), .arg0 = arg, .pc = pc});
+}
+
+void report_race(const Race& race) noexcept {
+  if (!controlled()) return;
+  static std::set<std::pair<std::uint64_t, std::uint64_t>> seen;
+  auto pc_of = [](const RaceAccess& a) { return a.stack.empty() ? 0 : a.stack.front(); };
+  if (!seen.emplace(pc_of(race.current), pc_of(race.previous)).second) return;
+  // "ADDR\n" then one line per access: "TID WRITE ATOMIC SIZE PC PC...".
+  std::string text = std::to_string(race.addr) + '\n';
+  for (const auto* a : {&race.current, &race.previous}) {
+    text += std::to_string(a->tid) + ' ' + (a->write ? '1' : '0') + ' ' + (a->atomic ? '1' : '0') + ' ' +
+            std::to_string(a->size);
+    for (auto pc : a->stack) text += ' ' + std::to_string(pc);
+    text += '\n';
+  }
+  call({.op = wire::Op::race}, text);
+}
+
+void mark_instrumented() noexcept { g_instrumented = true; }
+
+}  // namespace racelab::rt
+
+using StartMain = int (*)(int (*)(int, char**, char**), int, char**, void (*)(), void (*)(), void (*)(), void*);
+
+extern "C" [[gnu::visibility("default")]] int __libc_start_main(int (*main)(int, char**, char**), int argc,
+                                                                 char** argv, void (*init)(), void (*fini)(),
+                                                                 void (*rtld_fini)(), void* stack_end) {
+  auto real = reinterpret_cast<StartMain>(dlsym(RTLD_NEXT, "__libc_start_main"));
+  racelab::rt::g_main = main;
+  return real(racelab::rt::wrapped_main, argc, argv, init, fini, rtld_fini, stack_end);
+}
