@@ -198,6 +198,11 @@ class Session {
   }
   void race(const std::vector<std::string>& thread_names, std::string_view text);
   std::string describe(const RaceRecord& r);
+  // A crash request's text ("what\nEXACT PC PC ...", channel.cpp) as a message with the stack.
+  std::string crash_message(std::string_view text);
+  // "\n<indent>at f (file.c:12)\n<indent>from g (file.c:30)...": the frames of a stack, innermost
+  // first, the first one an exact instruction when `first_exact`, the rest return addresses.
+  std::string stack_text(const std::vector<std::uint64_t>& pcs, bool first_exact, std::string_view indent);
   const RunOptions& options() const { return options_; }
   void note_uncontrolled() { uncontrolled_ = true; }
 
@@ -209,7 +214,7 @@ class Session {
   void body(racelab::Simulation& sim);
   void detect_phase(std::ostream& err);
   void print_failure(const racelab::Report& r, std::ostream& out);
-  std::string replay_command(const std::string& schedule) const;
+  std::string replay_command(const std::string& how) const;
 
   const RunOptions& options_;
   Program program_;
@@ -265,7 +270,7 @@ void Run::serve(std::uint32_t tid) {
           (running > 0 ? " while " + std::to_string(running) + " thread(s) still ran (they end with it)" : ""));
       return;
     }
-    if (req.op == Op::crash) fail(std::string(program_.text(tid)));
+    if (req.op == Op::crash) fail(s_.crash_message(program_.text(tid)));
     auto reply = handle(tid, req);
     // A torn-down run (a failure or deadlock elsewhere) lets some calls return (a join, say):
     // the program's threads stay where they are until the process is killed.
@@ -606,19 +611,42 @@ std::string Session::describe(const RaceRecord& r) {
   auto side = [&](const char* label, const RaceRecord::Side& s) {
     out << "\n    " << label << ' ' << (s.atomic ? "atomic " : "") << (s.write ? "write" : "read") << " by thread '"
         << s.thread << "'";
-    for (std::size_t i = 0; i < s.stack.size() && i < 8; ++i) {
-      const auto& frames = symbols_.frames(s.stack[i], i != 0);
-      if (frames.empty()) continue;
-      for (const auto& f : frames) {
-        auto slash = f.file.rfind('/');
-        out << "\n      " << (i == 0 ? "at " : "from ") << f.function << " ("
-            << (slash == std::string::npos ? f.file : f.file.substr(slash + 1)) << ':' << f.line << ')';
-      }
-    }
+    out << stack_text(s.stack, true, "      ");
   };
   side("this", r.current);
   side("races with the earlier", r.previous);
   return out.str();
+}
+
+std::string Session::stack_text(const std::vector<std::uint64_t>& pcs, bool first_exact, std::string_view indent) {
+  std::string out;
+  int shown = 0;
+  for (std::size_t i = 0; i < pcs.size() && shown < 8; ++i) {
+    for (const auto& f : symbols_.frames(pcs[i], !(first_exact && i == 0))) {
+      if (f.function == "??" && f.file == "??") continue;  // no symbols: libc's start, a stripped library
+      if (shown > 0 && f.file.starts_with("/usr/")) continue;  // std::thread's and std::function's plumbing
+      auto slash = f.file.rfind('/');
+      out += '\n';
+      out += indent;
+      out += shown++ == 0 ? "at " : "from ";
+      out += f.function + " (" + (slash == std::string::npos ? f.file : f.file.substr(slash + 1)) + ':' +
+             std::to_string(f.line) + ')';
+      if (f.function == "main") return out;  // what called main is the C library's business
+    }
+  }
+  return out;
+}
+
+std::string Session::crash_message(std::string_view text) {
+  auto newline = text.find('\n');
+  std::string message(text.substr(0, newline));
+  if (newline == std::string_view::npos) return message;
+  std::istringstream in{std::string(text.substr(newline + 1))};
+  int exact = 0;
+  in >> exact;
+  std::vector<std::uint64_t> pcs;
+  for (std::uint64_t pc = 0; in >> pc;) pcs.push_back(pc);
+  return message + stack_text(pcs, exact != 0, "      ");
 }
 
 void Session::body(racelab::Simulation& sim) {
@@ -672,19 +700,21 @@ std::string quote(const std::string& s) {
   return out + "'";
 }
 
-std::string Session::replay_command(const std::string& schedule) const {
+std::string Session::replay_command(const std::string& how) const {
   std::string cmd = options_.replay_prefix;
   if (options_.points != Points::racy) cmd += options_.points == Points::sync ? " --points sync" : " --points all-accesses";
   if (options_.races == Races::fail) cmd += " --races fail";
   if (options_.fail_on_exit) cmd += " --fail-on-exit";
-  cmd += " --schedule " + quote(schedule) + " --";
+  cmd += " " + how + " --";
   for (const auto& a : options_.argv) cmd += " " + quote(a);
   return cmd;
 }
 
 void Session::print_failure(const racelab::Report& r, std::ostream& out) {
   const auto& m = r.outcome();
-  out << "racelab run: " << r.summary() << '\n';
+  auto summary = r.summary();  // "... fails: failure" says nothing the message below does not
+  if (constexpr std::string_view kPlain = ": failure"; summary.ends_with(kPlain)) summary.resize(summary.size() - kPlain.size());
+  out << "racelab run: " << summary << '\n';
   out << "  " << m.message() << '\n';
   if (m.kind() == racelab::OutcomeKind::diverged) {
     for (const auto& note : r.notes()) out << "  " << note << '\n';
@@ -702,10 +732,11 @@ void Session::print_failure(const racelab::Report& r, std::ostream& out) {
     std::string line;
     while (std::getline(lines, line)) out << "    | " << line << '\n';
   }
-  out << "  replay: " << replay_command(schedule) << '\n';
+  out << "  replay: " << replay_command("--schedule " + quote(schedule)) << '\n';
   if (r.seed_replays() && options_.schedule.empty())
-    out << "      or: " << options_.replay_prefix << " --strategy " << r.strategy() << " --seed " << r.seed()
-        << " --runs 1 -- " << options_.argv[0] << " ...\n";
+    out << "      or: "
+        << replay_command("--strategy " + quote(r.strategy()) + " --seed " + std::to_string(r.seed()) + " --runs 1")
+        << '\n';
 }
 
 int Session::search(std::ostream& out, std::ostream& err) {
@@ -761,12 +792,13 @@ int Session::search(std::ostream& out, std::ostream& err) {
         << report.strategy() << (report.complete() ? ", every schedule within the bound explored" : "")
         << ")\n";
   }
-  if (!race_order_.empty() && options_.races == Races::report) {
+  const bool diverged = report.failed() && report.outcome().kind() == racelab::OutcomeKind::diverged;
+  if (!race_order_.empty() && options_.races == Races::report && !diverged) {
     out << "racelab run: " << race_order_.size() << " data race(s) (distinct pairs of instructions):\n";
     for (const auto& key : race_order_) out << "  " << describe(races_.at(key)) << '\n';
   }
   if (uncontrolled_) out << "racelab run: note: a thread blocked outside racelab's control; the run was not fully controlled\n";
-  if (report.failed() && report.outcome().kind() == racelab::OutcomeKind::diverged) {
+  if (diverged) {
     err << (options_.schedule.empty() ? "racelab run: the program is not deterministic under racelab (a call it "
                                         "does not control?)\n"
                                       : "racelab run: this schedule does not fit this program\n");
@@ -780,18 +812,21 @@ int Session::search(std::ostream& out, std::ostream& err) {
 }  // namespace
 
 int run_program(const RunOptions& options, std::ostream& out, std::ostream& err) {
+  // The library's errors name themselves ("racelab: strategy 'x': ..."); ours already say who speaks.
+  auto error = [&err](std::string_view what) {
+    if (what.starts_with("racelab: ")) what.remove_prefix(9);
+    err << "racelab run: " << what << '\n';
+    return 2;
+  };
   try {
     Session session(options);
     return session.search(out, err);
   } catch (const ProgramError& e) {
-    err << "racelab run: " << e.what() << '\n';
-    return 2;
+    return error(e.what());
   } catch (const racelab::ExploreOptionsError& e) {
-    err << "racelab run: " << e.what() << '\n';
-    return 2;
+    return error(e.what());
   } catch (const racelab::ScheduleParseError& e) {
-    err << "racelab run: " << e.what() << '\n';
-    return 2;
+    return error(e.what());
   }
 }
 

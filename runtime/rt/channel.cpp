@@ -114,15 +114,17 @@ int find_exe(dl_phdr_info* info, std::size_t, void*) {
 bool in_exe(std::uintptr_t pc) { return pc >= g_exe_lo && pc < g_exe_hi; }
 
 void on_fatal_signal(int sig, siginfo_t* info, void*) {
-  void* frames[32];
-  int n = backtrace(frames, 32);
-  static const char kHeader[] = "racelab_rt: fatal signal; the thread's stack:\n";
-  static_cast<void>(::write(STDERR_FILENO, kHeader, sizeof kHeader - 1));
-  backtrace_symbols_fd(frames, n, STDERR_FILENO);
-  if (g_controlled && t_tid != wire::kNoTid) {
+  if (controlled()) {
     char text[160];
-    std::snprintf(text, sizeof text, "%s (%s) at address %p", sigabbrev_np(sig), sigdescr_np(sig), info->si_addr);
-    crash(sig, text, 0);
+    std::snprintf(text, sizeof text, "SIG%s (%s) at address %p", sigabbrev_np(sig), sigdescr_np(sig), info->si_addr);
+    crash(sig, text, 0, /*from_signal=*/true);
+  } else {
+    // Outside a run's control (an exit handler, a thread that has left): the raw stack, as is.
+    void* frames[32];
+    int n = backtrace(frames, 32);
+    static const char kHeader[] = "racelab_rt: fatal signal; the thread's stack:\n";
+    static_cast<void>(::write(STDERR_FILENO, kHeader, sizeof kHeader - 1));
+    backtrace_symbols_fd(frames, n, STDERR_FILENO);
   }
   // SA_RESETHAND restored the default action: returning re-runs the faulting instruction.
   if (sig == SIGABRT || sig == SIGFPE) raise(sig);
@@ -249,9 +251,29 @@ void process_exit(int status) noexcept {
   t_tid = wire::kNoTid;
 }
 
-void crash(int sig, std::string_view what, std::uint64_t pc) noexcept {
+void crash(int sig, std::string_view what, std::uint64_t pc, bool from_signal) noexcept {
   if (!controlled()) return;
-  send({.op = wire::Op::crash, .arg0 = static_cast<std::uint32_t>(sig), .pc = pc}, what);
+  // The program's stack for the driver to symbolize: "what\nEXACT PC PC ...", the frames above
+  // racelab_rt's own (and, for a signal, the kernel's trampoline), EXACT 1 when the first pc is
+  // the faulting instruction rather than a return address.
+  void* frames[40];
+  t_inside = true;  // the unwinder takes a pthread_once; it must not become a request
+  int n = backtrace(frames, 40);
+  t_inside = false;
+  Dl_info self{};
+  dladdr(reinterpret_cast<void*>(&on_fatal_signal), &self);
+  int first = 0;
+  while (first < n) {
+    Dl_info info{};
+    if (dladdr(frames[first], &info) == 0 || info.dli_fbase != self.dli_fbase) break;
+    ++first;
+  }
+  if (from_signal && first < n) ++first;
+  std::string text(what);
+  text += from_signal ? "\n1" : "\n0";
+  if (first >= n && pc != 0) text += ' ' + std::to_string(pc);
+  for (int i = first; i < n; ++i) text += ' ' + std::to_string(reinterpret_cast<std::uintptr_t>(frames[i]));
+  send({.op = wire::Op::crash, .arg0 = static_cast<std::uint32_t>(sig), .pc = pc}, text);
   g_controlled = false;
   t_tid = wire::kNoTid;
 }

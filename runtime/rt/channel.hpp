@@ -24,8 +24,9 @@ void adopt_thread(std::uint32_t tid) noexcept;
 void leave_thread() noexcept;
 // main returned or exit() was called: the run is over, the process exits as the program does.
 void process_exit(int status) noexcept;
-// A failed assertion, abort() or a fatal signal: tells the driver, which ends the run.
-void crash(int sig, std::string_view what, std::uint64_t pc) noexcept;
+// A failed assertion, abort() or a fatal signal: tells the driver, which ends the run. The
+// message carries the program's stack at the call (or, from a signal handler, at the fault).
+void crash(int sig, std::string_view what, std::uint64_t pc, bool from_signal = false) noexcept;
 
 // Where the program made a call: `return_address` if it is in the executable, else the innermost
 // frame that is (a call from libstdc++ on the program's behalf, std::thread's say).

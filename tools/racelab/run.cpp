@@ -4,7 +4,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -50,7 +53,9 @@ int exec_wait(const std::vector<std::string>& args) {
   pid_t pid = fork();
   if (pid == 0) {
     execvp(argv[0], argv.data());
-    std::perror(("racelab: " + args[0]).c_str());
+    const int error = errno;
+    std::fprintf(stderr, "racelab: cannot run the compiler '%s': %s ($RACELAB_CC and $RACELAB_CXX choose it)\n",
+                 argv[0], std::strerror(error));
     _exit(127);
   }
   int status = 0;
@@ -164,7 +169,7 @@ void add_run(CLI::App& app, std::function<int()>& run) {
   auto stuck = std::make_shared<double>(10);
   auto no_pin = std::make_shared<bool>(false);
   sub->add_option("--strategy", *strategy, "random, pct:DEPTH or dfs:PREEMPTIONS")->capture_default_str();
-  sub->add_option("--runs", opts->runs, "How many schedules at most")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--runs", opts->runs, "How many schedules at most")->capture_default_str()->check(CLI::Range(1, 100'000'000));
   sub->add_option("--time", *time, "Stop after this many seconds (random and pct)")->check(CLI::NonNegativeNumber);
   sub->add_option("--seed", *seed, "Run i uses seed SEED + i")->capture_default_str();
   sub->add_option("--schedule", opts->schedule, "Replay this schedule (from a failure's replay line)");
