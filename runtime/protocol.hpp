@@ -17,7 +17,7 @@
 namespace racelab::rt::wire {
 
 inline constexpr std::uint32_t kMagic = 0x52'4c'52'54;  // "RLRT"
-inline constexpr std::uint32_t kVersion = 1;
+inline constexpr std::uint32_t kVersion = 2;
 inline constexpr std::uint32_t kMaxThreads = 256;
 inline constexpr std::uint32_t kMaxPointPcs = 4096;
 inline constexpr std::uint32_t kTextMax = 16384;
@@ -71,11 +71,24 @@ enum class Op : std::uint32_t {
   atomic_op,  // a scheduling point before an atomic operation; arg0: AtomicKind
   read,       // a scheduling point before a racy plain read (arg0: size)
   write,      // ... a racy plain write
+  // databases (a statement the program runs through SQLite or libpq)
+  db_statement,  // text: the SQL; arg0: DbApi. The statement's scheduling point, before it runs
+  db_done,       // the statement returned (its locks may be free); not a scheduling point
+  db_blocked,    // the statement waits for a lock another connection holds: wait until one is done
   // reports
   race,   // text: the race report (see detector); no scheduling point
   crash,  // arg0: signal (or 0 for a failed assertion); text: what happened (no reply)
   note,   // text: a note for the run's outcome (an uncontrolled call, say)
 };
+
+enum class DbApi : std::uint32_t { sqlite = 0, libpq = 1 };
+
+// Request::flags
+// The call is made inside a database call (SQLite's own mutexes): modelled, but not a scheduling
+// point, so that a statement is one step however the library implements it.
+inline constexpr std::uint32_t kQuiet = 1;
+// Request::pc of a call a database library made on its own behalf (not from a statement).
+inline constexpr std::uint64_t kLibrarySite = 1;
 
 enum class MutexKind : std::uint32_t { normal = 0, recursive = 1, errorcheck = 2, spin = 3 };
 
@@ -88,6 +101,7 @@ struct Request {
   std::uint64_t arg2 = 0;
   std::uint64_t pc = 0;  // where the program made the call (an address in its own code)
   std::uint32_t text_len = 0;
+  std::uint32_t flags = 0;  // kQuiet
 };
 
 struct Reply {

@@ -1,5 +1,6 @@
 #include "session.hpp"
 
+#include <racelab/db/statement.hpp>
 #include <racelab/explore.hpp>
 #include <racelab/point.hpp>
 #include <racelab/sim/sync.hpp>
@@ -70,6 +71,7 @@ const char* op_name(Op op, std::uint64_t arg0) {
     case Op::once_end: return "once.done";
     case Op::sleep: return "sleep";
     case Op::yield: return "yield";
+    case Op::db_blocked: return "sql.lock_wait";
     case Op::atomic_op: return arg0 < std::size(kAtomic) ? kAtomic[arg0] : "atomic";
     case Op::read: return "read";
     case Op::write: return "write";
@@ -141,7 +143,7 @@ class Run {
  private:
   wire::Request next(std::uint32_t tid);
   wire::Reply handle(std::uint32_t tid, const wire::Request& req);
-  const char* arrive(const wire::Request& req);
+  const char* arrive(std::uint32_t tid, const wire::Request& req);
   const std::string& name(std::uint32_t tid) const { return names_[tid]; }
   std::string holder(std::int64_t tid) const { return tid < 0 ? "nobody" : "'" + names_[tid] + "'"; }
   template <class T>
@@ -170,6 +172,7 @@ class Run {
   std::unordered_map<std::uint64_t, std::unique_ptr<Barrier>> barriers_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Sem>> sems_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Once>> onces_;
+  WaitQueue db_waiters_;  // threads whose statement waits for a lock in the database
 };
 
 class Session {
@@ -183,15 +186,28 @@ class Session {
 
   // The point of an operation at a call site: "mutex.lock@bank.cpp:23". Names live as long as
   // the session (traces keep views of them).
-  const char* point(const wire::Request& req) {
+  const char* point(const wire::Request& req, std::string_view text = {}) {
+    if (req.op == Op::db_statement) return statement_point(req, text);
     auto key = std::make_pair(static_cast<std::uint64_t>(req.op) << 8 | (req.op == Op::atomic_op ? req.arg0 : 0),
                               req.pc);
     auto it = points_.find(key);
     if (it == points_.end()) {
       bool return_address = req.op != Op::read && req.op != Op::write && req.op != Op::atomic_op;
       auto& name = names_.emplace_back(std::string(op_name(req.op, req.arg0)) + "@" +
-                                       symbols_.site(req.pc, return_address));
+                                       (req.pc == wire::kLibrarySite ? std::string("database-library")
+                                                                     : symbols_.site(req.pc, return_address)));
       it = points_.emplace(key, Site{name.c_str(), racelab::Point(name)}).first;
+    }
+    if ((req.flags & wire::kQuiet) == 0) it->second.point.hit();
+    return it->second.name;
+  }
+  // A statement's point: "sql.update.accounts@bank.c:40", by its SQL and call site.
+  const char* statement_point(const wire::Request& req, std::string_view sql) {
+    auto name = racelab::db::statement_point_name(sql) + "@" + symbols_.site(req.pc, true);
+    auto it = statements_.find(name);
+    if (it == statements_.end()) {
+      auto& kept = names_.emplace_back(name);
+      it = statements_.emplace(name, Site{kept.c_str(), racelab::Point(kept)}).first;
     }
     it->second.point.hit();
     return it->second.name;
@@ -221,6 +237,7 @@ class Session {
   Symbolizer symbols_;
   std::deque<std::string> names_;
   std::map<std::pair<std::uint64_t, std::uint64_t>, Site> points_;
+  std::map<std::string, Site> statements_;
   std::map<std::pair<std::uint64_t, std::uint64_t>, RaceRecord> races_;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> race_order_;
   bool fail_on_race_ = false;
@@ -280,7 +297,9 @@ void Run::serve(std::uint32_t tid) {
   }
 }
 
-const char* Run::arrive(const wire::Request& req) { return s_.point(req); }
+const char* Run::arrive(std::uint32_t tid, const wire::Request& req) {
+  return s_.point(req, req.op == Op::db_statement ? program_.text(tid) : std::string_view());
+}
 
 int Run::lock(std::uint32_t tid, Mutex& m, const wire::Request& req, const char* point, bool try_only,
               std::int64_t timeout_ns) {
@@ -332,7 +351,11 @@ wire::Reply Run::handle(std::uint32_t tid, const wire::Request& req) {
     s_.race(names_, program_.text(tid));
     return rep;
   }
-  const char* point = arrive(req);
+  if (req.op == Op::db_done) {  // not a scheduling point: a lock the statement held may be free
+    db_waiters_.notify_all();
+    return rep;
+  }
+  const char* point = arrive(tid, req);
   const auto ns = [](std::uint64_t v) { return std::chrono::nanoseconds(static_cast<std::int64_t>(v)); };
   switch (req.op) {
     case Op::thread_create: {
@@ -467,6 +490,11 @@ wire::Reply Run::handle(std::uint32_t tid, const wire::Request& req) {
     }
     case Op::cond_signal:
       object(conds_, req.obj).waiters.notify_one();
+      break;
+    case Op::db_statement:  // the point was the whole of it
+      break;
+    case Op::db_blocked:
+      db_waiters_.wait(point, "a database lock held by another connection (its statement waits in the server)");
       break;
     case Op::cond_broadcast:
       object(conds_, req.obj).waiters.notify_all();

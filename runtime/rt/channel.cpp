@@ -47,6 +47,7 @@ thread_local std::uint32_t t_tid = wire::kNoTid;
 thread_local bool t_inside = false;
 std::int64_t g_now_ns = 0;
 bool g_instrumented = false;  // __tsan_init ran (module constructors run before main)
+bool g_crashed = false;  // this run's crash was reported to the driver
 
 long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value, const timespec* timeout = nullptr) {
   return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, value, timeout, nullptr, 0);
@@ -113,12 +114,46 @@ int find_exe(dl_phdr_info* info, std::size_t, void*) {
 
 bool in_exe(std::uintptr_t pc) { return pc >= g_exe_lo && pc < g_exe_hi; }
 
+// The database client libraries' code (SQLite, libpq): what they call on their own behalf (their
+// mutexes, a connection's setup) is modelled but is not a scheduling point (see db.cpp).
+struct Range {
+  std::uintptr_t lo, hi;
+};
+Range g_db_libs[4];
+int g_db_lib_count = 0;
+
+int find_db_libs(dl_phdr_info* info, std::size_t, void*) {
+  const char* name = info->dlpi_name == nullptr ? "" : info->dlpi_name;
+  const char* base = std::strrchr(name, '/');
+  base = base == nullptr ? name : base + 1;
+  if (std::strncmp(base, "libsqlite3.so", 13) != 0 && std::strncmp(base, "libpq.so", 8) != 0) return 0;
+  if (g_db_lib_count == static_cast<int>(std::size(g_db_libs))) return 0;
+  Range r{~std::uintptr_t{0}, 0};
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const auto& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD) continue;
+    r.lo = std::min<std::uintptr_t>(r.lo, info->dlpi_addr + ph.p_vaddr);
+    r.hi = std::max<std::uintptr_t>(r.hi, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
+  }
+  g_db_libs[g_db_lib_count++] = r;
+  return 0;
+}
+
+bool in_db_lib(std::uintptr_t pc) {
+  for (int i = 0; i < g_db_lib_count; ++i)
+    if (pc >= g_db_libs[i].lo && pc < g_db_libs[i].hi) return true;
+  return false;
+}
+
+// Set by site() for the request the calling thread is about to make.
+thread_local bool t_from_db_lib = false;
+
 void on_fatal_signal(int sig, siginfo_t* info, void*) {
   if (controlled()) {
     char text[160];
     std::snprintf(text, sizeof text, "SIG%s (%s) at address %p", sigabbrev_np(sig), sigdescr_np(sig), info->si_addr);
     crash(sig, text, 0, /*from_signal=*/true);
-  } else {
+  } else if (!g_crashed) {
     // Outside a run's control (an exit handler, a thread that has left): the raw stack, as is.
     void* frames[32];
     int n = backtrace(frames, 32);
@@ -171,6 +206,7 @@ int wrapped_main(int argc, char** argv, char** envp) {
   g_shared->instrumented = g_instrumented ? 1 : 0;
   unsetenv(wire::kEnv);  // programs this one starts are not under racelab
   dl_iterate_phdr(find_exe, nullptr);
+  dl_iterate_phdr(find_db_libs, nullptr);
   void* frames[2];
   backtrace(frames, 2);  // loads the unwinder now, not inside a run
   std::fflush(nullptr);
@@ -223,8 +259,23 @@ bool is_point_pc(std::uint64_t pc) noexcept {
   return std::binary_search(begin, begin + g_point_pc_count, pc);
 }
 
+namespace {
+thread_local int t_quiet = 0;
+thread_local std::uint64_t t_quiet_site = 0;  // the database call's site, for the calls inside it
+}  // namespace
+
+void quiet_begin(std::uint64_t site) noexcept {
+  t_from_db_lib = false;  // the site() just taken was for this call, which makes no request
+  if (t_quiet++ == 0) t_quiet_site = site;
+}
+void quiet_end() noexcept { --t_quiet; }
+bool quiet() noexcept { return t_quiet > 0; }
+
 wire::Reply call(wire::Request req, std::string_view text) noexcept {
   auto& slot = g_shared->slots[t_tid];
+  // Inside a database call only its waits (the busy handler's sleep) give other threads a turn.
+  const bool from_db = std::exchange(t_from_db_lib, false);
+  if ((t_quiet > 0 || from_db) && req.op != wire::Op::sleep && req.op != wire::Op::yield) req.flags |= wire::kQuiet;
   post(slot, req, text);
   wait_reply(slot);
   return slot.rep;
@@ -274,12 +325,18 @@ void crash(int sig, std::string_view what, std::uint64_t pc, bool from_signal) n
   if (first >= n && pc != 0) text += ' ' + std::to_string(pc);
   for (int i = first; i < n; ++i) text += ' ' + std::to_string(reinterpret_cast<std::uintptr_t>(frames[i]));
   send({.op = wire::Op::crash, .arg0 = static_cast<std::uint32_t>(sig), .pc = pc}, text);
+  g_crashed = true;  // the abort() that follows an assertion is the same death, already told
   g_controlled = false;
   t_tid = wire::kNoTid;
 }
 
 std::uint64_t site(std::uint64_t return_address) noexcept {
   if (in_exe(return_address)) return return_address;
+  if (t_quiet > 0) return t_quiet_site;  // a call inside a statement: no unwinding for each of its mutexes
+  if (in_db_lib(return_address)) {
+    t_from_db_lib = true;
+    return wire::kLibrarySite;
+  }
   void* frames[24];
   t_inside = true;
   int n = backtrace(frames, 24);

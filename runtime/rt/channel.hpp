@@ -32,6 +32,13 @@ void crash(int sig, std::string_view what, std::uint64_t pc, bool from_signal = 
 // frame that is (a call from libstdc++ on the program's behalf, std::thread's say).
 std::uint64_t site(std::uint64_t return_address) noexcept;
 
+// Between quiet_begin and quiet_end (they nest) the thread is inside a database call: its
+// requests are modelled but are not scheduling points, except sleeps and yields.
+// `site` (see site()) stands for every call made inside.
+void quiet_begin(std::uint64_t site) noexcept;
+void quiet_end() noexcept;
+bool quiet() noexcept;
+
 // __tsan_init was called: the program was compiled for racelab.
 void mark_instrumented() noexcept;
 

@@ -12,6 +12,9 @@
 #   // racelab-run: FLAGS        exactly once; FLAGS are split on whitespace (no quoting)
 #   // expect-exit: N            exactly once; racelab run's exit status (1 bug found, 0 none found)
 #   // expect-output: TEXT       any number; each must occur in racelab run's stdout+stderr
+#   // racelab-link: FLAGS       optional; appended to the compile command (-lsqlite3, -lpq)
+#   // needs: pg                 optional; the program reads $RACELAB_PG (a libpq conninfo) and the
+#                                test fails when it is unset (ctest's pg fixture sets it)
 # Any other header line is prose for the reader.
 #
 # RACELAB_PROGRAM_TIMEOUT: seconds allowed for one `racelab run` (default 300; 0 for no limit).
@@ -52,6 +55,8 @@ trim() {
 parse_header() {
   local file=$1 line text value in_block=0 runs=0 exits=0
   h_flags=()
+  h_link=()
+  h_needs=""
   h_exit=
   h_outputs=()
   h_error=
@@ -87,6 +92,14 @@ parse_header() {
           *[\"\'\\]*) h_error="racelab-run flags are split on whitespace; quotes and backslashes are not supported" ;;
         esac
         read -r -a h_flags <<<"$value"
+        ;;
+      racelab-link:*)
+        trim "${text#racelab-link:}"
+        read -r -a h_link <<<"$trimmed"
+        ;;
+      needs:*)
+        trim "${text#needs:}"
+        h_needs=$trimmed
         ;;
       expect-exit:*)
         exits=$((exits + 1))
@@ -207,6 +220,11 @@ for src in "${sources[@]}"; do
     *.c) compile=("$racelab" cc -std=c11 -O1 -g -o "$bin" "$src") ;;
     *) compile=("$racelab" c++ -std=c++20 -O1 -g -o "$bin" "$src") ;;
   esac
+  compile+=("${h_link[@]}")
+  if [ "$h_needs" = pg ] && [ -z "${RACELAB_PG:-}" ]; then
+    report_failure "$name" "needs a PostgreSQL server: set RACELAB_PG to its conninfo (scripts/pg start DIR prints one)" ""
+    continue
+  fi
   rm -f "$bin"
   rc=0
   out=$("${compile[@]}" </dev/null 2>&1) || rc=$?
