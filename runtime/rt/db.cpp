@@ -24,7 +24,6 @@
 #include <poll.h>
 #include <sqlite3.h>
 
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -123,7 +122,18 @@ PGconn* monitor(PGconn* like) {
   return conn;
 }
 
-// True when the backend of `conn` waits for a heavyweight lock (a row, a table, a transaction).
+// The backends of the connections this run opened (the forked process is one run).
+std::vector<int> g_backends;
+
+void opened(PGconn* conn) {
+  RACELAB_NEXT(PQstatus);
+  RACELAB_NEXT(PQbackendPID);
+  if (conn != nullptr && real_PQstatus(conn) == CONNECTION_OK) g_backends.push_back(real_PQbackendPID(conn));
+}
+
+// True when the backend of `conn` waits for a heavyweight lock (a row, a table, a transaction)
+// that another connection of this run holds. A lock held from outside (another program, or the
+// backend of an earlier run that the server has not cleaned up yet) is waited for in real time.
 bool waits_for_lock(PGconn* conn) {
   RACELAB_NEXT(PQbackendPID);
   RACELAB_NEXT(PQexecParams);
@@ -134,10 +144,12 @@ bool waits_for_lock(PGconn* conn) {
   PGconn* m = monitor(conn);
   if (m == nullptr) return false;
   const std::string pid = std::to_string(real_PQbackendPID(conn));
-  const char* params[] = {pid.c_str()};
-  PGresult* r = real_PQexecParams(
-      m, "SELECT coalesce(wait_event_type, '') = 'Lock' FROM pg_stat_activity WHERE pid = $1::int", 1, nullptr,
-      params, nullptr, nullptr, 0);
+  std::string ours = "{";
+  for (int b : g_backends) ours += (ours.size() > 1 ? "," : "") + std::to_string(b);
+  ours += "}";
+  const char* params[] = {pid.c_str(), ours.c_str()};
+  PGresult* r = real_PQexecParams(m, "SELECT pg_blocking_pids($1::int) && $2::int[]", 2, nullptr, params, nullptr,
+                                  nullptr, 0);
   bool waiting = real_PQresultStatus(r) == PGRES_TUPLES_OK && real_PQntuples(r) == 1 &&
                  std::string_view(real_PQgetvalue(r, 0, 0)) == "t";
   real_PQclear(r);
@@ -146,36 +158,34 @@ bool waits_for_lock(PGconn* conn) {
 
 // Returns when PQgetResult(conn) will not block: the server answered (or the connection broke).
 // A lock wait in the server blocks the thread in racelab until another statement returns.
-void await_result(PGconn* conn) {
+void await_result(PGconn* conn, std::uint64_t site) {
   RACELAB_NEXT(PQisBusy);
   RACELAB_NEXT(PQconsumeInput);
   RACELAB_NEXT(PQsocket);
-  using clock = std::chrono::steady_clock;
-  auto quiet_since = clock::now();
+  // Time is counted in 2 ms polls that found nothing: clock_gettime is virtual in a run.
+  int silent_polls = 0;
   while (real_PQisBusy(conn) != 0) {
     pollfd fd{.fd = real_PQsocket(conn), .events = POLLIN, .revents = 0};
     if (fd.fd < 0) return;
     if (poll(&fd, 1, 2) > 0) {
       if (real_PQconsumeInput(conn) == 0) return;  // the connection broke: PQgetResult says so
-      quiet_since = clock::now();
+      silent_polls = 0;
       continue;
     }
-    if (clock::now() - quiet_since < std::chrono::milliseconds(5)) continue;
-    if (waits_for_lock(conn)) {
-      rt::call({.op = Op::db_blocked, .obj = reinterpret_cast<std::uintptr_t>(conn)});
-    }
-    quiet_since = clock::now();
+    if (++silent_polls < 3) continue;
+    if (waits_for_lock(conn)) rt::call({.op = Op::db_blocked, .obj = reinterpret_cast<std::uintptr_t>(conn), .pc = site});
+    silent_polls = 0;
   }
 }
 
 // What PQexec returns for the results of one query string: the last one, or the first error.
-PGresult* collect(PGconn* conn) {
+PGresult* collect(PGconn* conn, std::uint64_t site) {
   RACELAB_NEXT(PQgetResult);
   RACELAB_NEXT(PQresultStatus);
   RACELAB_NEXT(PQclear);
   PGresult* kept = nullptr;
   for (;;) {
-    await_result(conn);
+    await_result(conn, site);
     PGresult* r = real_PQgetResult(conn);
     if (r == nullptr) break;
     auto status = real_PQresultStatus(r);
@@ -193,12 +203,12 @@ PGresult* collect(PGconn* conn) {
 // A PQexec* done as PQsend* + collect, so that the wait can be watched. `send` returns 0 when the
 // query could not be sent; PQexec then returns what libpq's own would (a result with the error).
 template <class Send>
-PGresult* exec_via_send(PGconn* conn, Send&& send) {
+PGresult* exec_via_send(PGconn* conn, std::uint64_t site, Send&& send) {
   if (send() == 0) {
     RACELAB_NEXT(PQmakeEmptyPGresult);
     return real_PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
   }
-  return collect(conn);
+  return collect(conn, site);
 }
 
 }  // namespace
@@ -239,7 +249,7 @@ extern "C" {
   auto site = here(__builtin_return_address(0));
   if (from_library(site)) return real_PQexec(conn, query);
   statement_point(wire::DbApi::libpq, conn, query, site);
-  return inside(site, [&] { return exec_via_send(conn, [&] { return real_PQsendQuery(conn, query); }); });
+  return inside(site, [&] { return exec_via_send(conn, site, [&] { return real_PQsendQuery(conn, query); }); });
 }
 
 [[gnu::visibility("default")]] PGresult* PQexecParams(PGconn* conn, const char* command, int n, const Oid* types,
@@ -252,7 +262,7 @@ extern "C" {
   statement_point(wire::DbApi::libpq, conn, command, site);
   return inside(site, [&] {
     return exec_via_send(
-        conn, [&] { return real_PQsendQueryParams(conn, command, n, types, values, lengths, formats, result_format); });
+        conn, site, [&] { return real_PQsendQueryParams(conn, command, n, types, values, lengths, formats, result_format); });
   });
 }
 
@@ -266,7 +276,7 @@ extern "C" {
   std::string text = std::string("EXECUTE ") + (name == nullptr ? "" : name);
   statement_point(wire::DbApi::libpq, conn, text.c_str(), site);
   return inside(site, [&] {
-    return exec_via_send(conn,
+    return exec_via_send(conn, site,
                          [&] { return real_PQsendQueryPrepared(conn, name, n, values, lengths, formats, result_format); });
   });
 }
@@ -309,10 +319,41 @@ extern "C" {
   return sent;
 }
 
+// Connecting and disconnecting run quiet: libpq's setup calls into libc, OpenSSL and GSSAPI (their
+// mutexes, pthread_once), none of which is the program's concurrency.
+#define RACELAB_QUIET(ret, name, params, args, after)                                   \
+  [[gnu::visibility("default")]] ret name params {                                      \
+    RACELAB_NEXT(name);                                                                 \
+    if (!rt::controlled()) return real_##name args;                                     \
+    rt::quiet_begin(here(__builtin_return_address(0)));                                 \
+    auto result = real_##name args;                                                     \
+    after;                                                                              \
+    rt::quiet_end();                                                                    \
+    return result;                                                                      \
+  }
+RACELAB_QUIET(PGconn*, PQconnectdb, (const char* conninfo), (conninfo), opened(result))
+RACELAB_QUIET(PGconn*, PQconnectdbParams, (const char* const* keys, const char* const* values, int expand),
+              (keys, values, expand), opened(result))
+RACELAB_QUIET(PGconn*, PQsetdbLogin,
+              (const char* host, const char* port, const char* options, const char* tty, const char* db,
+               const char* user, const char* password),
+              (host, port, options, tty, db, user, password), opened(result))
+RACELAB_QUIET(PGresult*, PQprepare,
+              (PGconn * conn, const char* name, const char* query, int n, const Oid* types),
+              (conn, name, query, n, types), static_cast<void>(0))
+
+[[gnu::visibility("default")]] void PQfinish(PGconn* conn) {
+  RACELAB_NEXT(PQfinish);
+  if (!rt::controlled()) return real_PQfinish(conn);
+  rt::quiet_begin(here(__builtin_return_address(0)));
+  real_PQfinish(conn);
+  rt::quiet_end();
+}
+
 [[gnu::visibility("default")]] PGresult* PQgetResult(PGconn* conn) {
   RACELAB_NEXT(PQgetResult);
   if (!in_control()) return real_PQgetResult(conn);
-  await_result(conn);
+  await_result(conn, here(__builtin_return_address(0)));
   PGresult* r = real_PQgetResult(conn);
   if (r == nullptr) statement_done();  // the query's last result was taken
   return r;

@@ -13,8 +13,8 @@
 #   // expect-exit: N            exactly once; racelab run's exit status (1 bug found, 0 none found)
 #   // expect-output: TEXT       any number; each must occur in racelab run's stdout+stderr
 #   // racelab-link: FLAGS       optional; appended to the compile command (-lsqlite3, -lpq)
-#   // needs: pg                 optional; the program reads $RACELAB_PG (a libpq conninfo) and the
-#                                test fails when it is unset (ctest's pg fixture sets it)
+#   // needs: pg                 optional; the program reads $RACELAB_PG (a libpq conninfo; else the
+#                                one of the cluster in $RACELAB_PG_DIR) and fails without one
 # Any other header line is prose for the reader.
 #
 # RACELAB_PROGRAM_TIMEOUT: seconds allowed for one `racelab run` (default 300; 0 for no limit).
@@ -221,6 +221,10 @@ for src in "${sources[@]}"; do
     *) compile=("$racelab" c++ -std=c++20 -O1 -g -o "$bin" "$src") ;;
   esac
   compile+=("${h_link[@]}")
+  if [ "$h_needs" = pg ] && [ -z "${RACELAB_PG:-}" ] && [ -n "${RACELAB_PG_DIR:-}" ]; then
+    # ctest's pg fixture started a cluster there
+    RACELAB_PG=$("$(dirname "$0")/../../scripts/pg" conninfo "$RACELAB_PG_DIR") && export RACELAB_PG
+  fi
   if [ "$h_needs" = pg ] && [ -z "${RACELAB_PG:-}" ]; then
     report_failure "$name" "needs a PostgreSQL server: set RACELAB_PG to its conninfo (scripts/pg start DIR prints one)" ""
     continue
