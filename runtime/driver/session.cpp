@@ -155,6 +155,8 @@ class Run {
     }
     return *slot;
   }
+  // The clocks the program reads: virtual time, plus the sleeps that --sleeps yield did not wait.
+  std::int64_t now_ns() const { return racelab::Simulation::current()->now().count() + slept_ns_; }
   int lock(std::uint32_t tid, Mutex& m, const wire::Request& req, const char* point, bool try_only,
            std::int64_t timeout_ns);
   int unlock(std::uint32_t tid, Mutex& m, const wire::Request& req);
@@ -165,6 +167,7 @@ class Run {
   std::vector<std::string> names_{"main"};
   std::vector<int> children_{0};
   int serials_ = 0;
+  std::int64_t slept_ns_ = 0;
   bool exited_ = false;
   std::unordered_map<std::uint64_t, std::unique_ptr<Mutex>> mutexes_;
   std::unordered_map<std::uint64_t, std::unique_ptr<RwLock>> rwlocks_;
@@ -221,6 +224,7 @@ class Session {
   std::string stack_text(const std::vector<std::uint64_t>& pcs, bool first_exact, std::string_view indent);
   const RunOptions& options() const { return options_; }
   void note_uncontrolled() { uncontrolled_ = true; }
+  void note_sleep() { slept_ = true; }
 
  private:
   struct Site {
@@ -242,6 +246,7 @@ class Session {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> race_order_;
   bool fail_on_race_ = false;
   bool uncontrolled_ = false;
+  bool slept_ = false;  // the program slept in some run
   std::map<std::string, ProcessEnd> failing_ends_;  // by the run's schedule text
 };
 
@@ -270,7 +275,7 @@ wire::Request Run::next(std::uint32_t tid) {
 }
 
 void Run::serve(std::uint32_t tid) {
-  program_.reply(tid, {.now_ns = racelab::Simulation::current()->now().count()});
+  program_.reply(tid, {.now_ns = now_ns()});
   for (;;) {
     auto req = next(tid);
     if (req.op == Op::thread_exit) return;
@@ -292,7 +297,7 @@ void Run::serve(std::uint32_t tid) {
     // A torn-down run (a failure or deadlock elsewhere) lets some calls return (a join, say):
     // the program's threads stay where they are until the process is killed.
     if (racelab::abandoned()) return;
-    reply.now_ns = racelab::Simulation::current()->now().count();
+    reply.now_ns = now_ns();
     program_.reply(tid, reply);
   }
 }
@@ -586,7 +591,13 @@ wire::Reply Run::handle(std::uint32_t tid, const wire::Request& req) {
       break;
     }
     case Op::sleep:
-      racelab::this_thread::sleep_for(ns(req.arg0));
+      // The point before it let the others run; with --sleeps yield the thread may also go on at
+      // once, as a real thread whose sleep is shorter than another thread's time slice does.
+      if (s_.options().sleeps_yield)
+        slept_ns_ += static_cast<std::int64_t>(req.arg0);
+      else
+        racelab::this_thread::sleep_for(ns(req.arg0));
+      s_.note_sleep();
       break;
     case Op::yield:
     case Op::atomic_op:
@@ -731,8 +742,12 @@ std::string quote(const std::string& s) {
 std::string Session::replay_command(const std::string& how) const {
   std::string cmd = options_.replay_prefix;
   if (options_.points != Points::racy) cmd += options_.points == Points::sync ? " --points sync" : " --points all-accesses";
-  if (options_.races == Races::fail) cmd += " --races fail";
+  if (options_.races != Races::report) cmd += options_.races == Races::fail ? " --races fail" : " --races ignore";
   if (options_.fail_on_exit) cmd += " --fail-on-exit";
+  if (options_.sleeps_yield) cmd += " --sleeps yield";
+  if (options_.max_steps != RunOptions{}.max_steps) cmd += " --max-steps " + std::to_string(options_.max_steps);
+  if (options_.points == Points::racy && options_.detect_runs != RunOptions{}.detect_runs)
+    cmd += " --detect-runs " + std::to_string(options_.detect_runs);
   cmd += " " + how + " --";
   for (const auto& a : options_.argv) cmd += " " + quote(a);
   return cmd;
@@ -825,6 +840,9 @@ int Session::search(std::ostream& out, std::ostream& err) {
     out << "racelab run: " << race_order_.size() << " data race(s) (distinct pairs of instructions):\n";
     for (const auto& key : race_order_) out << "  " << describe(races_.at(key)) << '\n';
   }
+  if (slept_ && !options_.sleeps_yield && !report.failed())
+    out << "racelab run: note: the program sleeps; a sleeping thread waited until every other thread waited. "
+           "--sleeps yield also explores the sleeper running on first\n";
   if (uncontrolled_) out << "racelab run: note: a thread blocked outside racelab's control; the run was not fully controlled\n";
   if (diverged) {
     err << (options_.schedule.empty() ? "racelab run: the program is not deterministic under racelab (a call it "

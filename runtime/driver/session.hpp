@@ -33,6 +33,9 @@ struct RunOptions {
   Points points = Points::racy;
   int detect_runs = 20;  // the first phase (Points::racy): runs that find the racy instructions
   bool fail_on_exit = false;
+  // A sleep is a scheduling point after which the thread stays runnable (its clock jumps ahead),
+  // instead of a wait in virtual time that ends only when every other thread waits.
+  bool sleeps_yield = false;
   std::uint64_t max_steps = 100'000;
   std::chrono::milliseconds stuck{10'000};  // a thread away from racelab this long fails the run
   bool pin_cpu = true;

@@ -573,9 +573,19 @@ void abort() noexcept {
 void __assert_fail(const char* assertion, const char* file, unsigned line,
                                 const char* function) noexcept {
   RACELAB_REAL(__assert_fail);
-  std::string what = std::string("assertion `") + assertion + "' failed in " + function + " (" + file + ':' +
-                     std::to_string(line) + ')';
-  rt::crash(0, what, RACELAB_SITE);
+  if (rt::controlled()) {
+    // glibc's message first, so that the run's captured output has it before the driver, told
+    // of the crash, ends the run; then the abort, as glibc's __assert_fail would.
+    std::fprintf(stderr, "%s%s%s:%u: %s%sAssertion `%s' failed.\n", program_invocation_short_name,
+                 *program_invocation_short_name ? ": " : "", file, line, function ? function : "",
+                 function ? ": " : "", assertion);
+    std::fflush(stderr);
+    std::string what = std::string("assertion `") + assertion + "' failed in " + function + " (" + file + ':' +
+                       std::to_string(line) + ')';
+    rt::crash(0, what, RACELAB_SITE);
+    RACELAB_REAL(abort);
+    real_abort();
+  }
   real___assert_fail(assertion, file, line, function);
   __builtin_unreachable();
 }

@@ -99,6 +99,14 @@ if cc -static -pthread -o lost_update_static "$programs/lost_update.c" 2>/dev/nu
   contains "statically linked"
 fi
 
+# --- sleeps: waited in virtual time by default, said in a note; --sleeps yield explores past them --
+"$racelab" cc -O1 -g -o sleep_order "$programs/sleep_order.c" || fail "racelab cc sleep_order.c"
+run 0 "$racelab" run --strategy dfs:2 -- ./sleep_order
+contains "note: the program sleeps"
+run 1 "$racelab" run --sleeps yield --strategy dfs:2 -- ./sleep_order
+run 2 "$racelab" run --sleeps never -- ./sleep_order
+contains "--sleeps must be wait or yield, not 'never'"
+
 # --- exit status ----------------------------------------------------------------------------------
 run 0 "$racelab" run --races ignore --points sync -- ./lost_update
 contains "no failure"

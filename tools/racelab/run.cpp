@@ -184,6 +184,12 @@ void add_run(CLI::App& app, std::function<int()>& run) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   sub->add_flag("--fail-on-exit", opts->fail_on_exit, "A non-zero exit status fails the run");
+  auto sleeps = std::make_shared<std::string>("wait");
+  sub->add_option("--sleeps", *sleeps,
+                  "wait: a sleeping thread waits in virtual time, waking when every other thread waits "
+                  "(polling loops end quickly); yield: a sleep is only a scheduling point, so the sleeper "
+                  "may also run on first (finds bugs that a sleep hides, at the cost of longer searches)")
+      ->capture_default_str();
   sub->add_option("--max-steps", opts->max_steps, "Scheduling points per run before it is a livelock")
       ->capture_default_str();
   sub->add_option("--stuck", *stuck, "Seconds a thread may spend in a call racelab does not control")
@@ -193,8 +199,8 @@ void add_run(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--trace", opts->trace_file, "Write the failing run as Chrome-trace JSON (Perfetto)");
   sub->add_option("command", opts->argv, "-- ./program [arguments...]")->expected(-1);
   run = {};
-  sub->callback([&run, opts, strategy, races, points, seed, time, stuck, no_pin] {
-    run = [opts, strategy, races, points, seed, time, stuck, no_pin]() -> int {
+  sub->callback([&run, opts, strategy, races, points, seed, time, stuck, no_pin, sleeps] {
+    run = [opts, strategy, races, points, seed, time, stuck, no_pin, sleeps]() -> int {
       if (opts->argv.empty()) {
         std::cerr << "racelab run: no program given. Usage: racelab run [options] -- ./program [args...]\n";
         return kExitUsage;
@@ -207,6 +213,11 @@ void add_run(CLI::App& app, std::function<int()>& run) {
         std::cerr << "racelab run: --races must be report, fail or ignore, not '" << *races << "'\n";
         return kExitUsage;
       }
+      if (*sleeps != "wait" && *sleeps != "yield") {
+        std::cerr << "racelab run: --sleeps must be wait or yield, not '" << *sleeps << "'\n";
+        return kExitUsage;
+      }
+      opts->sleeps_yield = *sleeps == "yield";
       if (*points == "racy") opts->points = run::Points::racy;
       else if (*points == "sync") opts->points = run::Points::sync;
       else if (*points == "all-accesses") opts->points = run::Points::all;
