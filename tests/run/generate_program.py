@@ -122,7 +122,7 @@ def insert_top(model, ops, op):
 
 def gen_base(rng, variant):
     """The program before its variant's bug: small enough for dfs:2 to exhaust."""
-    while True:
+    for _ in range(10_000):  # about one draw in three is small enough
         model = Model(rng, variant)
         bodies = [gen_block(model, [], rng.randint(2, 3)) for _ in range(model.threads)]
         if model.gate:
@@ -131,6 +131,7 @@ def gen_base(rng, variant):
             waiter.insert(rng.randint(0, len(waiter)), ("gate_wait",))
         if sum(points(body) for body in bodies) <= POINTS_MAX[model.threads]:
             return model, bodies
+    raise RuntimeError(f"no program within {POINTS_MAX} scheduling points in 10000 draws")
 
 
 def inject_fault(model, bodies):
@@ -222,7 +223,8 @@ def emit(seed, variant, model, bodies):
     out += [f"static pthread_mutex_t m{m} = PTHREAD_MUTEX_INITIALIZER;" for m in range(model.locks)]
     out += [f"static int c{k};  // guarded by m{g}" for k, g in enumerate(model.guard)]
     for a, style in enumerate(model.atomics):
-        out.append(f"static int a{a};  // __atomic builtins" if style == "builtin" else f"static _Atomic int a{a};")
+        builtin = style == "builtin"
+        out.append(f"static int a{a};  // __atomic builtins" if builtin else f"static _Atomic int a{a};")
     if model.gate:
         out += ["static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;",
                 "static pthread_cond_t gate_changed = PTHREAD_COND_INITIALIZER;",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `racelab run` on generated programs. For each seed, generate_program.py writes a clean pthread
-# program and a twin of it with one bug (a lost update, a deadlock) or a mixed program of its own,
-# and four properties are checked on each:
+# Proves on generated programs that `racelab run` is deterministic, replays what it reports and
+# does not pass vacuously. For each seed, generate_program.py writes a clean pthread program and
+# either its twin with one bug (a lost update, a deadlock) or a mixed program of its own; four
+# properties are checked on each:
 #   1. same flags, same result: a search run twice (random, pct:2, dfs:2; same --seed and --runs)
 #      gives byte-identical stdout and the same exit status;
 #   2. a failure replays: the printed `replay:` and `or:` commands, run exactly as printed (with
@@ -58,9 +59,17 @@ declare -A foreign=()    # property 4's outcome -> how many
 
 # rl OUT_PREFIX ARGS...: runs `racelab ARGS...` in $dir under the time limit; stdout to
 # OUT_PREFIX.out, stderr to OUT_PREFIX.err, the exit status in $rc.
+# Every search runs with --sleeps yield: the programs sleep, and with the default (a sleeper waits
+# until every other thread waits) some of their bugs are out of reach by design (docs/run.md).
 rl() {
-  local prefix=$1
+  local prefix=$1 arg
   shift
+  if [ "${1:-}" = run ]; then
+    shift
+    local has_sleeps=0
+    for arg in "$@"; do [ "$arg" = --sleeps ] && has_sleeps=1; done
+    if [ "$has_sleeps" -eq 0 ]; then set -- run --sleeps yield "$@"; else set -- run "$@"; fi
+  fi
   rc=0
   (cd "$dir" && timeout --kill-after=5 "$time_limit" "$racelab" "$@" >"$prefix.out" 2>"$prefix.err" </dev/null) ||
     rc=$?
@@ -258,7 +267,8 @@ program() {
   local began=$SECONDS results=() strategy tag runs
   rm -rf "$dir"
   mkdir -p "$dir"
-  last_command="python3 $generator --seed $seed --variant $variant -o prog.c && racelab cc -std=c11 -O1 -g -o prog prog.c"
+  last_command="python3 $generator --seed $seed --variant $variant -o prog.c &&"
+  last_command+=" racelab cc -std=c11 -O1 -g -o prog prog.c"
   if ! python3 "$generator" --seed "$seed" --variant "$variant" -o "$dir/prog.c" >"$dir/build.log" 2>&1 ||
     ! (cd "$dir" && "$racelab" cc -std=c11 -O1 -g -o prog prog.c >>"$dir/build.log" 2>&1); then
     violation 0 "cannot generate or build the program" "$dir/build.log"
@@ -289,13 +299,16 @@ for ((i = 0; i < count; i++)); do
 done
 
 # Property 4: every failing schedule of each bug program on its clean twin and on the next seed's
-# bug program, and each of its prefixes on the clean twin.
+# bug program. A schedule names every switch, forced ones too, so it rarely fits another program.
 for ((i = 1; i < ${#programs[@]}; i += 2)); do
   name=${programs[$i]} dir=$work/${programs[$i]}
   seed=${name#gen-} seed=${seed%%-*} variant=${name#gen-"$seed"-}
   targets=("$work/${programs[$((i - 1))]}")
   next=$(((i + 2) % ${#programs[@]}))
   if [ "$next" -ne "$i" ]; then targets+=("$work/${programs[$next]}"); fi
+  for t in "${!targets[@]}"; do
+    if [ ! -x "${targets[$t]}/prog" ]; then unset 'targets[t]'; fi  # did not build: reported already
+  done
   program_ok=1
   declare -A tried=() mine=()
   for out in "$dir"/random.1.out "$dir"/pct.1.out "$dir"/dfs.1.out; do
@@ -304,18 +317,12 @@ for ((i = 1; i < ${#programs[@]}; i += 2)); do
     if [ -z "$schedule" ] || [ -n "${tried[$schedule]+set}" ]; then continue; fi
     tried[$schedule]=1
     for target in "${targets[@]}"; do elsewhere "$dir" "$schedule" "$target"; done
-    # Its prefixes fit more often, and a schedule that runs out must go on by the default rule.
-    read -r -a entries <<<"${schedule#racelab-schedule/1: }"
-    for ((k = 1; k < ${#entries[@]}; k++)); do
-      elsewhere "$dir" "racelab-schedule/1: ${entries[*]:0:k}" "${targets[0]}"
-    done
   done
   note=''
   for o in "${!mine[@]}"; do note+="${note:+, }${mine[$o]} $o"; done
   unset tried mine
   if [ -n "$note" ]; then
-    echo "$([ "$program_ok" -eq 1 ] && echo ok || echo FAIL) $name's schedules and their prefixes on" \
-      "${targets[*]##*/}: $note"
+    echo "$([ "$program_ok" -eq 1 ] && echo ok || echo FAIL) $name's schedules on ${targets[*]##*/}: $note"
   fi
 done
 
