@@ -20,3 +20,19 @@ foreach(example IN LISTS examples)
   endif()
 endforeach()
 message(STATUS "${count} examples built against the installed package and passed")
+
+# racelab_instrument(): the unmodified bank, built against the installed runtime, and its double
+# spend found by `racelab run` with that runtime.
+set(bank ${WORK_DIR}/build/run_example_05_unmodified_bank)
+if(NOT EXISTS ${bank})
+  message(FATAL_ERROR "racelab_instrument did not build run_example_05_unmodified_bank")
+endif()
+if(RACELAB_CLI)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env RACELAB_RT_LIBRARY=${WORK_DIR}/prefix/lib/libracelab_rt.so
+                          ${RACELAB_CLI} run --strategy dfs:2 --runs 5000 -- ${bank}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 1 OR NOT out MATCHES "double spend: alice is negative")
+    message(FATAL_ERROR "racelab run on the instrumented bank exited ${rc}, expected 1 with the double spend:\n${out}${err}")
+  endif()
+  message(STATUS "racelab run found the double spend in the instrumented bank")
+endif()
