@@ -17,6 +17,7 @@
 #include "counter/counter.hpp"
 #include "inventory/inventory.hpp"
 #include "narrator.hpp"
+#include "session.hpp"
 #include "server_process.hpp"
 #include "verbs.hpp"
 
@@ -203,6 +204,43 @@ void simulation_chapter(Narrator& n) {
   n.result(!green.failed() && green.complete(), green.summary() + " (" + ms_since(start) + ")");
 }
 
+void unmodified_chapter(Narrator& n) {
+  n.chapter("Your code as it is: racelab run on a program with no racelab in it");
+  const std::string bank = RACELAB_DEMO_BANK, fixed = RACELAB_DEMO_BANK_FIXED;
+  if (bank.empty() || !std::filesystem::exists(bank)) {
+    n.result(false, "skipped: examples/05_unmodified_bank.cpp was not built (RACELAB_BUILD_EXAMPLES=OFF)");
+    return;
+  }
+  n.say("examples/05_unmodified_bank.cpp is a plain C++ bank: std::thread, std::mutex, a std::map of");
+  n.say("balances, and a check that drops the lock before the act. No racelab types, no points. Built");
+  n.say("with racelab_instrument() in CMake (or `racelab c++`), racelab run searches its schedules:");
+  n.code("racelab run --strategy dfs:2 -- ./run_example_05_unmodified_bank");
+  auto search = [](const std::string& program, std::string& story) {
+    run::RunOptions options;
+    options.argv = {program};
+    options.strategy = "dfs:2";
+    options.runs = 5000;
+    options.runtime_library = runtime_library();
+    std::ostringstream out, err;
+    int rc = run::run_program(options, out, err);
+    story = out.str() + err.str();
+    return rc;
+  };
+  std::string story;
+  auto start = Clock::now();
+  int rc = search(bank, story);
+  n.result(rc == 1 && story.find("double spend") != std::string::npos,
+           "the double spend, found in " + ms_since(start) + "; the story:");
+  std::istringstream lines(story);
+  int shown = 0;
+  for (std::string line; std::getline(lines, line) && shown < 40; ++shown) std::cout << "     " << line << '\n';
+  n.say("The fix (examples/06_unmodified_bank_fixed.cpp) holds the lock across check and act:");
+  start = Clock::now();
+  rc = search(fixed, story);
+  n.result(rc == 0 && story.find("every schedule within the bound explored") != std::string::npos,
+           story.substr(0, story.find('\n')) + " (" + ms_since(start) + ")");
+}
+
 // `conninfo` with its tables in `schema` (created if missing), so the demo never touches others'.
 std::string in_schema(const std::string& conninfo, const std::string& schema) {
   lab::open_db(conninfo)->script("CREATE SCHEMA IF NOT EXISTS " + schema);
@@ -282,6 +320,7 @@ int run_demo(int runs, bool color, const std::string& pg) {
   bank_chapter(n, runs);
   inventory_chapter(n, runs * 2);
   simulation_chapter(n);
+  unmodified_chapter(n);
   two_instances_chapter(n, pg);
   std::filesystem::remove_all(dir);
   std::cout << '\n'

@@ -25,7 +25,6 @@
 #endif
 
 namespace racelab::cli {
-namespace {
 
 namespace fs = std::filesystem;
 
@@ -38,6 +37,9 @@ std::string runtime_library() {
   }
   return RACELAB_RT_INSTALL_PATH;
 }
+
+namespace {
+
 
 bool is_source(const std::string& arg) {
   if (arg.empty() || arg[0] == '-') return false;

@@ -26,5 +26,7 @@ void add_compile(CLI::App& app);  // cc and c++, listed for --help
 // `racelab cc` / `racelab c++` (main() dispatches them before parsing: every argument is the
 // compiler's).
 int compile(const std::string& verb, const std::vector<std::string>& args);
+// libracelab_rt.so: $RACELAB_RT_LIBRARY, else beside this racelab's build, else installed.
+std::string runtime_library();
 
 }  // namespace racelab::cli
