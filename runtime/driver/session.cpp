@@ -247,6 +247,8 @@ class Session {
   bool fail_on_race_ = false;
   bool uncontrolled_ = false;
   bool slept_ = false;  // the program slept in some run
+  int nonzero_exits_ = 0;     // passing runs whose process exited with a non-zero status
+  ProcessEnd nonzero_exit_;  // the first of them
   std::map<std::string, ProcessEnd> failing_ends_;  // by the run's schedule text
 };
 
@@ -711,6 +713,7 @@ void Session::body(racelab::Simulation& sim) {
   }
   if (run.exited() && !end.exited)
     fail("after main returned, the program " + end.describe() + " (in its exit handlers or destructors)");
+  if (end.exited && end.status != 0 && nonzero_exits_++ == 0) nonzero_exit_ = end;
 }
 
 void Session::detect_phase(std::ostream& err) {
@@ -800,6 +803,7 @@ int Session::search(std::ostream& out, std::ostream& err) {
            "races on plain memory are not seen\n";
   bool detect = program_.instrumented() && options_.races != Races::ignore;
   if (options_.points == Points::racy && program_.instrumented()) detect_phase(err);
+  nonzero_exits_ = 0;  // count the search's runs only
   auto& config = program_.config();
   config.detect_races = detect ? 1 : 0;
   config.all_accesses = options_.points == Points::all ? 1 : 0;
@@ -850,6 +854,13 @@ int Session::search(std::ostream& out, std::ostream& err) {
   if (!race_order_.empty() && options_.races == Races::report && !diverged) {
     out << "racelab run: " << race_order_.size() << " data race(s) (distinct pairs of instructions):\n";
     for (const auto& key : race_order_) out << "  " << describe(races_.at(key)) << '\n';
+  }
+  if (nonzero_exits_ > 0 && !report.failed()) {
+    out << "racelab run: note: in " << nonzero_exits_ << " run(s) the program exited with a non-zero status (the "
+        << "first: " << nonzero_exit_.status << "); --fail-on-exit makes that a failure. Its output:\n";
+    std::istringstream lines(nonzero_exit_.output);
+    int shown = 0;
+    for (std::string line; std::getline(lines, line) && shown < 20; ++shown) out << "    | " << line << '\n';
   }
   if (slept_ && !options_.sleeps_yield && !report.failed())
     out << "racelab run: note: the program sleeps; a sleeping thread waited until every other thread waited. "

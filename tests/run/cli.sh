@@ -107,6 +107,15 @@ run 1 "$racelab" run --sleeps yield --strategy dfs:2 -- ./sleep_order
 run 2 "$racelab" run --sleeps never -- ./sleep_order
 contains "--sleeps must be wait or yield, not 'never'"
 
+# --- a non-zero exit status: a note by default, a failure with --fail-on-exit ---------------------
+printf '#include <stdio.h>\nint main(void) { fprintf(stderr, "no config\\n"); return 3; }\n' >exits3.c
+"$racelab" cc -o exits3 exits3.c || fail "racelab cc exits3.c"
+run 0 "$racelab" run --runs 2 -- ./exits3
+contains "in 2 run(s) the program exited with a non-zero status (the first: 3)"
+contains "| no config"
+run 1 "$racelab" run --runs 2 --fail-on-exit -- ./exits3
+contains "exits with status 3"
+
 # --- exit status ----------------------------------------------------------------------------------
 run 0 "$racelab" run --races ignore --points sync -- ./lost_update
 contains "no failure"
