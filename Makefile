@@ -43,6 +43,7 @@ bench: test-deps build
 	@$(BUILD)/bench/strategy_compare
 	@$(BUILD)/bench/model_benchmark
 	@RACELAB_PROPERTY_SCENARIOS=30000 $(BUILD)/tests/racelab_lib_tests --gtest_filter='GeneratedScenarios.*'
+	@bench/run_benchmark.sh $(BUILD)/tools/racelab/racelab
 	@conn=$$(scripts/pg start $(BUILD)/pg) && $(BUILD)/bench/db_benchmark --pg "$$conn" && \
 	  bench/service_wrk.sh $(BUILD)/tools/racelab/racelab --pg "$$conn"; rc=$$?; scripts/pg stop $(BUILD)/pg; exit $$rc
 

@@ -2,9 +2,11 @@
 //
 // One shared-memory page set per program, created by the driver and inherited by the program's
 // fork server and every run it forks. Exactly one program thread runs at a time: it writes a
-// request into its slot, rings the doorbell and waits on its slot; the driver's scheduler core
-// decides, writes a reply into the slot of the thread that runs next and wakes it (a futex on
-// that slot). A reply carries the virtual clock, so the program reads time without asking.
+// request into its slot and waits on its slot; the driver's scheduler core decides, writes a
+// reply into the slot of the thread that runs next and wakes it. A reply carries the virtual
+// clock, so the program reads time without asking. Both sides wait on the slot's state word (see
+// Slot): a bounded spin when they run on CPUs of their own, then a futex wait, and each side
+// calls FUTEX_WAKE only when the other one said it sleeps.
 //
 // The fork server (the program's main thread before `main`) takes commands on a pipe: 'F' forks
 // a run and answers its pid; when the run ends it answers the wait status and the run's output.
@@ -17,13 +19,14 @@
 namespace racelab::rt::wire {
 
 inline constexpr std::uint32_t kMagic = 0x52'4c'52'54;  // "RLRT"
-inline constexpr std::uint32_t kVersion = 2;
+inline constexpr std::uint32_t kVersion = 3;
 inline constexpr std::uint32_t kMaxThreads = 256;
 inline constexpr std::uint32_t kMaxPointPcs = 4096;
 inline constexpr std::uint32_t kTextMax = 16384;
 inline constexpr std::uint32_t kNoTid = 0xffff'ffff;
 // The environment variable that tells racelab_rt it runs under `racelab run`:
-// "SHMFD,CMDFD,ANSFD" (file descriptors inherited from the driver).
+// "SHMFD,CMDFD,ANSFD,UNSET_BIND_NOW" (file descriptors inherited from the driver; 1 when the
+// driver set LD_BIND_NOW, which racelab_rt then unsets).
 inline constexpr const char* kEnv = "RACELAB_RT";
 
 enum class Op : std::uint32_t {
@@ -111,10 +114,29 @@ struct Reply {
   std::int64_t now_ns = 0;  // the virtual clock
 };
 
+// The low byte of Slot::state.
 enum class SlotState : std::uint32_t { idle = 0, request = 1, reply = 2 };
+inline constexpr std::uint32_t kStateMask = 0xff;
+// Flags above it. The program thread sets kThreadSleeps before it FUTEX_WAITs for a reply, the
+// driver sets kDriverSleeps before it FUTEX_WAITs for a request (each with a compare-and-swap from
+// the value it checked, so a wake cannot be lost); whoever changes the state next sees the flag
+// in the value it replaced and wakes the word. kParked: the driver runs another thread, so this
+// one's reply is far off: it stops spinning and sleeps at once.
+inline constexpr std::uint32_t kThreadSleeps = 1u << 8;
+inline constexpr std::uint32_t kDriverSleeps = 1u << 9;
+inline constexpr std::uint32_t kParked = 1u << 10;
 
+// One program thread's mailbox. Ownership alternates: the thread writes `req` and `text`, then
+// stores request (release); the driver reads them after an acquire load that sees request, writes
+// `rep`, then stores reply (release); the thread reads `rep` after an acquire load that sees reply.
 struct Slot {
-  std::atomic<std::uint32_t> state{0};  // SlotState; a futex word
+  std::atomic<std::uint32_t> state{0};  // SlotState | flags; the futex word both sides wait on
+  // How long the thread spins for its reply before it sleeps, in TSC ticks (0: it sleeps at
+  // once). Written by the driver (relaxed: it is a hint, any value is safe), read by the thread.
+  std::atomic<std::uint32_t> spin_ticks{0};
+  // The CPU the thread runs on (-1: wherever it is); the thread moves itself there when it wakes.
+  // Written by the driver, which moves the program next to it when their CPUs are contended.
+  std::atomic<std::int32_t> cpu{-1};
   std::uint32_t pad = 0;
   Request req;
   Reply rep;
@@ -133,7 +155,7 @@ struct RunConfig {
 struct Shared {
   std::uint32_t magic = kMagic;
   std::uint32_t version = kVersion;
-  std::atomic<std::uint32_t> doorbell{0};  // bumped (and woken) by every request
+  std::atomic<std::uint32_t> unused{0};  // was the doorbell; each side now waits on its slot word
   std::uint32_t instrumented = 0;          // the program calls __tsan_init (it was compiled for racelab)
   std::uint64_t exe_base = 0;              // load address of the program's executable (for symbols)
   RunConfig config;

@@ -7,12 +7,15 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -25,7 +28,50 @@ namespace {
 using namespace std::chrono;
 
 long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value, const timespec* timeout = nullptr) {
+  // Not FUTEX_PRIVATE_FLAG: the word is in a mapping shared with the program's processes.
   return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, value, timeout, nullptr, 0);
+}
+
+constexpr std::uint32_t state_of(std::uint32_t word) { return word & wire::kStateMask; }
+constexpr auto kRequest = static_cast<std::uint32_t>(wire::SlotState::request);
+constexpr auto kReply = static_cast<std::uint32_t>(wire::SlotState::reply);
+
+// The spin's clock, the same as racelab_rt's (channel.cpp): the TSC. Elsewhere nobody spins.
+#if defined(__x86_64__)
+std::uint64_t ticks() { return __builtin_ia32_rdtsc(); }
+void relax() { __builtin_ia32_pause(); }
+constexpr bool kCanSpin = true;
+#else
+std::uint64_t ticks() { return 0; }
+void relax() {}
+constexpr bool kCanSpin = false;
+#endif
+
+// How long each side spins before it sleeps. A reply or a request that comes within it costs no
+// system call on either side; one that does not costs this much CPU more than a plain sleep.
+constexpr std::uint64_t kSpinUs = 20;
+// The driver looks for contention (adapt_placement) every this many waits; once seen, the program
+// stays beside the driver for kBackoffWaitsMin waits, doubling up to kBackoffWaitsMax while it lasts.
+constexpr std::uint32_t kAdaptEvery = 64;
+constexpr std::uint32_t kBackoffWaitsMin = 1024;
+constexpr std::uint32_t kBackoffWaitsMax = 1 << 20;
+
+void pin(pid_t pid, int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  sched_setaffinity(pid, sizeof set, &set);
+}
+
+// The CPU the program gets beside the driver's `here`: the next one it may use, or `here` if it
+// may use no other.
+int program_cpu_beside(int here) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (!kCanSpin || sched_getaffinity(0, sizeof allowed, &allowed) != 0) return here;
+  for (int i = 1; i < CPU_SETSIZE; ++i)
+    if (int cpu = (here + i) % CPU_SETSIZE; CPU_ISSET(cpu, &allowed)) return cpu;
+  return here;
 }
 
 bool read_all(int fd, void* data, std::size_t n) {
@@ -103,17 +149,22 @@ Program::Program(ProgramSpec spec) : spec_(std::move(spec)) {
   int cmd[2], ans[2];
   if (pipe2(cmd, O_CLOEXEC) != 0 || pipe2(ans, O_CLOEXEC) != 0) throw ProgramError("pipe failed");
 
-  int cpu = sched_getcpu();
-  if (spec_.pin_cpu && cpu >= 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    sched_setaffinity(0, sizeof set, &set);  // the driver and every run share this CPU
-  }
+  // The driver stays on the CPU it runs on, and so does the fork server; the runs' threads move
+  // to program_cpu_ while the two CPUs are not contended (see the top of program.hpp).
+  const auto calibration_start = steady_clock::now();
+  const auto calibration_ticks = ticks();
+  driver_cpu_ = spec_.pin_cpu ? sched_getcpu() : -1;
+  program_cpu_ = driver_cpu_ >= 0 ? program_cpu_beside(driver_cpu_) : -1;
+  if (driver_cpu_ >= 0) pin(0, driver_cpu_);
   std::vector<char*> argv;
   for (auto& a : spec_.argv) argv.push_back(a.data());
   argv.push_back(nullptr);
-  std::string rt_env = std::to_string(shm) + "," + std::to_string(cmd[0]) + "," + std::to_string(ans[1]);
+  // LD_BIND_NOW: the fork server resolves every symbol once, before it forks, instead of every
+  // run resolving (and copying the pages of) the ones it calls. racelab_rt unsets it again when
+  // racelab set it (the ",1"), so that the program's environment is the one it was given.
+  const bool bind_now = std::getenv("LD_BIND_NOW") == nullptr;
+  std::string rt_env = std::to_string(shm) + "," + std::to_string(cmd[0]) + "," + std::to_string(ans[1]) +
+                       (bind_now ? ",1" : ",0");
   std::string preload = spec_.runtime_library;
   if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0') preload += std::string(":") + old;
 
@@ -125,6 +176,7 @@ Program::Program(ProgramSpec spec) : spec_(std::move(spec)) {
     clear_cloexec(ans[1]);
     setenv(wire::kEnv, rt_env.c_str(), 1);
     setenv("LD_PRELOAD", preload.c_str(), 1);
+    if (bind_now) setenv("LD_BIND_NOW", "1", 1);
     personality(ADDR_NO_RANDOMIZE);  // the same addresses in every run: schedules name instructions
     int null = open("/dev/null", O_WRONLY);
     dup2(null, STDOUT_FILENO);
@@ -147,6 +199,48 @@ Program::Program(ProgramSpec spec) : spec_(std::move(spec)) {
                        "`racelab cc` / `racelab c++`?");
   }
   instrumented_ = hello[1] != 0;
+  // The TSC's rate, from the exec and handshake just timed (milliseconds: precise enough).
+  const auto elapsed_ns = duration_cast<nanoseconds>(steady_clock::now() - calibration_start).count();
+  if (elapsed_ns >= 100'000)
+    ticks_per_us_ = (ticks() - calibration_ticks) * 1000 / static_cast<std::uint64_t>(elapsed_ns);
+  if (ticks_per_us_ == 0) program_cpu_ = driver_cpu_;
+  set_split(program_cpu_ != driver_cpu_);
+}
+
+// Split: the program's threads on program_cpu_, and both sides spin before they sleep. Not split:
+// everything on driver_cpu_ (or wherever, unpinned), and nobody spins.
+void Program::set_split(bool on) {
+  split_ = on;
+  spin_ticks_ = on ? kSpinUs * ticks_per_us_ : 0;
+  const auto thread_ticks = static_cast<std::uint32_t>(std::min<std::uint64_t>(spin_ticks_, UINT32_MAX));
+  for (auto& slot : shared_->slots) {
+    slot.spin_ticks.store(thread_ticks, std::memory_order_relaxed);
+    slot.cpu.store(on ? program_cpu_ : driver_cpu_, std::memory_order_relaxed);
+  }
+}
+
+// Splitting pays only while each side has its CPU to itself and the requests come within the
+// spin. Every kAdaptEvery waits: an involuntary context switch of the driver since the last look
+// (another process wanted its CPU: a second session, say), or, split, most waits ending asleep
+// (the program's CPU is busy, or it computes between points), put the program back beside the
+// driver for a while, which doubles as long as that lasts; then splitting is tried again.
+void Program::adapt_placement() {
+  rusage usage{};
+  if (getrusage(RUSAGE_THREAD, &usage) != 0) return;
+  const bool preempted = usage.ru_nivcsw != preemptions_;
+  preemptions_ = usage.ru_nivcsw;
+  const bool slow = split_ && 2 * slept_waits_ > kAdaptEvery;
+  slept_waits_ = 0;
+  if (preempted || slow) {
+    backoff_waits_ = std::clamp(backoff_waits_ * 2, kBackoffWaitsMin, kBackoffWaitsMax);
+    calm_waits_ = backoff_waits_;
+    if (split_) set_split(false);
+    return;
+  }
+  calm_waits_ = calm_waits_ > kAdaptEvery ? calm_waits_ - kAdaptEvery : 0;
+  if (calm_waits_ > 0 || split_) return;
+  backoff_waits_ /= 2;
+  set_split(true);
 }
 
 Program::~Program() {
@@ -177,8 +271,13 @@ bool Program::answer_ready(int timeout_ms) const {
 }
 
 void Program::start_run() {
-  for (auto& slot : shared_->slots) slot.state.store(0, std::memory_order_relaxed);
-  shared_->doorbell.store(0, std::memory_order_relaxed);
+  // Only a thread the driver replied to can have posted a request; another one's slot holds at
+  // most kThreadSleeps, which a reply handles. So the slots up to the highest such thread are
+  // enough (each is on pages of its own: resetting all 256 touched 256 pages per run).
+  for (std::uint32_t tid = 0; tid < slots_used_; ++tid)
+    shared_->slots[tid].state.store(0, std::memory_order_relaxed);
+  slots_used_ = 1;
+  running_ = wire::kNoTid;
   ended_.reset();
   stuck_ = false;
   char f = 'F';
@@ -188,16 +287,31 @@ void Program::start_run() {
   pid_ = answer[0];
 }
 
+// Spins for the request (if spinning is on), then sleeps on the slot's word with kDriverSleeps
+// set, 20 ms at a time, to see between sleeps whether the process ended or the thread is stuck.
+// The acquire load that sees request makes the thread's `req` and `text` visible.
 std::optional<wire::Request> Program::next_request(std::uint32_t tid, std::chrono::milliseconds stuck) {
   auto& slot = shared_->slots[tid];
+  if (program_cpu_ != driver_cpu_ && ++waits_ % kAdaptEvery == 0) adapt_placement();
+  auto word = slot.state.load(std::memory_order_acquire);
+  if (state_of(word) != kRequest && spin_ticks_ > 0) {
+    const auto start = ticks();
+    do {
+      relax();
+      word = slot.state.load(std::memory_order_acquire);
+    } while (state_of(word) != kRequest && ticks() - start < spin_ticks_);
+    if (state_of(word) != kRequest) ++slept_waits_;
+  }
   const auto start = steady_clock::now();
-  constexpr auto kRequest = static_cast<std::uint32_t>(wire::SlotState::request);
-  for (;;) {
-    auto bell = shared_->doorbell.load(std::memory_order_acquire);
-    if (slot.state.load(std::memory_order_acquire) == kRequest) return slot.req;
+  for (;; word = slot.state.load(std::memory_order_acquire)) {
+    if (state_of(word) == kRequest) return slot.req;
+    if ((word & wire::kDriverSleeps) == 0 &&
+        !slot.state.compare_exchange_weak(word, word | wire::kDriverSleeps, std::memory_order_acquire))
+      continue;
     timespec wait{0, 20'000'000};
-    if (futex(&shared_->doorbell, FUTEX_WAIT, bell, &wait) == 0 || errno != ETIMEDOUT) continue;
-    if (slot.state.load(std::memory_order_acquire) == kRequest) return slot.req;
+    if (futex(&slot.state, FUTEX_WAIT, word | wire::kDriverSleeps, &wait) == 0 || errno != ETIMEDOUT)
+      continue;
+    if (state_of(slot.state.load(std::memory_order_acquire)) == kRequest) return slot.req;
     if (answer_ready(0)) {
       ended_ = read_end();
       pid_ = -1;
@@ -215,11 +329,26 @@ std::string_view Program::text(std::uint32_t tid) const {
   return {slot.text, slot.req.text_len};
 }
 
+// Parks the thread that ran (if another one runs now), then publishes the reply (release) and
+// wakes the thread if it said it sleeps.
 void Program::reply(std::uint32_t tid, wire::Reply reply) {
+  if (running_ != tid && running_ != wire::kNoTid) park(running_);
+  running_ = tid;
+  slots_used_ = std::max(slots_used_, tid + 1);
   auto& slot = shared_->slots[tid];
   slot.rep = reply;
-  slot.state.store(static_cast<std::uint32_t>(wire::SlotState::reply), std::memory_order_release);
-  futex(&slot.state, FUTEX_WAKE, 1);
+  auto old = slot.state.exchange(kReply, std::memory_order_acq_rel);
+  if ((old & wire::kThreadSleeps) != 0) futex(&slot.state, FUTEX_WAKE, INT_MAX);
+}
+
+// Tells thread `tid`, which waits for a reply that will not come soon, to stop spinning.
+void Program::park(std::uint32_t tid) {
+  if (spin_ticks_ == 0) return;
+  auto& state = shared_->slots[tid].state;
+  auto word = state.load(std::memory_order_relaxed);
+  while (state_of(word) == kRequest && (word & wire::kParked) == 0 &&
+         !state.compare_exchange_weak(word, word | wire::kParked, std::memory_order_relaxed)) {
+  }
 }
 
 ProcessEnd Program::finish_run(std::chrono::milliseconds grace) {

@@ -1,5 +1,14 @@
 // The driver's end of the wire: starts a program's fork server under racelab_rt, forks one
 // process per run, waits for the running thread's requests and hands out replies.
+//
+// The handoff (protocol.hpp, Slot): when the driver and the program have CPUs of their own
+// (ProgramSpec::pin_cpu, two CPUs or more), each side spins for a few µs on the slot's state word
+// before it sleeps on it, so a point where the same thread goes on costs no system call; replying
+// to another thread first parks the one that ran, so that it sleeps at once and leaves the
+// program's CPU to the next. Each side wakes the word only when the other said it sleeps. When
+// that does not pay (the driver was preempted: another process wants its CPU, a second session
+// say; or most requests come after the spin) the program's threads move back to the driver's CPU
+// and nobody spins, for a while (adapt_placement), so that spinning never competes with real work.
 #pragma once
 
 #include <sys/types.h>
@@ -26,7 +35,10 @@ class ProgramError : public std::runtime_error {
 struct ProgramSpec {
   std::vector<std::string> argv;  // argv[0]: the program
   std::string runtime_library;    // libracelab_rt.so, preloaded
-  bool pin_cpu = true;            // the program and the driver share one CPU
+  // Pin the driver and the program: with two CPUs or more the program's threads share one CPU and
+  // the driver takes another, and both spin briefly before they sleep, while that pays (see
+  // Program); else they share the driver's CPU and only sleep. False: no pinning, no spinning.
+  bool pin_cpu = true;
 };
 
 // How a run's process ended.
@@ -69,6 +81,9 @@ class Program {
  private:
   ProcessEnd read_end();
   bool answer_ready(int timeout_ms) const;
+  void park(std::uint32_t tid);
+  void adapt_placement();
+  void set_split(bool on);
 
   ProgramSpec spec_;
   wire::Shared* shared_ = nullptr;
@@ -79,6 +94,19 @@ class Program {
   bool instrumented_ = false;
   bool stuck_ = false;
   std::optional<ProcessEnd> ended_;
+  std::uint32_t running_ = wire::kNoTid;          // the thread replied to last
+  std::uint32_t slots_used_ = wire::kMaxThreads;  // 1 + the highest thread replied to in the run
+  // Placement and spinning (see the top). The CPUs are -1 unpinned; equal when there is one.
+  int driver_cpu_ = -1;
+  int program_cpu_ = -1;
+  bool split_ = false;               // the program on program_cpu_, both sides spinning
+  std::uint64_t ticks_per_us_ = 0;   // the TSC's rate
+  std::uint64_t spin_ticks_ = 0;     // the driver's spin now, 0 when not split
+  std::uint32_t waits_ = 0;          // next_request calls, for adapt_placement's period
+  std::uint32_t slept_waits_ = 0;    // ... that ended asleep since its last look
+  long preemptions_ = 0;             // the driver thread's involuntary context switches so far
+  std::uint32_t calm_waits_ = 0;     // not split until this many more waits pass
+  std::uint32_t backoff_waits_ = 0;  // ... which doubles while contention lasts
 };
 
 }  // namespace racelab::run

@@ -11,6 +11,7 @@
 #include <execinfo.h>
 #include <link.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -19,6 +20,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -42,6 +44,7 @@ int g_ans_fd = -1;
 std::uintptr_t g_exe_lo = 0;
 std::uintptr_t g_exe_hi = 0;
 thread_local std::uint32_t t_tid = wire::kNoTid;
+thread_local std::int32_t t_cpu = -1;  // the CPU this thread pinned itself to (move_to), -1: none
 // Set while the runtime itself runs code that may call interposed functions (the unwinder takes
 // pthread mutexes): those calls pass through.
 thread_local bool t_inside = false;
@@ -50,29 +53,77 @@ bool g_instrumented = false;  // __tsan_init ran (module constructors run before
 bool g_crashed = false;  // this run's crash was reported to the driver
 
 long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value, const timespec* timeout = nullptr) {
+  // Not FUTEX_PRIVATE_FLAG: the word is in a mapping shared with the driver's process.
   return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, value, timeout, nullptr, 0);
 }
 
-// Waits until the driver hands `slot` a reply (this thread runs again).
-void wait_reply(wire::Slot& slot) noexcept {
-  for (;;) {
-    auto state = slot.state.load(std::memory_order_acquire);
-    if (state == static_cast<std::uint32_t>(wire::SlotState::reply)) break;
-    futex(&slot.state, FUTEX_WAIT, state);
+constexpr std::uint32_t state_of(std::uint32_t word) { return word & wire::kStateMask; }
+constexpr auto kRequest = static_cast<std::uint32_t>(wire::SlotState::request);
+constexpr auto kReply = static_cast<std::uint32_t>(wire::SlotState::reply);
+
+// The spin's clock: the TSC, which needs no system call (and is not the program's clock_gettime,
+// which racelab_rt interposes). Elsewhere the thread does not spin.
+#if defined(__x86_64__)
+std::uint64_t ticks() noexcept { return __builtin_ia32_rdtsc(); }
+void relax() noexcept { __builtin_ia32_pause(); }
+constexpr bool kCanSpin = true;
+#else
+std::uint64_t ticks() noexcept { return 0; }
+void relax() noexcept {}
+constexpr bool kCanSpin = false;
+#endif
+
+// Pins the calling thread to `cpu` (the driver's choice, see Slot::cpu) unless it is there.
+// g_cpu: the CPU of the thread that runs, which a thread it creates inherits (adopt_thread).
+std::int32_t g_cpu = -1;
+void move_to(std::int32_t cpu) noexcept {
+  if (cpu != t_cpu) {
+    t_cpu = cpu;
+    if (cpu >= 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      sched_setaffinity(0, sizeof set, &set);
+    }
   }
-  slot.state.store(static_cast<std::uint32_t>(wire::SlotState::idle), std::memory_order_relaxed);
-  g_now_ns = slot.rep.now_ns;
+  g_cpu = t_cpu;
 }
 
+// Waits until the driver hands `slot` a reply (this thread runs again): spins for up to the
+// slot's spin_ticks unless the driver parks the thread, then sleeps on the state word with
+// kThreadSleeps set. The acquire load that sees reply makes the driver's `rep` visible.
+void wait_reply(wire::Slot& slot) noexcept {
+  auto word = slot.state.load(std::memory_order_acquire);
+  const std::uint64_t spin = slot.spin_ticks.load(std::memory_order_relaxed);
+  if (kCanSpin && spin > 0 && state_of(word) != kReply && (word & wire::kParked) == 0) {
+    const auto start = ticks();
+    do {
+      relax();
+      word = slot.state.load(std::memory_order_acquire);
+    } while (state_of(word) != kReply && (word & wire::kParked) == 0 && ticks() - start < spin);
+  }
+  while (state_of(word) != kReply) {
+    if ((word & wire::kThreadSleeps) == 0 &&
+        !slot.state.compare_exchange_weak(word, word | wire::kThreadSleeps, std::memory_order_acquire))
+      continue;  // the word changed (a reply, a park): look again
+    futex(&slot.state, FUTEX_WAIT, word | wire::kThreadSleeps);
+    word = slot.state.load(std::memory_order_acquire);
+  }
+  // reply -> idle, keeping nothing but a kDriverSleeps the driver may set from now on.
+  slot.state.fetch_and(wire::kDriverSleeps, std::memory_order_relaxed);
+  g_now_ns = slot.rep.now_ns;
+  move_to(slot.cpu.load(std::memory_order_relaxed));
+}
+
+// Publishes a request (release) and wakes the driver if it said it sleeps on the word.
 void post(wire::Slot& slot, wire::Request req, std::string_view text) noexcept {
   req.tid = t_tid;
   auto n = std::min<std::size_t>(text.size(), wire::kTextMax);
   std::memcpy(slot.text, text.data(), n);
   req.text_len = static_cast<std::uint32_t>(n);
   slot.req = req;
-  slot.state.store(static_cast<std::uint32_t>(wire::SlotState::request), std::memory_order_release);
-  g_shared->doorbell.fetch_add(1, std::memory_order_release);
-  futex(&g_shared->doorbell, FUTEX_WAKE, 1);
+  auto old = slot.state.exchange(kRequest, std::memory_order_acq_rel);
+  if ((old & wire::kDriverSleeps) != 0) futex(&slot.state, FUTEX_WAKE, INT_MAX);
 }
 
 bool read_all(int fd, void* data, std::size_t n) {
@@ -188,7 +239,8 @@ int wrapped_main(int argc, char** argv, char** envp) {
   const char* env = std::getenv(wire::kEnv);
   if (env == nullptr) return g_main(argc, argv, envp);
   int shm = -1;
-  if (std::sscanf(env, "%d,%d,%d", &shm, &g_cmd_fd, &g_ans_fd) != 3) {
+  int unset_bind_now = 0;  // the driver set LD_BIND_NOW (program.cpp): the program was not given it
+  if (std::sscanf(env, "%d,%d,%d,%d", &shm, &g_cmd_fd, &g_ans_fd, &unset_bind_now) < 3) {
     std::fprintf(stderr, "racelab_rt: %s='%s' is not SHMFD,CMDFD,ANSFD\n", wire::kEnv, env);
     return 2;
   }
@@ -205,6 +257,7 @@ int wrapped_main(int argc, char** argv, char** envp) {
   }
   g_shared->instrumented = g_instrumented ? 1 : 0;
   unsetenv(wire::kEnv);  // programs this one starts are not under racelab
+  if (unset_bind_now == 1) unsetenv("LD_BIND_NOW");
   dl_iterate_phdr(find_exe, nullptr);
   dl_iterate_phdr(find_db_libs, nullptr);
   void* frames[2];
@@ -217,6 +270,7 @@ int wrapped_main(int argc, char** argv, char** envp) {
   for (;;) {
     char cmd = 0;
     if (!read_all(g_cmd_fd, &cmd, 1) || cmd == 'Q') _exit(0);
+    move_to(g_shared->slots[0].cpu.load(std::memory_order_relaxed));  // so the run starts where it runs
     int out = memfd_create("racelab-run-output", MFD_CLOEXEC);
     pid_t pid = fork();
     if (pid == 0) {
@@ -285,6 +339,7 @@ void send(wire::Request req, std::string_view text) noexcept { post(g_shared->sl
 
 void adopt_thread(std::uint32_t tid) noexcept {
   t_tid = tid;
+  t_cpu = g_cpu;
   wait_reply(g_shared->slots[tid]);
   detector::thread_started(tid);
 }
