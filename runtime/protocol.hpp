@@ -19,7 +19,7 @@
 namespace racelab::rt::wire {
 
 inline constexpr std::uint32_t kMagic = 0x52'4c'52'54;  // "RLRT"
-inline constexpr std::uint32_t kVersion = 3;
+inline constexpr std::uint32_t kVersion = 4;
 inline constexpr std::uint32_t kMaxThreads = 256;
 inline constexpr std::uint32_t kMaxPointPcs = 4096;
 inline constexpr std::uint32_t kTextMax = 16384;
@@ -68,6 +68,7 @@ enum class Op : std::uint32_t {
   sem_getvalue,  // reply.value
   once_begin,    // reply.value 1: run the initialiser; 0: already done
   once_end,
+  once_abort,  // the initialiser threw: not done, the next caller runs it
   sleep,  // arg0: ns
   yield,
   // memory

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -171,6 +172,12 @@ Program::Program(ProgramSpec spec) : spec_(std::move(spec)) {
   server_ = fork();
   if (server_ < 0) throw ProgramError("fork failed");
   if (server_ == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // the fork server dies with racelab (kept across exec)
+    // Every run reads the same (empty) stdin: one run must not consume what the next would see.
+    if (int null = ::open("/dev/null", O_RDONLY); null >= 0) {
+      dup2(null, STDIN_FILENO);
+      if (null != STDIN_FILENO) ::close(null);
+    }
     clear_cloexec(shm);
     clear_cloexec(cmd[0]);
     clear_cloexec(ans[1]);

@@ -69,6 +69,7 @@ const char* op_name(Op op, std::uint64_t arg0) {
     case Op::sem_getvalue: return "sem.getvalue";
     case Op::once_begin: return "once";
     case Op::once_end: return "once.done";
+    case Op::once_abort: return "once.threw";
     case Op::sleep: return "sleep";
     case Op::yield: return "yield";
     case Op::db_blocked: return "sql.lock_wait";
@@ -597,6 +598,12 @@ wire::Reply Run::handle(std::uint32_t tid, const wire::Request& req) {
       if (once.state == 0) once.state = 1;
       break;
     }
+    case Op::once_abort: {
+      auto& once = *onces_.try_emplace(req.obj, std::make_unique<Once>()).first->second;
+      once.state = 0;
+      once.waiters.notify_all();
+      break;
+    }
     case Op::once_end: {
       auto& once = *onces_.try_emplace(req.obj, std::make_unique<Once>()).first->second;
       once.state = 2;
@@ -832,7 +839,7 @@ int Session::search(std::ostream& out, std::ostream& err) {
   } else {
     while (runs < options_.runs) {
       auto chunk = eo;
-      chunk.runs = std::min(100, options_.runs - runs);
+      chunk.runs = std::min(10, options_.runs - runs);
       chunk.seed = options_.seed + static_cast<std::uint64_t>(runs);
       if (options_.progress) chunk.progress = {};
       report = racelab::explore(chunk, body);

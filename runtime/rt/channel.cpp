@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -216,8 +217,17 @@ void on_fatal_signal(int sig, siginfo_t* info, void*) {
   if (sig == SIGABRT || sig == SIGFPE) raise(sig);
 }
 
+// A fork() by the program: the child is not part of the run (it would post into its parent's
+// slot); it runs on its own, uncontrolled, as under no racelab at all.
+void forked_child() {
+  g_controlled = false;
+  g_detect = false;
+  t_tid = wire::kNoTid;
+}
+
 // Becomes one run: the forked child's main thread is task 0.
 void start_run() {
+  pthread_atfork(nullptr, nullptr, forked_child);
   const auto& config = g_shared->config;
   g_detect = config.detect_races != 0;
   g_all_accesses = config.all_accesses != 0;
@@ -274,6 +284,8 @@ int wrapped_main(int argc, char** argv, char** envp) {
     int out = memfd_create("racelab-run-output", MFD_CLOEXEC);
     pid_t pid = fork();
     if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // a run dies with its fork server (which dies with racelab)
+      if (getppid() == 1) _exit(137);
       close(g_cmd_fd);
       close(g_ans_fd);
       dup2(out, STDOUT_FILENO);

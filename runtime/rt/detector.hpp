@@ -23,10 +23,9 @@
 // - A range access checks its first kRangeBytesMax bytes only.
 // - Call stacks keep the outermost kStackDepthMax frames; the stack store keeps kStackNodesMax
 //   distinct (caller, call site) frames, beyond which stacks are cut short.
-// - malloc/free are not intercepted: memory freed and reused for an unrelated object keeps its
-//   old accesses. The reuse is almost always ordered by the sync that handed the object over (the
-//   free and the malloc go through the same allocator lock or a join), so the old accesses happen
-//   before the new ones and do not race; AnnotateNewMemory (tsan_abi.cpp) forgets a range outright.
+// - Memory reuse: malloc (memory.cpp) forgets the block it hands out, and AnnotateNewMemory
+//   (tsan_abi.cpp) a range, so a block freed by one thread and reused by another is no false race.
+//   free itself is not intercepted.
 // - A thread's epoch is 32 bits and saturates: after 2^32 - 1 releases on one thread in one run,
 //   its later accesses look ordered to anyone who synchronised with it since.
 #pragma once

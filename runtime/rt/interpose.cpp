@@ -107,7 +107,8 @@ pthread_t g_handles[wire::kMaxThreads];
 bool g_handle_set[wire::kMaxThreads];
 
 std::uint32_t tid_of(pthread_t thread) {
-  for (std::uint32_t i = 0; i < wire::kMaxThreads; ++i)
+  // Newest first: glibc reuses the handle of a thread that ended detached.
+  for (std::uint32_t i = wire::kMaxThreads; i-- > 0;)
     if (g_handle_set[i] && pthread_equal(g_handles[i], thread)) return i;
   return wire::kNoTid;
 }
@@ -118,13 +119,20 @@ struct Start {
   std::uint32_t tid;
 };
 
+// Leaves control when the thread's function is done: as it returns, or at the end of the
+// unwinding pthread_exit does, after the destructors and cleanup handlers that unlock its mutexes.
+struct Leave {
+  ~Leave() {
+    if (rt::controlled()) rt::leave_thread();
+  }
+};
+
 void* trampoline(void* p) {
   Start start = *static_cast<Start*>(p);
   delete static_cast<Start*>(p);
   rt::adopt_thread(start.tid);
-  void* result = start.fn(start.arg);
-  rt::leave_thread();
-  return result;
+  Leave leave;
+  return start.fn(start.arg);
 }
 
 int lock_result(const wire::Reply& r) { return r.result; }
@@ -158,7 +166,7 @@ int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*fn)(vo
     return rc;
   }
   g_handles[tid] = *thread;
-  g_handle_set[tid] = true;
+  g_handle_set[tid] = detached != PTHREAD_CREATE_DETACHED;  // a detached one's handle is reused
   return ask(Op::thread_create, nullptr, RACELAB_SITE, detached == PTHREAD_CREATE_DETACHED, tid).result;
 }
 
@@ -191,7 +199,9 @@ int pthread_detach(pthread_t thread) noexcept {
 
 void pthread_exit(void* result) {
   RACELAB_REAL(pthread_exit);
-  if (rt::controlled()) rt::leave_thread();
+  // A thread racelab started leaves control at the end of the unwinding (trampoline's Leave);
+  // main has no such frame.
+  if (rt::controlled() && rt::current_tid() == 0) rt::leave_thread();
   real_pthread_exit(result);
   __builtin_unreachable();
 }
@@ -410,7 +420,16 @@ int pthread_once(pthread_once_t* once, void (*init)()) {
   if (!rt::controlled()) return real_pthread_once(once, init);
   auto pc = RACELAB_SITE;
   if (ask(Op::once_begin, once, pc).value != 0) {
+    struct Abort {  // std::call_once's function threw: the next caller runs it again
+      pthread_once_t* once;
+      std::uint64_t pc;
+      bool done = false;
+      ~Abort() {
+        if (!done) ask(Op::once_abort, once, pc);
+      }
+    } abort{once, pc};
     init();
+    abort.done = true;
     rt::detector::release(once);
     ask(Op::once_end, once, pc);
   } else {
@@ -579,6 +598,7 @@ void __assert_fail(const char* assertion, const char* file, unsigned line,
     std::fprintf(stderr, "%s%s%s:%u: %s%sAssertion `%s' failed.\n", program_invocation_short_name,
                  *program_invocation_short_name ? ": " : "", file, line, function ? function : "",
                  function ? ": " : "", assertion);
+    if (function == nullptr) function = "?";
     std::fflush(stderr);
     std::string what = std::string("assertion `") + assertion + "' failed in " + function + " (" + file + ':' +
                        std::to_string(line) + ')';

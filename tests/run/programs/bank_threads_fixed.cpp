@@ -1,5 +1,6 @@
 // racelab-run: --strategy dfs:3 --runs 20000 --races fail
 // expect-exit: 0
+// expect-output: every schedule within the bound explored
 // transfer() holds the lock across the check and the debit/credit, so the second transfer of 800 always
 // sees alice at 200 and is refused: alice never goes negative and the total stays 1700.
 #include <cassert>

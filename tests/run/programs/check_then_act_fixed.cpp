@@ -1,5 +1,6 @@
 // racelab-run: --strategy dfs:2 --runs 20000 --races fail
 // expect-exit: 0
+// expect-output: every schedule within the bound explored
 // withdraw() holds one lock across the check and the debit, so the second withdrawal always sees the
 // first one's debit (200 < 800) and is refused: savings ends at 200 in every interleaving.
 #include <cassert>

@@ -1,5 +1,6 @@
 // racelab-run: --strategy dfs:2 --runs 5000 --fail-on-exit
 // expect-exit: 1
+// expect-output: exits with status 3
 // Each worker runs the job if `claimed` is still false, but checks and sets it in two atomic operations:
 // A loads false and is preempted, B loads false too, both run the job, and main exits with status 3.
 #include <atomic>

@@ -1,5 +1,6 @@
 // racelab-run: --strategy dfs:2 --runs 20000 --fail-on-exit
 // expect-exit: 0
+// expect-output: every schedule within the bound explored
 // The claim is one atomic exchange(true), so exactly one worker sees false and runs the job, and main
 // always exits 0 (which --fail-on-exit checks).
 #include <atomic>

@@ -1,5 +1,6 @@
 // racelab-run: --strategy dfs:2 --runs 20000 --races fail
 // expect-exit: 0
+// expect-output: every schedule within the bound explored
 // main joins the logger before destroying log_lock, so the mutex is free (and nobody will lock it again)
 // when it is destroyed.
 #define _POSIX_C_SOURCE 200809L

@@ -1,5 +1,6 @@
 // racelab-run: --strategy dfs:2 --runs 20000 --races fail
 // expect-exit: 0
+// expect-output: every schedule within the bound explored
 // `instance` is a std::atomic<Widget*>: the fast path loads it with acquire and the initialiser stores it
 // with release after constructing the Widget (and the lock orders the slow path), so there is no data race.
 #include <atomic>

@@ -1,5 +1,6 @@
 // racelab-run: --strategy dfs:2 --runs 20000 --races fail
 // expect-exit: 0
+// expect-output: every schedule within the bound explored
 // Both functions take the two mutexes with std::scoped_lock, whose std::lock algorithm (lock one,
 // try_lock the other, back off on failure) cannot deadlock whatever order the arguments are in.
 #include <cassert>

@@ -1,5 +1,6 @@
 // racelab-run: --strategy dfs:2 --runs 20000 --races fail
 // expect-exit: 0
+// expect-output: every schedule within the bound explored
 // The increment is done under a pthread mutex, so the two read-modify-writes never interleave and
 // counter always ends at 4, with no data race for --races fail to report.
 #define _POSIX_C_SOURCE 200809L

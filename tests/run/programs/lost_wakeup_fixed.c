@@ -1,5 +1,6 @@
 // racelab-run: --strategy dfs:2 --runs 20000 --races fail
 // expect-exit: 0
+// expect-output: every schedule within the bound explored
 // The signaller sets a `ready` flag under the mutex before signalling and the waiter waits in a
 // `while (!ready)` loop, so a signal sent before the wait (or a spurious wakeup) is harmless.
 #define _POSIX_C_SOURCE 200809L

@@ -1,5 +1,6 @@
 // racelab-run: --strategy dfs:2 --runs 20000 --races fail
 // expect-exit: 0
+// expect-output: every schedule within the bound explored
 // main still detaches the checker and returns without joining, but it works out the next stage in a local
 // and publishes only the final value 2, so whenever the checker runs (or if it never does) it sees 0 or 2.
 #include <atomic>

@@ -1,5 +1,6 @@
 // racelab-run: --strategy dfs:2 --runs 20000 --races fail
 // expect-exit: 0
+// expect-output: every schedule within the bound explored
 // The shelf mutex is PTHREAD_MUTEX_RECURSIVE, so the buyer may call restock() while holding it: the
 // shelf ends with 9 items (the delivery came first) or 14 (the buyer restocked 5, then the delivery came).
 #define _POSIX_C_SOURCE 200809L

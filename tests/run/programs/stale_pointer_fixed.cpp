@@ -1,5 +1,6 @@
 // racelab-run: --strategy dfs:2 --runs 20000 --races fail
 // expect-exit: 0
+// expect-output: every schedule within the bound explored
 // The reader loads `current` once into a local and uses only that, and main frees the Config only after
 // joining the reader, so the reader sees either the whole Config or null.
 #include <atomic>

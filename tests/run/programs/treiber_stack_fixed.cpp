@@ -1,5 +1,6 @@
 // racelab-run: --strategy dfs:2 --runs 20000 --races fail
 // expect-exit: 0
+// expect-output: every schedule within the bound explored
 // push() links the node to the head it saw and publishes it with compare_exchange_weak in a loop, so a
 // push that lands in between makes the CAS fail and retry with the new head: no node is lost.
 #include <atomic>

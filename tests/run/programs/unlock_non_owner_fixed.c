@@ -1,5 +1,6 @@
 // racelab-run: --strategy dfs:2 --runs 20000 --races fail
 // expect-exit: 0
+// expect-output: every schedule within the bound explored
 // Each thread unlocks only the mutex it locked itself, and the worker tells main that its half is
 // written with a semaphore (sem_post / sem_wait), which any thread may post.
 #define _POSIX_C_SOURCE 200809L
