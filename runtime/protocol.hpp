@@ -69,7 +69,7 @@ enum class Op : std::uint32_t {
   once_begin,    // reply.value 1: run the initialiser; 0: already done
   once_end,
   once_abort,  // the initialiser threw: not done, the next caller runs it
-  sleep,  // arg0: ns
+  sleep,       // arg0: ns
   yield,
   // memory
   atomic_op,  // a scheduling point before an atomic operation; arg0: AtomicKind
@@ -157,8 +157,8 @@ struct Shared {
   std::uint32_t magic = kMagic;
   std::uint32_t version = kVersion;
   std::atomic<std::uint32_t> unused{0};  // was the doorbell; each side now waits on its slot word
-  std::uint32_t instrumented = 0;          // the program calls __tsan_init (it was compiled for racelab)
-  std::uint64_t exe_base = 0;              // load address of the program's executable (for symbols)
+  std::uint32_t instrumented = 0;        // the program calls __tsan_init (it was compiled for racelab)
+  std::uint64_t exe_base = 0;            // load address of the program's executable (for symbols)
   RunConfig config;
   Slot slots[kMaxThreads];
 };

@@ -6,8 +6,8 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/personality.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -107,7 +107,8 @@ std::string find_program(const std::string& name) {
 std::string check_executable(const std::string& path) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) return "no such program: '" + path + "'";
-  if (!S_ISREG(st.st_mode) || access(path.c_str(), X_OK) != 0) return "'" + path + "' is not an executable file";
+  if (!S_ISREG(st.st_mode) || access(path.c_str(), X_OK) != 0)
+    return "'" + path + "' is not an executable file";
   std::ifstream in(path, std::ios::binary);
   Elf64_Ehdr eh{};
   if (!in.read(reinterpret_cast<char*>(&eh), sizeof eh) || std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
@@ -130,12 +131,14 @@ void clear_cloexec(int fd) { fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) & ~FD_CLOEXEC
 
 std::string ProcessEnd::describe() const {
   if (exited) return "exited with status " + std::to_string(status);
-  return std::string("was killed by ") + (sigabbrev_np(signal) ? "SIG" + std::string(sigabbrev_np(signal)) : "a signal") +
-         " (" + (sigdescr_np(signal) ? sigdescr_np(signal) : "?") + ")";
+  return std::string("was killed by ") +
+         (sigabbrev_np(signal) ? "SIG" + std::string(sigabbrev_np(signal)) : "a signal") + " (" +
+         (sigdescr_np(signal) ? sigdescr_np(signal) : "?") + ")";
 }
 
 Program::Program(ProgramSpec spec) : spec_(std::move(spec)) {
-  if (spec_.argv.empty()) throw ProgramError("no program given: racelab run [options] -- ./program [args...]");
+  if (spec_.argv.empty())
+    throw ProgramError("no program given: racelab run [options] -- ./program [args...]");
   spec_.argv[0] = find_program(spec_.argv[0]);
   if (auto why = check_executable(spec_.argv[0]); !why.empty()) throw ProgramError(why);
   if (access(spec_.runtime_library.c_str(), R_OK) != 0)
@@ -167,7 +170,8 @@ Program::Program(ProgramSpec spec) : spec_(std::move(spec)) {
   std::string rt_env = std::to_string(shm) + "," + std::to_string(cmd[0]) + "," + std::to_string(ans[1]) +
                        (bind_now ? ",1" : ",0");
   std::string preload = spec_.runtime_library;
-  if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0') preload += std::string(":") + old;
+  if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0')
+    preload += std::string(":") + old;
 
   server_ = fork();
   if (server_ < 0) throw ProgramError("fork failed");

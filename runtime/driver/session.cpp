@@ -31,10 +31,9 @@ using namespace std::chrono;
 [[noreturn]] void fail(std::string message) { throw racelab::AssertionFailed(std::move(message)); }
 
 const char* op_name(Op op, std::uint64_t arg0) {
-  static constexpr const char* kAtomic[] = {"atomic.load",      "atomic.store",    "atomic.exchange",
-                                            "atomic.fetch_add", "atomic.fetch_sub", "atomic.fetch_and",
-                                            "atomic.fetch_or",  "atomic.fetch_xor", "atomic.fetch_nand",
-                                            "atomic.cas"};
+  static constexpr const char* kAtomic[] = {
+      "atomic.load",      "atomic.store",    "atomic.exchange",  "atomic.fetch_add",  "atomic.fetch_sub",
+      "atomic.fetch_and", "atomic.fetch_or", "atomic.fetch_xor", "atomic.fetch_nand", "atomic.cas"};
   switch (op) {
     case Op::thread_create: return "thread.create";
     case Op::thread_join: return "thread.join";
@@ -192,14 +191,15 @@ class Session {
   // the session (traces keep views of them).
   const char* point(const wire::Request& req, std::string_view text = {}) {
     if (req.op == Op::db_statement) return statement_point(req, text);
-    auto key = std::make_pair(static_cast<std::uint64_t>(req.op) << 8 | (req.op == Op::atomic_op ? req.arg0 : 0),
-                              req.pc);
+    auto key = std::make_pair(
+        static_cast<std::uint64_t>(req.op) << 8 | (req.op == Op::atomic_op ? req.arg0 : 0), req.pc);
     auto it = points_.find(key);
     if (it == points_.end()) {
       bool return_address = req.op != Op::read && req.op != Op::write && req.op != Op::atomic_op;
-      auto& name = names_.emplace_back(std::string(op_name(req.op, req.arg0)) + "@" +
-                                       (req.pc == wire::kLibrarySite ? std::string("database-library")
-                                                                     : symbols_.site(req.pc, return_address)));
+      auto& name =
+          names_.emplace_back(std::string(op_name(req.op, req.arg0)) + "@" +
+                              (req.pc == wire::kLibrarySite ? std::string("database-library")
+                                                            : symbols_.site(req.pc, return_address)));
       it = points_.emplace(key, Site{name.c_str(), racelab::Point(name)}).first;
     }
     if ((req.flags & wire::kQuiet) == 0) it->second.point.hit();
@@ -247,8 +247,8 @@ class Session {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> race_order_;
   bool fail_on_race_ = false;
   bool uncontrolled_ = false;
-  bool slept_ = false;  // the program slept in some run
-  int nonzero_exits_ = 0;     // passing runs whose process exited with a non-zero status
+  bool slept_ = false;       // the program slept in some run
+  int nonzero_exits_ = 0;    // passing runs whose process exited with a non-zero status
   ProcessEnd nonzero_exit_;  // the first of them
   std::map<std::string, ProcessEnd> failing_ends_;  // by the run's schedule text
 };
@@ -272,15 +272,16 @@ wire::Request Run::next(std::uint32_t tid) {
       if (program_.ended()) break;
     }
     if (!program_.ended())
-      fail("thread '" + name(tid) + "' has not come back to racelab for " + std::to_string(2 * stuck.count()) +
+      fail("thread '" + name(tid) + "' has not come back to racelab for " +
+           std::to_string(2 * stuck.count()) +
            " ms: it is inside a call racelab does not control (a read from a socket or pipe, a futex, a "
            "busy loop without atomics?)");
   }
   const auto& end = *program_.ended();
   if (end.exited) {
     if (s_.options().fail_on_exit && end.status != 0)
-      fail("the program exited with status " + std::to_string(end.status) + " (--fail-on-exit) while thread '" +
-           name(tid) + "' ran");
+      fail("the program exited with status " + std::to_string(end.status) +
+           " (--fail-on-exit) while thread '" + name(tid) + "' ran");
     exited_ = true;
     racelab::Simulation::current()->end("the process exited with status " + std::to_string(end.status));
     return {.op = Op::thread_exit};
@@ -303,7 +304,8 @@ void Run::serve(std::uint32_t tid) {
         if (i != tid && threads_[i] && threads_[i]->joinable()) ++running;
       racelab::Simulation::current()->end(
           "the process exited with status " + std::to_string(status) +
-          (running > 0 ? " while " + std::to_string(running) + " thread(s) still ran (they end with it)" : ""));
+          (running > 0 ? " while " + std::to_string(running) + " thread(s) still ran (they end with it)"
+                       : ""));
       return;
     }
     if (req.op == Op::crash) fail(s_.crash_message(program_.text(tid)));
@@ -354,8 +356,8 @@ int Run::unlock(std::uint32_t tid, Mutex& m, const wire::Request& req) {
   auto kind = static_cast<MutexKind>(req.arg0);
   if (m.owner != tid) {
     if (kind == MutexKind::errorcheck || kind == MutexKind::recursive) return EPERM;
-    fail("thread '" + name(tid) + "' unlocks mutex #" + std::to_string(m.serial) + " (" + s_.point(req) + ") " +
-         (m.owner < 0 ? std::string("that nobody holds") : "held by " + holder(m.owner)));
+    fail("thread '" + name(tid) + "' unlocks mutex #" + std::to_string(m.serial) + " (" + s_.point(req) +
+         ") " + (m.owner < 0 ? std::string("that nobody holds") : "held by " + holder(m.owner)));
   }
   if (--m.count == 0) {
     m.owner = -1;
@@ -415,14 +417,12 @@ wire::Reply Run::handle(std::uint32_t tid, const wire::Request& req) {
       rep.result = lock(tid, object(mutexes_, req.obj), req, point, req.op == Op::mutex_trylock,
                         req.op == Op::mutex_timedlock ? static_cast<std::int64_t>(req.arg1) : -1);
       break;
-    case Op::mutex_unlock:
-      rep.result = unlock(tid, object(mutexes_, req.obj), req);
-      break;
+    case Op::mutex_unlock: rep.result = unlock(tid, object(mutexes_, req.obj), req); break;
     case Op::mutex_destroy: {
       auto it = mutexes_.find(req.obj);
       if (it != mutexes_.end() && it->second->owner >= 0)
-        fail("thread '" + name(tid) + "' destroys mutex #" + std::to_string(it->second->serial) + " (" + point +
-             ") while " + holder(it->second->owner) + " holds it");
+        fail("thread '" + name(tid) + "' destroys mutex #" + std::to_string(it->second->serial) + " (" +
+             point + ") while " + holder(it->second->owner) + " holds it");
       if (it != mutexes_.end()) mutexes_.erase(it);
       break;
     }
@@ -433,7 +433,8 @@ wire::Reply Run::handle(std::uint32_t tid, const wire::Request& req) {
     case Op::rwlock_trywrlock:
     case Op::rwlock_timedwrlock: {
       auto& l = object(rwlocks_, req.obj);
-      bool write = req.op == Op::rwlock_wrlock || req.op == Op::rwlock_trywrlock || req.op == Op::rwlock_timedwrlock;
+      bool write =
+          req.op == Op::rwlock_wrlock || req.op == Op::rwlock_trywrlock || req.op == Op::rwlock_timedwrlock;
       bool try_only = req.op == Op::rwlock_tryrdlock || req.op == Op::rwlock_trywrlock;
       bool timed = req.op == Op::rwlock_timedrdlock || req.op == Op::rwlock_timedwrlock;
       if (l.writer == tid || (write && l.readers.count(tid) != 0)) {
@@ -441,13 +442,15 @@ wire::Reply Run::handle(std::uint32_t tid, const wire::Request& req) {
         break;
       }
       auto busy = [&] { return l.writer >= 0 || (write && !l.readers.empty()); };
-      const auto deadline = timed ? racelab::Simulation::current()->now().count() + static_cast<std::int64_t>(req.arg1) : -1;
+      const auto deadline =
+          timed ? racelab::Simulation::current()->now().count() + static_cast<std::int64_t>(req.arg1) : -1;
       while (busy()) {
         if (try_only) break;
         auto left = deadline < 0 ? -1 : deadline - racelab::Simulation::current()->now().count();
         if (deadline >= 0 && left <= 0) break;
         auto why = "rwlock #" + std::to_string(l.serial) + " held by " +
-                   (l.writer >= 0 ? holder(l.writer) + " (writing)" : std::to_string(l.readers.size()) + " reader(s)");
+                   (l.writer >= 0 ? holder(l.writer) + " (writing)"
+                                  : std::to_string(l.readers.size()) + " reader(s)");
         l.waiters.wait(point, why, std::chrono::nanoseconds(left));
       }
       if (busy()) {
@@ -476,8 +479,8 @@ wire::Reply Run::handle(std::uint32_t tid, const wire::Request& req) {
     case Op::rwlock_destroy: {
       auto it = rwlocks_.find(req.obj);
       if (it != rwlocks_.end() && (it->second->writer >= 0 || !it->second->readers.empty()))
-        fail("thread '" + name(tid) + "' destroys rwlock #" + std::to_string(it->second->serial) + " (" + point +
-             ") while it is held");
+        fail("thread '" + name(tid) + "' destroys rwlock #" + std::to_string(it->second->serial) + " (" +
+             point + ") while it is held");
       if (it != rwlocks_.end()) rwlocks_.erase(it);
       break;
     }
@@ -486,8 +489,8 @@ wire::Reply Run::handle(std::uint32_t tid, const wire::Request& req) {
       auto& c = object(conds_, req.obj);
       auto& m = object(mutexes_, req.arg0);
       if (m.owner != tid)
-        fail("thread '" + name(tid) + "' waits on condition variable #" + std::to_string(c.serial) + " (" + point +
-             ") without holding its mutex #" + std::to_string(m.serial));
+        fail("thread '" + name(tid) + "' waits on condition variable #" + std::to_string(c.serial) + " (" +
+             point + ") without holding its mutex #" + std::to_string(m.serial));
       auto count = m.count;
       m.owner = -1;
       m.count = 0;
@@ -498,7 +501,8 @@ wire::Reply Run::handle(std::uint32_t tid, const wire::Request& req) {
         Cond& c;
         ~Leave() { --c.waiting; }
       } leave{c};
-      auto r = c.waiters.wait(point, "condition variable #" + std::to_string(c.serial) + " (a signal)", timeout);
+      auto r =
+          c.waiters.wait(point, "condition variable #" + std::to_string(c.serial) + " (a signal)", timeout);
       if (r == WaitResult::timed_out) rep.result = ETIMEDOUT;
       while (m.owner >= 0)
         m.waiters.wait(point, "mutex #" + std::to_string(m.serial) + " held by " + holder(m.owner) +
@@ -507,17 +511,14 @@ wire::Reply Run::handle(std::uint32_t tid, const wire::Request& req) {
       m.count = count;
       break;
     }
-    case Op::cond_signal:
-      object(conds_, req.obj).waiters.notify_one();
-      break;
+    case Op::cond_signal: object(conds_, req.obj).waiters.notify_one(); break;
     case Op::db_statement:  // the point was the whole of it
       break;
     case Op::db_blocked:
-      db_waiters_.wait(point, "a database lock held by another connection (its statement waits in the server)");
+      db_waiters_.wait(point,
+                       "a database lock held by another connection (its statement waits in the server)");
       break;
-    case Op::cond_broadcast:
-      object(conds_, req.obj).waiters.notify_all();
-      break;
+    case Op::cond_broadcast: object(conds_, req.obj).waiters.notify_all(); break;
     case Op::cond_destroy: {
       auto it = conds_.find(req.obj);
       if (it != conds_.end() && it->second->waiting > 0)
@@ -544,27 +545,25 @@ wire::Reply Run::handle(std::uint32_t tid, const wire::Request& req) {
       }
       auto generation = b.generation;
       while (b.generation == generation)
-        b.waiters.wait(point, "barrier #" + std::to_string(b.serial) + " (" + std::to_string(b.arrived) + " of " +
-                                  std::to_string(b.count) + " arrived)");
+        b.waiters.wait(point, "barrier #" + std::to_string(b.serial) + " (" + std::to_string(b.arrived) +
+                                  " of " + std::to_string(b.count) + " arrived)");
       break;
     }
-    case Op::barrier_destroy:
-      barriers_.erase(req.obj);
-      break;
-    case Op::sem_init:
-      object(sems_, req.obj).value = req.arg0;
-      break;
+    case Op::barrier_destroy: barriers_.erase(req.obj); break;
+    case Op::sem_init: object(sems_, req.obj).value = req.arg0; break;
     case Op::sem_wait:
     case Op::sem_trywait:
     case Op::sem_timedwait: {
       auto& sem = object(sems_, req.obj);
-      const auto deadline =
-          req.op == Op::sem_timedwait ? racelab::Simulation::current()->now().count() + static_cast<std::int64_t>(req.arg1) : -1;
+      const auto deadline = req.op == Op::sem_timedwait ? racelab::Simulation::current()->now().count() +
+                                                              static_cast<std::int64_t>(req.arg1)
+                                                        : -1;
       while (sem.value == 0 && req.op != Op::sem_trywait) {
         auto left = deadline < 0 ? -1 : deadline - racelab::Simulation::current()->now().count();
         if (deadline >= 0 && left <= 0) break;
         ++sem.waiting;
-        sem.waiters.wait(point, "semaphore #" + std::to_string(sem.serial) + " (a post)", std::chrono::nanoseconds(left));
+        sem.waiters.wait(point, "semaphore #" + std::to_string(sem.serial) + " (a post)",
+                         std::chrono::nanoseconds(left));
         --sem.waiting;
       }
       if (sem.value == 0) {
@@ -580,14 +579,12 @@ wire::Reply Run::handle(std::uint32_t tid, const wire::Request& req) {
       sem.waiters.notify_one();
       break;
     }
-    case Op::sem_getvalue:
-      rep.value = object(sems_, req.obj).value;
-      break;
+    case Op::sem_getvalue: rep.value = object(sems_, req.obj).value; break;
     case Op::sem_destroy: {
       auto it = sems_.find(req.obj);
       if (it != sems_.end() && it->second->waiting > 0)
-        fail("thread '" + name(tid) + "' destroys semaphore #" + std::to_string(it->second->serial) + " (" + point +
-             ") while threads wait on it");
+        fail("thread '" + name(tid) + "' destroys semaphore #" + std::to_string(it->second->serial) + " (" +
+             point + ") while threads wait on it");
       if (it != sems_.end()) sems_.erase(it);
       break;
     }
@@ -622,8 +619,7 @@ wire::Reply Run::handle(std::uint32_t tid, const wire::Request& req) {
     case Op::yield:
     case Op::atomic_op:
     case Op::read:
-    case Op::write:
-      break;  // the point was the operation
+    case Op::write: break;  // the point was the operation
     default:
       fail("racelab_rt sent an unknown request (" + std::to_string(static_cast<std::uint32_t>(req.op)) + ")");
   }
@@ -668,8 +664,8 @@ std::string Session::describe(const RaceRecord& r) {
   std::ostringstream out;
   out << "data race on " << r.current.size << " byte(s) at 0x" << std::hex << r.addr << std::dec << ":";
   auto side = [&](const char* label, const RaceRecord::Side& s) {
-    out << "\n    " << label << ' ' << (s.atomic ? "atomic " : "") << (s.write ? "write" : "read") << " by thread '"
-        << s.thread << "'";
+    out << "\n    " << label << ' ' << (s.atomic ? "atomic " : "") << (s.write ? "write" : "read")
+        << " by thread '" << s.thread << "'";
     out << stack_text(s.stack, true, "      ");
   };
   side("this", r.current);
@@ -677,12 +673,13 @@ std::string Session::describe(const RaceRecord& r) {
   return out.str();
 }
 
-std::string Session::stack_text(const std::vector<std::uint64_t>& pcs, bool first_exact, std::string_view indent) {
+std::string Session::stack_text(const std::vector<std::uint64_t>& pcs, bool first_exact,
+                                std::string_view indent) {
   std::string out;
   int shown = 0;
   for (std::size_t i = 0; i < pcs.size() && shown < 8; ++i) {
     for (const auto& f : symbols_.frames(pcs[i], !(first_exact && i == 0))) {
-      if (f.function == "??" && f.file == "??") continue;  // no symbols: libc's start, a stripped library
+      if (f.function == "??" && f.file == "??") continue;      // no symbols: libc's start, a stripped library
       if (shown > 0 && f.file.starts_with("/usr/")) continue;  // std::thread's and std::function's plumbing
       auto slash = f.file.rfind('/');
       out += '\n';
@@ -742,8 +739,8 @@ void Session::detect_phase(std::ostream& err) {
     for (const auto* side : {&record.current, &record.previous})
       if (!side->stack.empty() && !side->atomic) pcs.insert(side->stack.front());
   if (pcs.size() > wire::kMaxPointPcs) {
-    err << "racelab run: " << pcs.size() << " racy instructions; scheduling at the first " << wire::kMaxPointPcs
-        << '\n';
+    err << "racelab run: " << pcs.size() << " racy instructions; scheduling at the first "
+        << wire::kMaxPointPcs << '\n';
   }
   std::size_t n = 0;
   for (auto pc : pcs) {
@@ -762,11 +759,14 @@ std::string quote(const std::string& s) {
 
 std::string Session::replay_command(const std::string& how) const {
   std::string cmd = options_.replay_prefix;
-  if (options_.points != Points::racy) cmd += options_.points == Points::sync ? " --points sync" : " --points all-accesses";
-  if (options_.races != Races::report) cmd += options_.races == Races::fail ? " --races fail" : " --races ignore";
+  if (options_.points != Points::racy)
+    cmd += options_.points == Points::sync ? " --points sync" : " --points all-accesses";
+  if (options_.races != Races::report)
+    cmd += options_.races == Races::fail ? " --races fail" : " --races ignore";
   if (options_.fail_on_exit) cmd += " --fail-on-exit";
   if (options_.sleeps_yield) cmd += " --sleeps yield";
-  if (options_.max_steps != RunOptions{}.max_steps) cmd += " --max-steps " + std::to_string(options_.max_steps);
+  if (options_.max_steps != RunOptions{}.max_steps)
+    cmd += " --max-steps " + std::to_string(options_.max_steps);
   if (options_.points == Points::racy && options_.detect_runs != RunOptions{}.detect_runs)
     cmd += " --detect-runs " + std::to_string(options_.detect_runs);
   cmd += " " + how + " --";
@@ -777,7 +777,8 @@ std::string Session::replay_command(const std::string& how) const {
 void Session::print_failure(const racelab::Report& r, std::ostream& out) {
   const auto& m = r.outcome();
   auto summary = r.summary();  // "... fails: failure" says nothing the message below does not
-  if (constexpr std::string_view kPlain = ": failure"; summary.ends_with(kPlain)) summary.resize(summary.size() - kPlain.size());
+  if (constexpr std::string_view kPlain = ": failure"; summary.ends_with(kPlain))
+    summary.resize(summary.size() - kPlain.size());
   out << "racelab run: " << summary << '\n';
   out << "  " << m.message() << '\n';
   if (m.kind() == racelab::OutcomeKind::diverged) {
@@ -799,14 +800,16 @@ void Session::print_failure(const racelab::Report& r, std::ostream& out) {
   out << "  replay: " << replay_command("--schedule " + quote(schedule)) << '\n';
   if (r.seed_replays() && options_.schedule.empty())
     out << "      or: "
-        << replay_command("--strategy " + quote(r.strategy()) + " --seed " + std::to_string(r.seed()) + " --runs 1")
+        << replay_command("--strategy " + quote(r.strategy()) + " --seed " + std::to_string(r.seed()) +
+                          " --runs 1")
         << '\n';
 }
 
 int Session::search(std::ostream& out, std::ostream& err) {
   if (!program_.instrumented() && options_.points != Points::sync)
     err << "racelab run: '" << options_.argv[0]
-        << "' was not built with `racelab cc` / `racelab c++`: only its threading calls are scheduled, and data "
+        << "' was not built with `racelab cc` / `racelab c++`: only its threading calls are scheduled, and "
+           "data "
            "races on plain memory are not seen\n";
   bool detect = program_.instrumented() && options_.races != Races::ignore;
   if (options_.points == Points::racy && program_.instrumented()) detect_phase(err);
@@ -829,7 +832,8 @@ int Session::search(std::ostream& out, std::ostream& err) {
     eo.progress = [this](const racelab::ExploreProgress& p) { options_.progress(p.runs_done, p.runs_total); };
   auto body = [this](racelab::Simulation& sim) { this->body(sim); };
 
-  const bool chunked = options_.time.count() > 0 && options_.schedule.empty() && !options_.strategy.starts_with("dfs");
+  const bool chunked =
+      options_.time.count() > 0 && options_.schedule.empty() && !options_.strategy.starts_with("dfs");
   racelab::Report report;
   int runs = 0;
   const auto deadline = steady_clock::now() + options_.time;
@@ -851,7 +855,8 @@ int Session::search(std::ostream& out, std::ostream& err) {
 
   if (report.failed()) {
     print_failure(report, out);
-    if (!options_.trace_file.empty()) std::ofstream(options_.trace_file) << report.outcome().trace().chrome_json();
+    if (!options_.trace_file.empty())
+      std::ofstream(options_.trace_file) << report.outcome().trace().chrome_json();
   } else {
     out << "racelab run: no failure in " << runs << " run(s) of " << options_.argv[0] << " ("
         << report.strategy() << (report.complete() ? ", every schedule within the bound explored" : "")
@@ -863,7 +868,8 @@ int Session::search(std::ostream& out, std::ostream& err) {
     for (const auto& key : race_order_) out << "  " << describe(races_.at(key)) << '\n';
   }
   if (nonzero_exits_ > 0 && !report.failed()) {
-    out << "racelab run: note: in " << nonzero_exits_ << " run(s) the program exited with a non-zero status (the "
+    out << "racelab run: note: in " << nonzero_exits_
+        << " run(s) the program exited with a non-zero status (the "
         << "first: " << nonzero_exit_.status << "); --fail-on-exit makes that a failure. Its output:\n";
     std::istringstream lines(nonzero_exit_.output);
     int shown = 0;
@@ -872,11 +878,14 @@ int Session::search(std::ostream& out, std::ostream& err) {
   if (slept_ && !options_.sleeps_yield && !report.failed())
     out << "racelab run: note: the program sleeps; a sleeping thread waited until every other thread waited. "
            "--sleeps yield also explores the sleeper running on first\n";
-  if (uncontrolled_) out << "racelab run: note: a thread blocked outside racelab's control; the run was not fully controlled\n";
+  if (uncontrolled_)
+    out << "racelab run: note: a thread blocked outside racelab's control; the run was not fully "
+           "controlled\n";
   if (diverged) {
-    err << (options_.schedule.empty() ? "racelab run: the program is not deterministic under racelab (a call it "
-                                        "does not control?)\n"
-                                      : "racelab run: this schedule does not fit this program\n");
+    err << (options_.schedule.empty()
+                ? "racelab run: the program is not deterministic under racelab (a call it "
+                  "does not control?)\n"
+                : "racelab run: this schedule does not fit this program\n");
     return 2;
   }
   if (report.failed()) return 1;

@@ -27,7 +27,7 @@ struct RunOptions {
   std::string strategy = "random";
   int runs = 1000;
   std::uint64_t seed = 0;
-  std::string schedule;  // replay only this
+  std::string schedule;               // replay only this
   std::chrono::milliseconds time{0};  // random / pct: stop after this long (0: no limit)
   Races races = Races::report;
   Points points = Points::racy;
@@ -40,7 +40,7 @@ struct RunOptions {
   std::chrono::milliseconds stuck{10'000};  // a thread away from racelab this long fails the run
   bool pin_cpu = true;
   bool verify = false;
-  std::string trace_file;  // the failing run as Chrome-trace JSON
+  std::string trace_file;                     // the failing run as Chrome-trace JSON
   std::string replay_prefix = "racelab run";  // how the replay command starts
   std::function<void(int done, int total)> progress;
 };

@@ -33,7 +33,8 @@ bool Symbolizer::start() {
     dup2(out[1], STDOUT_FILENO);
     int null = open("/dev/null", O_WRONLY);
     dup2(null, STDERR_FILENO);
-    execlp("addr2line", "addr2line", "-e", executable_.c_str(), "-f", "-C", "-i", "-a", static_cast<char*>(nullptr));
+    execlp("addr2line", "addr2line", "-e", executable_.c_str(), "-f", "-C", "-i", "-a",
+           static_cast<char*>(nullptr));
     _exit(127);
   }
   close(in[0]);

@@ -31,8 +31,11 @@ inline constexpr std::uint32_t kAtomicKindCount = 10;
 // not know (a newer runtime talking to an older driver).
 constexpr const char* atomic_kind_name(std::uint64_t kind) noexcept {
   constexpr const char* kNames[kAtomicKindCount] = {
-      "atomic load",      "atomic store",     "atomic exchange", "atomic fetch_add", "atomic fetch_sub",
-      "atomic fetch_and", "atomic fetch_or",  "atomic fetch_xor", "atomic fetch_nand", "atomic compare_exchange",
+      "atomic load",       "atomic store",
+      "atomic exchange",   "atomic fetch_add",
+      "atomic fetch_sub",  "atomic fetch_and",
+      "atomic fetch_or",   "atomic fetch_xor",
+      "atomic fetch_nand", "atomic compare_exchange",
   };
   return kind < kAtomicKindCount ? kNames[kind] : "atomic operation";
 }

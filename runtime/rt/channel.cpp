@@ -29,7 +29,6 @@
 #include <string>
 #include <utility>
 
-
 namespace racelab::rt {
 
 bool g_controlled = false;
@@ -51,7 +50,7 @@ thread_local std::int32_t t_cpu = -1;  // the CPU this thread pinned itself to (
 thread_local bool t_inside = false;
 std::int64_t g_now_ns = 0;
 bool g_instrumented = false;  // __tsan_init ran (module constructors run before main)
-bool g_crashed = false;  // this run's crash was reported to the driver
+bool g_crashed = false;       // this run's crash was reported to the driver
 
 long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value, const timespec* timeout = nullptr) {
   // Not FUTEX_PRIVATE_FLAG: the word is in a mapping shared with the driver's process.
@@ -203,7 +202,8 @@ thread_local bool t_from_db_lib = false;
 void on_fatal_signal(int sig, siginfo_t* info, void*) {
   if (controlled()) {
     char text[160];
-    std::snprintf(text, sizeof text, "SIG%s (%s) at address %p", sigabbrev_np(sig), sigdescr_np(sig), info->si_addr);
+    std::snprintf(text, sizeof text, "SIG%s (%s) at address %p", sigabbrev_np(sig), sigdescr_np(sig),
+                  info->si_addr);
     crash(sig, text, 0, /*from_signal=*/true);
   } else if (!g_crashed) {
     // Outside a run's control (an exit handler, a thread that has left): the raw stack, as is.
@@ -341,7 +341,8 @@ wire::Reply call(wire::Request req, std::string_view text) noexcept {
   auto& slot = g_shared->slots[t_tid];
   // Inside a database call only its waits (the busy handler's sleep) give other threads a turn.
   const bool from_db = std::exchange(t_from_db_lib, false);
-  if ((t_quiet > 0 || from_db) && req.op != wire::Op::sleep && req.op != wire::Op::yield) req.flags |= wire::kQuiet;
+  if ((t_quiet > 0 || from_db) && req.op != wire::Op::sleep && req.op != wire::Op::yield)
+    req.flags |= wire::kQuiet;
   post(slot, req, text);
   wait_reply(slot);
   return slot.rep;
@@ -440,11 +441,12 @@ void mark_instrumented() noexcept { g_instrumented = true; }
 
 }  // namespace racelab::rt
 
-using StartMain = int (*)(int (*)(int, char**, char**), int, char**, void (*)(), void (*)(), void (*)(), void*);
+using StartMain = int (*)(int (*)(int, char**, char**), int, char**, void (*)(), void (*)(), void (*)(),
+                          void*);
 
 extern "C" [[gnu::visibility("default")]] int __libc_start_main(int (*main)(int, char**, char**), int argc,
-                                                                 char** argv, void (*init)(), void (*fini)(),
-                                                                 void (*rtld_fini)(), void* stack_end) {
+                                                                char** argv, void (*init)(), void (*fini)(),
+                                                                void (*rtld_fini)(), void* stack_end) {
   auto real = reinterpret_cast<StartMain>(dlsym(RTLD_NEXT, "__libc_start_main"));
   racelab::rt::g_main = main;
   return real(racelab::rt::wrapped_main, argc, argv, init, fini, rtld_fini, stack_end);

@@ -50,7 +50,9 @@ F next(const char* name) {
 }
 #define RACELAB_NEXT(name) static const auto real_##name = next<decltype(&::name)>(#name)
 
-std::uint64_t here(void* return_address) { return rt::site(reinterpret_cast<std::uintptr_t>(return_address)); }
+std::uint64_t here(void* return_address) {
+  return rt::site(reinterpret_cast<std::uintptr_t>(return_address));
+}
 
 // A statement's scheduling point; `sql` names it in the timeline ("sql.update.accounts@bank.c:40").
 void statement_point(wire::DbApi api, const void* handle, const char* sql, std::uint64_t site) {
@@ -114,8 +116,10 @@ PGconn* monitor(PGconn* like) {
   real_PQconninfoFree(options);
   if (real_PQstatus(conn) != CONNECTION_OK) {
     RACELAB_NEXT(PQerrorMessage);
-    std::fprintf(stderr, "racelab_rt: cannot open a monitoring connection (%s); a statement blocked on a lock "
-                 "will hold up the search\n", real_PQerrorMessage(conn));
+    std::fprintf(stderr,
+                 "racelab_rt: cannot open a monitoring connection (%s); a statement blocked on a lock "
+                 "will hold up the search\n",
+                 real_PQerrorMessage(conn));
     failed = true;
     conn = nullptr;
   }
@@ -148,8 +152,8 @@ bool waits_for_lock(PGconn* conn) {
   for (int b : g_backends) ours += (ours.size() > 1 ? "," : "") + std::to_string(b);
   ours += "}";
   const char* params[] = {pid.c_str(), ours.c_str()};
-  PGresult* r = real_PQexecParams(m, "SELECT pg_blocking_pids($1::int) && $2::int[]", 2, nullptr, params, nullptr,
-                                  nullptr, 0);
+  PGresult* r = real_PQexecParams(m, "SELECT pg_blocking_pids($1::int) && $2::int[]", 2, nullptr, params,
+                                  nullptr, nullptr, 0);
   bool waiting = real_PQresultStatus(r) == PGRES_TUPLES_OK && real_PQntuples(r) == 1 &&
                  std::string_view(real_PQgetvalue(r, 0, 0)) == "t";
   real_PQclear(r);
@@ -173,7 +177,8 @@ void await_result(PGconn* conn, std::uint64_t site) {
       continue;
     }
     if (++silent_polls < 3) continue;
-    if (waits_for_lock(conn)) rt::call({.op = Op::db_blocked, .obj = reinterpret_cast<std::uintptr_t>(conn), .pc = site});
+    if (waits_for_lock(conn))
+      rt::call({.op = Op::db_blocked, .obj = reinterpret_cast<std::uintptr_t>(conn), .pc = site});
     silent_polls = 0;
   }
 }
@@ -230,8 +235,9 @@ extern "C" {
   return inside(site, [&] { return real_sqlite3_step(stmt); });
 }
 
-[[gnu::visibility("default")]] int sqlite3_exec(sqlite3* db, const char* sql, int (*callback)(void*, int, char**, char**),
-                                                 void* arg, char** error) {
+[[gnu::visibility("default")]] int sqlite3_exec(sqlite3* db, const char* sql,
+                                                int (*callback)(void*, int, char**, char**), void* arg,
+                                                char** error) {
   RACELAB_NEXT(sqlite3_exec);
   if (!in_control()) return real_sqlite3_exec(db, sql, callback, arg, error);
   auto site = here(__builtin_return_address(0));
@@ -249,20 +255,24 @@ extern "C" {
   auto site = here(__builtin_return_address(0));
   if (from_library(site)) return real_PQexec(conn, query);
   statement_point(wire::DbApi::libpq, conn, query, site);
-  return inside(site, [&] { return exec_via_send(conn, site, [&] { return real_PQsendQuery(conn, query); }); });
+  return inside(site,
+                [&] { return exec_via_send(conn, site, [&] { return real_PQsendQuery(conn, query); }); });
 }
 
-[[gnu::visibility("default")]] PGresult* PQexecParams(PGconn* conn, const char* command, int n, const Oid* types,
-                                                      const char* const* values, const int* lengths,
-                                                      const int* formats, int result_format) {
+[[gnu::visibility("default")]] PGresult* PQexecParams(PGconn* conn, const char* command, int n,
+                                                      const Oid* types, const char* const* values,
+                                                      const int* lengths, const int* formats,
+                                                      int result_format) {
   RACELAB_NEXT(PQexecParams);
-  if (!in_control()) return real_PQexecParams(conn, command, n, types, values, lengths, formats, result_format);
+  if (!in_control())
+    return real_PQexecParams(conn, command, n, types, values, lengths, formats, result_format);
   RACELAB_NEXT(PQsendQueryParams);
   auto site = here(__builtin_return_address(0));
   statement_point(wire::DbApi::libpq, conn, command, site);
   return inside(site, [&] {
-    return exec_via_send(
-        conn, site, [&] { return real_PQsendQueryParams(conn, command, n, types, values, lengths, formats, result_format); });
+    return exec_via_send(conn, site, [&] {
+      return real_PQsendQueryParams(conn, command, n, types, values, lengths, formats, result_format);
+    });
   });
 }
 
@@ -276,8 +286,9 @@ extern "C" {
   std::string text = std::string("EXECUTE ") + (name == nullptr ? "" : name);
   statement_point(wire::DbApi::libpq, conn, text.c_str(), site);
   return inside(site, [&] {
-    return exec_via_send(conn, site,
-                         [&] { return real_PQsendQueryPrepared(conn, name, n, values, lengths, formats, result_format); });
+    return exec_via_send(conn, site, [&] {
+      return real_PQsendQueryPrepared(conn, name, n, values, lengths, formats, result_format);
+    });
   });
 }
 
@@ -292,11 +303,13 @@ extern "C" {
   return sent;
 }
 
-[[gnu::visibility("default")]] int PQsendQueryParams(PGconn* conn, const char* command, int n, const Oid* types,
-                                                     const char* const* values, const int* lengths,
-                                                     const int* formats, int result_format) {
+[[gnu::visibility("default")]] int PQsendQueryParams(PGconn* conn, const char* command, int n,
+                                                     const Oid* types, const char* const* values,
+                                                     const int* lengths, const int* formats,
+                                                     int result_format) {
   RACELAB_NEXT(PQsendQueryParams);
-  if (!in_control()) return real_PQsendQueryParams(conn, command, n, types, values, lengths, formats, result_format);
+  if (!in_control())
+    return real_PQsendQueryParams(conn, command, n, types, values, lengths, formats, result_format);
   auto site = here(__builtin_return_address(0));
   statement_point(wire::DbApi::libpq, conn, command, site);
   rt::quiet_begin(site);
@@ -321,15 +334,15 @@ extern "C" {
 
 // Connecting and disconnecting run quiet: libpq's setup calls into libc, OpenSSL and GSSAPI (their
 // mutexes, pthread_once), none of which is the program's concurrency.
-#define RACELAB_QUIET(ret, name, params, args, after)                                   \
-  [[gnu::visibility("default")]] ret name params {                                      \
-    RACELAB_NEXT(name);                                                                 \
-    if (!rt::controlled()) return real_##name args;                                     \
-    rt::quiet_begin(here(__builtin_return_address(0)));                                 \
-    auto result = real_##name args;                                                     \
-    after;                                                                              \
-    rt::quiet_end();                                                                    \
-    return result;                                                                      \
+#define RACELAB_QUIET(ret, name, params, args, after)   \
+  [[gnu::visibility("default")]] ret name params {      \
+    RACELAB_NEXT(name);                                 \
+    if (!rt::controlled()) return real_##name args;     \
+    rt::quiet_begin(here(__builtin_return_address(0))); \
+    auto result = real_##name args;                     \
+    after;                                              \
+    rt::quiet_end();                                    \
+    return result;                                      \
   }
 RACELAB_QUIET(PGconn*, PQconnectdb, (const char* conninfo), (conninfo), opened(result))
 RACELAB_QUIET(PGconn*, PQconnectdbParams, (const char* const* keys, const char* const* values, int expand),

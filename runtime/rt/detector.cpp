@@ -381,7 +381,8 @@ bool benign(std::uint64_t addr) noexcept {
 // already covers it, it replaces the cells it subsumes (ordered before it, bytes within its bytes,
 // a write replacing reads too, an atomic replacing only atomics); any later access that would race
 // with a replaced cell races with `a` as well.
-void check_granule(const ThreadState& t, const Access& a, std::uint64_t granule, std::uint32_t mask) noexcept {
+void check_granule(const ThreadState& t, const Access& a, std::uint64_t granule,
+                   std::uint32_t mask) noexcept {
   Granule* g = g_shadow.find_or_insert(granule + 1);
   if (g == nullptr) return;
   Cell* slot = nullptr;
@@ -434,9 +435,16 @@ void on_access(std::uint64_t pc, const void* addr, std::size_t size, bool write,
   std::uint32_t tid;
   ThreadState* t = self(tid);
   if (t == nullptr || (write ? t->ignore_writes : t->ignore_reads) != 0) return;
-  const Access a{pc & kPcMask, tid, t->clock[tid], current_stack(), write, atomic,
-                 static_cast<std::uint32_t>(std::min<std::size_t>(size, std::numeric_limits<std::uint32_t>::max()))};
-  for_each_granule(addr, size, [&](std::uint64_t granule, std::uint32_t mask) { check_granule(*t, a, granule, mask); });
+  const Access a{
+      pc & kPcMask,
+      tid,
+      t->clock[tid],
+      current_stack(),
+      write,
+      atomic,
+      static_cast<std::uint32_t>(std::min<std::size_t>(size, std::numeric_limits<std::uint32_t>::max()))};
+  for_each_granule(addr, size,
+                   [&](std::uint64_t granule, std::uint32_t mask) { check_granule(*t, a, granule, mask); });
 }
 
 void ignore_begin(Ignore what) noexcept {

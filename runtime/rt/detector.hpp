@@ -57,8 +57,8 @@ struct ShadowStack {
 
 // initial-exec: the runtime is linked into the program (never dlopen'ed), so its TLS is static and
 // an access is one %fs-relative load instead of a __tls_get_addr call.
-[[gnu::visibility("hidden"), gnu::tls_model("initial-exec")]] extern constinit thread_local ShadowStack
-    t_stack;
+[[gnu::visibility("hidden"),
+  gnu::tls_model("initial-exec")]] extern constinit thread_local ShadowStack t_stack;
 
 inline void func_entry(std::uint64_t call_pc) noexcept {
   ShadowStack& s = t_stack;

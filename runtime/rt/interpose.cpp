@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include <cassert>
-#include <csignal>
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -46,13 +46,15 @@ F real(const char* name, const char* version = nullptr) {
 #define RACELAB_REAL(name, ...) \
   static const auto real_##name = real<decltype(&::name)>(#name __VA_OPT__(, ) __VA_ARGS__)
 
-std::uint64_t here(void* return_address) { return rt::site(reinterpret_cast<std::uintptr_t>(return_address)); }
+std::uint64_t here(void* return_address) {
+  return rt::site(reinterpret_cast<std::uintptr_t>(return_address));
+}
 #define RACELAB_SITE here(__builtin_return_address(0))
 
 std::uint64_t addr(const volatile void* p) { return reinterpret_cast<std::uintptr_t>(p); }
 
-wire::Reply ask(Op op, const volatile void* obj, std::uint64_t pc, std::uint64_t arg0 = 0, std::uint64_t arg1 = 0,
-                std::uint64_t arg2 = 0) {
+wire::Reply ask(Op op, const volatile void* obj, std::uint64_t pc, std::uint64_t arg0 = 0,
+                std::uint64_t arg1 = 0, std::uint64_t arg2 = 0) {
   return rt::call({.op = op, .obj = addr(obj), .arg0 = arg0, .arg1 = arg1, .arg2 = arg2, .pc = pc});
 }
 
@@ -69,10 +71,8 @@ bool virtual_clock(clockid_t clock) {
     case CLOCK_MONOTONIC:
     case CLOCK_MONOTONIC_COARSE:
     case CLOCK_MONOTONIC_RAW:
-    case CLOCK_BOOTTIME:
-      return true;
-    default:
-      return false;
+    case CLOCK_BOOTTIME: return true;
+    default: return false;
   }
 }
 
@@ -88,12 +88,9 @@ bool bad_timespec(const timespec* t) { return t == nullptr || t->tv_nsec < 0 || 
 
 std::uint64_t mutex_kind(const pthread_mutex_t* m) {
   switch (m->__data.__kind & 3) {
-    case PTHREAD_MUTEX_RECURSIVE:
-      return static_cast<std::uint64_t>(wire::MutexKind::recursive);
-    case PTHREAD_MUTEX_ERRORCHECK:
-      return static_cast<std::uint64_t>(wire::MutexKind::errorcheck);
-    default:
-      return static_cast<std::uint64_t>(wire::MutexKind::normal);
+    case PTHREAD_MUTEX_RECURSIVE: return static_cast<std::uint64_t>(wire::MutexKind::recursive);
+    case PTHREAD_MUTEX_ERRORCHECK: return static_cast<std::uint64_t>(wire::MutexKind::errorcheck);
+    default: return static_cast<std::uint64_t>(wire::MutexKind::normal);
   }
 }
 
@@ -256,7 +253,8 @@ int pthread_mutex_destroy(pthread_mutex_t* m) noexcept {
 int pthread_spin_lock(pthread_spinlock_t* s) noexcept {
   RACELAB_REAL(pthread_spin_lock);
   if (!rt::controlled()) return real_pthread_spin_lock(s);
-  int rc = lock_result(ask(Op::mutex_lock, s, RACELAB_SITE, static_cast<std::uint64_t>(wire::MutexKind::spin)));
+  int rc =
+      lock_result(ask(Op::mutex_lock, s, RACELAB_SITE, static_cast<std::uint64_t>(wire::MutexKind::spin)));
   if (rc == 0) rt::detector::acquire(const_cast<const int*>(s));
   return rc;
 }
@@ -274,18 +272,19 @@ int pthread_spin_unlock(pthread_spinlock_t* s) noexcept {
   RACELAB_REAL(pthread_spin_unlock);
   if (!rt::controlled()) return real_pthread_spin_unlock(s);
   rt::detector::release(const_cast<const int*>(s));
-  return lock_result(ask(Op::mutex_unlock, s, RACELAB_SITE, static_cast<std::uint64_t>(wire::MutexKind::spin)));
+  return lock_result(
+      ask(Op::mutex_unlock, s, RACELAB_SITE, static_cast<std::uint64_t>(wire::MutexKind::spin)));
 }
 
 // --- reader-writer locks ----------------------------------------------------------------------
 
-#define RACELAB_RWLOCK(name, op, acquires)                                       \
-  int name(pthread_rwlock_t* l) noexcept {                                       \
-    RACELAB_REAL(name);                                                          \
-    if (!rt::controlled()) return real_##name(l);                                \
-    int rc = lock_result(ask(op, l, RACELAB_SITE));                              \
-    if (rc == 0 && (acquires)) rt::detector::acquire(l);                         \
-    return rc;                                                                   \
+#define RACELAB_RWLOCK(name, op, acquires)               \
+  int name(pthread_rwlock_t* l) noexcept {               \
+    RACELAB_REAL(name);                                  \
+    if (!rt::controlled()) return real_##name(l);        \
+    int rc = lock_result(ask(op, l, RACELAB_SITE));      \
+    if (rc == 0 && (acquires)) rt::detector::acquire(l); \
+    return rc;                                           \
   }
 RACELAB_RWLOCK(pthread_rwlock_rdlock, Op::rwlock_rdlock, true)
 RACELAB_RWLOCK(pthread_rwlock_wrlock, Op::rwlock_wrlock, true)
@@ -352,8 +351,8 @@ int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t cloc
   if (!rt::controlled()) return real_pthread_cond_clockwait(c, m, clock, abs);
   if (bad_timespec(abs) || !virtual_clock(clock)) return EINVAL;
   rt::detector::release(m);
-  int rc =
-      lock_result(ask(Op::cond_timedwait, c, RACELAB_SITE, addr(m), timeout_until(clock, abs), mutex_kind(m)));
+  int rc = lock_result(
+      ask(Op::cond_timedwait, c, RACELAB_SITE, addr(m), timeout_until(clock, abs), mutex_kind(m)));
   rt::detector::acquire(c);
   rt::detector::acquire(m);
   return rc;
@@ -549,7 +548,7 @@ int sched_yield() noexcept {
 
 int clock_gettime(clockid_t clock, timespec* t) noexcept {
   RACELAB_REAL(clock_gettime);
-  if (!rt::controlled() || !virtual_clock(clock) ) return real_clock_gettime(clock, t);
+  if (!rt::controlled() || !virtual_clock(clock)) return real_clock_gettime(clock, t);
   auto ns = clock_now_ns(clock);
   t->tv_sec = ns / 1'000'000'000;
   t->tv_nsec = ns % 1'000'000'000;
@@ -589,8 +588,7 @@ void abort() noexcept {
   __builtin_unreachable();
 }
 
-void __assert_fail(const char* assertion, const char* file, unsigned line,
-                                const char* function) noexcept {
+void __assert_fail(const char* assertion, const char* file, unsigned line, const char* function) noexcept {
   RACELAB_REAL(__assert_fail);
   if (rt::controlled()) {
     // glibc's message first, so that the run's captured output has it before the driver, told
@@ -600,8 +598,8 @@ void __assert_fail(const char* assertion, const char* file, unsigned line,
                  function ? ": " : "", assertion);
     if (function == nullptr) function = "?";
     std::fflush(stderr);
-    std::string what = std::string("assertion `") + assertion + "' failed in " + function + " (" + file + ':' +
-                       std::to_string(line) + ')';
+    std::string what = std::string("assertion `") + assertion + "' failed in " + function + " (" + file +
+                       ':' + std::to_string(line) + ')';
     rt::crash(0, what, RACELAB_SITE);
     RACELAB_REAL(abort);
     real_abort();

@@ -61,9 +61,9 @@ void thread_created(std::uint32_t child) noexcept;  // on the parent, in pthread
 void thread_started(std::uint32_t tid) noexcept;    // on the new thread (tid 0: main, at run start)
 void thread_finished() noexcept;                    // on the thread, as its function returns
 void thread_joined(std::uint32_t joined) noexcept;  // on the joiner, after the join
-void acquire(const void* sync) noexcept;  // after lock, wait, join-like operations
-void release(const void* sync) noexcept;  // before unlock, post, signal
-void reset() noexcept;                    // a new run begins (in the forked child)
+void acquire(const void* sync) noexcept;            // after lock, wait, join-like operations
+void release(const void* sync) noexcept;            // before unlock, post, signal
+void reset() noexcept;                              // a new run begins (in the forked child)
 }  // namespace detector
 
 }  // namespace racelab::rt

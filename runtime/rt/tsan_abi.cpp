@@ -64,7 +64,8 @@ namespace wire = racelab::rt::wire;
 
 // The hot path: outside a run, one load and a branch; in a run that neither stops at accesses nor
 // detects, four loads and no call.
-[[gnu::always_inline]] inline void plain(const void* addr, std::size_t size, bool write, std::uint64_t pc) noexcept {
+[[gnu::always_inline]] inline void plain(const void* addr, std::size_t size, bool write,
+                                         std::uint64_t pc) noexcept {
   if (!rt::g_controlled) return;
   if (rt::g_all_accesses || rt::g_point_pc_count != 0 || rt::g_detect) plain_slow(addr, size, write, pc);
 }
@@ -129,7 +130,8 @@ T rmw(volatile T* a, T v, std::uint64_t pc) noexcept {
 template <class T>
 bool cas(volatile T* a, T* expected, T desired, std::uint64_t pc) noexcept {
   const bool tracked = atomic_before(AtomicKind::cas, a, sizeof(T), true, true, pc);
-  const bool ok = __atomic_compare_exchange_n(a, expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  const bool ok =
+      __atomic_compare_exchange_n(a, expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
   atomic_after(tracked && ok, a);
   return ok;
 }
@@ -170,19 +172,21 @@ RACELAB_ABI void __tsan_init() { rt::mark_instrumented(); }
 // libtsan drops its shadow here to save memory; ours is bounded already (detector.hpp).
 RACELAB_ABI void __tsan_flush_memory() {}
 
-RACELAB_ABI void __tsan_func_entry(void* call_pc) { detector::func_entry(reinterpret_cast<std::uint64_t>(call_pc)); }
+RACELAB_ABI void __tsan_func_entry(void* call_pc) {
+  detector::func_entry(reinterpret_cast<std::uint64_t>(call_pc));
+}
 RACELAB_ABI void __tsan_func_exit() { detector::func_exit(); }
 
 // --- plain accesses -----------------------------------------------------------------------------
 
-#define RACELAB_PLAIN(n)                                                                              \
-  RACELAB_ABI void __tsan_read##n(void* addr) { plain(addr, n, false, RACELAB_PC); }                 \
-  RACELAB_ABI void __tsan_write##n(void* addr) { plain(addr, n, true, RACELAB_PC); }                 \
-  RACELAB_ABI void __tsan_read##n##_pc(void* addr, void* pc) {                                        \
-    plain(addr, n, false, reinterpret_cast<std::uint64_t>(pc));                                       \
-  }                                                                                                   \
-  RACELAB_ABI void __tsan_write##n##_pc(void* addr, void* pc) {                                       \
-    plain(addr, n, true, reinterpret_cast<std::uint64_t>(pc));                                        \
+#define RACELAB_PLAIN(n)                                                             \
+  RACELAB_ABI void __tsan_read##n(void* addr) { plain(addr, n, false, RACELAB_PC); } \
+  RACELAB_ABI void __tsan_write##n(void* addr) { plain(addr, n, true, RACELAB_PC); } \
+  RACELAB_ABI void __tsan_read##n##_pc(void* addr, void* pc) {                       \
+    plain(addr, n, false, reinterpret_cast<std::uint64_t>(pc));                      \
+  }                                                                                  \
+  RACELAB_ABI void __tsan_write##n##_pc(void* addr, void* pc) {                      \
+    plain(addr, n, true, reinterpret_cast<std::uint64_t>(pc));                       \
   }
 RACELAB_PLAIN(1)
 RACELAB_PLAIN(2)
@@ -191,7 +195,7 @@ RACELAB_PLAIN(8)
 RACELAB_PLAIN(16)
 #undef RACELAB_PLAIN
 
-#define RACELAB_UNALIGNED(n)                                                                           \
+#define RACELAB_UNALIGNED(n)                                                                         \
   RACELAB_ABI void __tsan_unaligned_read##n(const void* addr) { plain(addr, n, false, RACELAB_PC); } \
   RACELAB_ABI void __tsan_unaligned_write##n(void* addr) { plain(addr, n, true, RACELAB_PC); }
 RACELAB_UNALIGNED(2)
@@ -221,39 +225,39 @@ RACELAB_ABI void __tsan_vptr_read(void** vptr) { plain(vptr, sizeof(void*), fals
 
 __extension__ typedef unsigned __int128 racelab_u128;
 
-#define RACELAB_ATOMIC(bits, T)                                                                        \
+#define RACELAB_ATOMIC(bits, T)                                                                       \
   RACELAB_ABI T __tsan_atomic##bits##_load(const volatile T* a, int) { return load(a, RACELAB_PC); }  \
-  RACELAB_ABI void __tsan_atomic##bits##_store(volatile T* a, T v, int) { store(a, v, RACELAB_PC); } \
-  RACELAB_ABI T __tsan_atomic##bits##_exchange(volatile T* a, T v, int) {                              \
-    return rmw<AtomicKind::exchange>(a, v, RACELAB_PC);                                                \
-  }                                                                                                    \
-  RACELAB_ABI T __tsan_atomic##bits##_fetch_add(volatile T* a, T v, int) {                             \
-    return rmw<AtomicKind::fetch_add>(a, v, RACELAB_PC);                                               \
-  }                                                                                                    \
-  RACELAB_ABI T __tsan_atomic##bits##_fetch_sub(volatile T* a, T v, int) {                             \
-    return rmw<AtomicKind::fetch_sub>(a, v, RACELAB_PC);                                               \
-  }                                                                                                    \
-  RACELAB_ABI T __tsan_atomic##bits##_fetch_and(volatile T* a, T v, int) {                             \
-    return rmw<AtomicKind::fetch_and>(a, v, RACELAB_PC);                                               \
-  }                                                                                                    \
-  RACELAB_ABI T __tsan_atomic##bits##_fetch_or(volatile T* a, T v, int) {                              \
-    return rmw<AtomicKind::fetch_or>(a, v, RACELAB_PC);                                                \
-  }                                                                                                    \
-  RACELAB_ABI T __tsan_atomic##bits##_fetch_xor(volatile T* a, T v, int) {                             \
-    return rmw<AtomicKind::fetch_xor>(a, v, RACELAB_PC);                                               \
-  }                                                                                                    \
-  RACELAB_ABI T __tsan_atomic##bits##_fetch_nand(volatile T* a, T v, int) {                            \
-    return rmw<AtomicKind::fetch_nand>(a, v, RACELAB_PC);                                              \
-  }                                                                                                    \
-  RACELAB_ABI int __tsan_atomic##bits##_compare_exchange_strong(volatile T* a, T* c, T v, int, int) {  \
-    return cas(a, c, v, RACELAB_PC);                                                                   \
-  }                                                                                                    \
-  RACELAB_ABI int __tsan_atomic##bits##_compare_exchange_weak(volatile T* a, T* c, T v, int, int) {    \
-    return cas(a, c, v, RACELAB_PC);                                                                   \
-  }                                                                                                    \
-  RACELAB_ABI T __tsan_atomic##bits##_compare_exchange_val(volatile T* a, T c, T v, int, int) {        \
+  RACELAB_ABI void __tsan_atomic##bits##_store(volatile T* a, T v, int) { store(a, v, RACELAB_PC); }  \
+  RACELAB_ABI T __tsan_atomic##bits##_exchange(volatile T* a, T v, int) {                             \
+    return rmw<AtomicKind::exchange>(a, v, RACELAB_PC);                                               \
+  }                                                                                                   \
+  RACELAB_ABI T __tsan_atomic##bits##_fetch_add(volatile T* a, T v, int) {                            \
+    return rmw<AtomicKind::fetch_add>(a, v, RACELAB_PC);                                              \
+  }                                                                                                   \
+  RACELAB_ABI T __tsan_atomic##bits##_fetch_sub(volatile T* a, T v, int) {                            \
+    return rmw<AtomicKind::fetch_sub>(a, v, RACELAB_PC);                                              \
+  }                                                                                                   \
+  RACELAB_ABI T __tsan_atomic##bits##_fetch_and(volatile T* a, T v, int) {                            \
+    return rmw<AtomicKind::fetch_and>(a, v, RACELAB_PC);                                              \
+  }                                                                                                   \
+  RACELAB_ABI T __tsan_atomic##bits##_fetch_or(volatile T* a, T v, int) {                             \
+    return rmw<AtomicKind::fetch_or>(a, v, RACELAB_PC);                                               \
+  }                                                                                                   \
+  RACELAB_ABI T __tsan_atomic##bits##_fetch_xor(volatile T* a, T v, int) {                            \
+    return rmw<AtomicKind::fetch_xor>(a, v, RACELAB_PC);                                              \
+  }                                                                                                   \
+  RACELAB_ABI T __tsan_atomic##bits##_fetch_nand(volatile T* a, T v, int) {                           \
+    return rmw<AtomicKind::fetch_nand>(a, v, RACELAB_PC);                                             \
+  }                                                                                                   \
+  RACELAB_ABI int __tsan_atomic##bits##_compare_exchange_strong(volatile T* a, T* c, T v, int, int) { \
+    return cas(a, c, v, RACELAB_PC);                                                                  \
+  }                                                                                                   \
+  RACELAB_ABI int __tsan_atomic##bits##_compare_exchange_weak(volatile T* a, T* c, T v, int, int) {   \
+    return cas(a, c, v, RACELAB_PC);                                                                  \
+  }                                                                                                   \
+  RACELAB_ABI T __tsan_atomic##bits##_compare_exchange_val(volatile T* a, T c, T v, int, int) {       \
     cas(a, &c, v, RACELAB_PC); /* c becomes the old value on failure and is it on success */          \
-    return c;                                                                                          \
+    return c;                                                                                         \
   }
 RACELAB_ATOMIC(8, std::uint8_t)
 RACELAB_ATOMIC(16, std::uint16_t)

@@ -17,8 +17,8 @@
 #include "counter/counter.hpp"
 #include "inventory/inventory.hpp"
 #include "narrator.hpp"
-#include "session.hpp"
 #include "server_process.hpp"
+#include "session.hpp"
 #include "verbs.hpp"
 
 namespace racelab::cli {
@@ -233,7 +233,8 @@ void unmodified_chapter(Narrator& n) {
            "the double spend, found in " + ms_since(start) + "; the story:");
   std::istringstream lines(story);
   int shown = 0;
-  for (std::string line; std::getline(lines, line) && shown < 40; ++shown) std::cout << "     " << line << '\n';
+  for (std::string line; std::getline(lines, line) && shown < 40; ++shown)
+    std::cout << "     " << line << '\n';
   n.say("The fix (examples/06_unmodified_bank_fixed.cpp) holds the lock across check and act:");
   start = Clock::now();
   rc = search(fixed, story);

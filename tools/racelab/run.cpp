@@ -40,7 +40,6 @@ std::string runtime_library() {
 
 namespace {
 
-
 bool is_source(const std::string& arg) {
   if (arg.empty() || arg[0] == '-') return false;
   for (const char* ext : {".c", ".cc", ".cpp", ".cxx", ".c++", ".C", ".cp", ".CPP"})
@@ -56,7 +55,8 @@ int exec_wait(const std::vector<std::string>& args) {
   if (pid == 0) {
     execvp(argv[0], argv.data());
     const int error = errno;
-    std::fprintf(stderr, "racelab: cannot run the compiler '%s': %s ($RACELAB_CC and $RACELAB_CXX choose it)\n",
+    std::fprintf(stderr,
+                 "racelab: cannot run the compiler '%s': %s ($RACELAB_CC and $RACELAB_CXX choose it)\n",
                  argv[0], std::strerror(error));
     _exit(127);
   }
@@ -66,13 +66,14 @@ int exec_wait(const std::vector<std::string>& args) {
 }
 
 void compile_usage(const std::string& verb) {
-  std::cout << "Usage: racelab " << verb << " [compiler arguments...]\n\n"
-            << "Compiles and links like the compiler it wraps, with the program's memory accesses instrumented\n"
-            << "(-fsanitize=thread at compile time) and racelab's runtime, libracelab_rt.so, linked in place of\n"
-            << "ThreadSanitizer's. The program then runs as usual on its own, and under `racelab run`.\n\n"
-            << "The compiler: $" << (verb == "cc" ? "RACELAB_CC (default cc)" : "RACELAB_CXX (default c++)")
-            << "; GCC and Clang both work.\n"
-            << "The runtime: $RACELAB_RT_LIBRARY (default " << runtime_library() << ").\n";
+  std::cout
+      << "Usage: racelab " << verb << " [compiler arguments...]\n\n"
+      << "Compiles and links like the compiler it wraps, with the program's memory accesses instrumented\n"
+      << "(-fsanitize=thread at compile time) and racelab's runtime, libracelab_rt.so, linked in place of\n"
+      << "ThreadSanitizer's. The program then runs as usual on its own, and under `racelab run`.\n\n"
+      << "The compiler: $" << (verb == "cc" ? "RACELAB_CC (default cc)" : "RACELAB_CXX (default c++)")
+      << "; GCC and Clang both work.\n"
+      << "The runtime: $RACELAB_RT_LIBRARY (default " << runtime_library() << ").\n";
 }
 
 }  // namespace
@@ -122,8 +123,8 @@ int compile(const std::string& verb, const std::vector<std::string>& args) {
       ++i;
       continue;
     }
-    if (is_source(a) || a.starts_with("-l") || a.starts_with("-L") || a.starts_with("-Wl,") || a == "-shared" ||
-        a == "-static" || a == "-rdynamic" || a == "-MD" || a == "-MMD")
+    if (is_source(a) || a.starts_with("-l") || a.starts_with("-L") || a.starts_with("-Wl,") ||
+        a == "-shared" || a == "-static" || a == "-rdynamic" || a == "-MD" || a == "-MMD")
       continue;
     if (!a.empty() && a[0] != '-' && (a.ends_with(".o") || a.ends_with(".a") || a.ends_with(".so"))) continue;
     common.push_back(a);
@@ -150,7 +151,8 @@ int compile(const std::string& verb, const std::vector<std::string>& args) {
   }
   if (rc == 0) {
     auto libdir = fs::path(rt).parent_path().string();
-    link.insert(link.end(), {"-pthread", "-Wl,--no-as-needed", rt, "-Wl,--as-needed", "-Wl,-rpath," + libdir});
+    link.insert(link.end(),
+                {"-pthread", "-Wl,--no-as-needed", rt, "-Wl,--as-needed", "-Wl,-rpath," + libdir});
     rc = exec_wait(link);
   }
   fs::remove_all(dir, ec);
@@ -171,16 +173,20 @@ void add_run(CLI::App& app, std::function<int()>& run) {
   auto stuck = std::make_shared<double>(10);
   auto no_pin = std::make_shared<bool>(false);
   sub->add_option("--strategy", *strategy, "random, pct:DEPTH or dfs:PREEMPTIONS")->capture_default_str();
-  sub->add_option("--runs", opts->runs, "How many schedules at most")->capture_default_str()->check(CLI::Range(1, 100'000'000));
-  sub->add_option("--time", *time, "Stop after this many seconds (random and pct)")->check(CLI::NonNegativeNumber);
+  sub->add_option("--runs", opts->runs, "How many schedules at most")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100'000'000));
+  sub->add_option("--time", *time, "Stop after this many seconds (random and pct)")
+      ->check(CLI::NonNegativeNumber);
   sub->add_option("--seed", *seed, "Run i uses seed SEED + i")->capture_default_str();
   sub->add_option("--schedule", opts->schedule, "Replay this schedule (from a failure's replay line)");
   sub->add_option("--races", *races, "Data races: report (list them), fail (a race fails its run), ignore")
       ->capture_default_str();
-  sub->add_option("--points", *points,
-                  "Where threads may be preempted besides every threading call: racy (instructions found racing "
-                  "in a first phase of runs), sync (threading calls and atomics only), all-accesses (every "
-                  "memory access: thorough and slow)")
+  sub->add_option(
+         "--points", *points,
+         "Where threads may be preempted besides every threading call: racy (instructions found racing "
+         "in a first phase of runs), sync (threading calls and atomics only), all-accesses (every "
+         "memory access: thorough and slow)")
       ->capture_default_str();
   sub->add_option("--detect-runs", opts->detect_runs, "Runs in the race-finding phase of --points racy")
       ->capture_default_str()
@@ -208,9 +214,12 @@ void add_run(CLI::App& app, std::function<int()>& run) {
         return kExitUsage;
       }
       opts->strategy = *strategy;
-      if (*races == "report") opts->races = run::Races::report;
-      else if (*races == "fail") opts->races = run::Races::fail;
-      else if (*races == "ignore") opts->races = run::Races::ignore;
+      if (*races == "report")
+        opts->races = run::Races::report;
+      else if (*races == "fail")
+        opts->races = run::Races::fail;
+      else if (*races == "ignore")
+        opts->races = run::Races::ignore;
       else {
         std::cerr << "racelab run: --races must be report, fail or ignore, not '" << *races << "'\n";
         return kExitUsage;
@@ -220,9 +229,12 @@ void add_run(CLI::App& app, std::function<int()>& run) {
         return kExitUsage;
       }
       opts->sleeps_yield = *sleeps == "yield";
-      if (*points == "racy") opts->points = run::Points::racy;
-      else if (*points == "sync") opts->points = run::Points::sync;
-      else if (*points == "all-accesses") opts->points = run::Points::all;
+      if (*points == "racy")
+        opts->points = run::Points::racy;
+      else if (*points == "sync")
+        opts->points = run::Points::sync;
+      else if (*points == "all-accesses")
+        opts->points = run::Points::all;
       else {
         std::cerr << "racelab run: --points must be racy, sync or all-accesses, not '" << *points << "'\n";
         return kExitUsage;

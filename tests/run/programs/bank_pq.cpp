@@ -47,8 +47,8 @@ void move(PGconn* conn, const char* from, const char* to, long amount) {
   for (auto [who, delta] : {std::pair{from, -amount}, std::pair{to, amount}}) {
     const std::string value = std::to_string(delta);
     const char* params[] = {value.c_str(), who};
-    PQclear(PQexecParams(conn, "UPDATE accounts_pq SET balance = balance + $1::bigint WHERE name = $2", 2, nullptr,
-                         params, nullptr, nullptr, 0));
+    PQclear(PQexecParams(conn, "UPDATE accounts_pq SET balance = balance + $1::bigint WHERE name = $2", 2,
+                         nullptr, params, nullptr, nullptr, 0));
   }
 }
 

@@ -49,8 +49,9 @@ void move(PGconn* conn, const char* from, const char* to, long amount) {
   for (auto [who, delta] : {std::pair{from, -amount}, std::pair{to, amount}}) {
     const std::string value = std::to_string(delta);
     const char* params[] = {value.c_str(), who};
-    PQclear(PQexecParams(conn, "UPDATE accounts_pq_deadlock SET balance = balance + $1::bigint WHERE name = $2", 2, nullptr,
-                         params, nullptr, nullptr, 0));
+    PQclear(PQexecParams(conn,
+                         "UPDATE accounts_pq_deadlock SET balance = balance + $1::bigint WHERE name = $2", 2,
+                         nullptr, params, nullptr, nullptr, 0));
   }
 }
 
@@ -67,7 +68,8 @@ void transfer(const char* from, const char* to, long amount) {
 int main() {
   PGconn* conn = connect();
   exec(conn, "SET client_min_messages = warning");
-  exec(conn, "CREATE TABLE IF NOT EXISTS accounts_pq_deadlock (name text PRIMARY KEY, balance bigint NOT NULL)");
+  exec(conn,
+       "CREATE TABLE IF NOT EXISTS accounts_pq_deadlock (name text PRIMARY KEY, balance bigint NOT NULL)");
   exec(conn, "TRUNCATE accounts_pq_deadlock");
   exec(conn, "INSERT INTO accounts_pq_deadlock VALUES ('alice', 1000), ('bob', 500), ('charlie', 200)");
 

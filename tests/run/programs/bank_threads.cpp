@@ -2,7 +2,8 @@
 // expect-exit: 1
 // expect-output: double spend: alice is negative
 // transfer() reads the balance under the lock, drops it, checks, then locks again to debit and credit:
-// T1 reads alice = 1000 and is preempted, T2 moves 800 to charlie, then T1 moves 800 to bob on its stale read and alice ends at -600.
+// T1 reads alice = 1000 and is preempted, T2 moves 800 to charlie, then T1 moves 800 to bob on its stale read
+// and alice ends at -600.
 #include <cassert>
 #include <cstdio>
 #include <map>

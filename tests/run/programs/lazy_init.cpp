@@ -3,7 +3,8 @@
 // expect-output: data race
 // Double-checked locking on a plain pointer: A creates the Widget and stores `instance` under the lock,
 // while B's first `if (!instance)` and its `instance->value` read it with no lock, unordered with A's writes.
-// That is a data race in every interleaving (B may see the pointer before the Widget's fields), and --races fail makes it the bug.
+// That is a data race in every interleaving (B may see the pointer before the Widget's fields), and --races
+// fail makes it the bug.
 #include <cassert>
 #include <cstdio>
 #include <mutex>

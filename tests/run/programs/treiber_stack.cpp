@@ -2,7 +2,8 @@
 // expect-exit: 1
 // expect-output: lost node: popped fewer nodes than were pushed
 // push() loads head and stores the new node as two separate atomic operations instead of a CAS loop:
-// A loads head (null) and is preempted, B pushes both its nodes, then A's store overwrites head and B's nodes are lost.
+// A loads head (null) and is preempted, B pushes both its nodes, then A's store overwrites head and B's nodes
+// are lost.
 #include <atomic>
 #include <cassert>
 #include <cstdio>
