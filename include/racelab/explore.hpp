@@ -17,7 +17,15 @@
 //
 // Environment (applied unless ExploreOptions::use_env is false): RACELAB_SEED=N runs only seed N;
 // RACELAB_SCHEDULE=TEXT replays one schedule; RACELAB_RUNS, RACELAB_STRATEGY override the options;
-// RACELAB_VERIFY=1 re-runs the failing seed and replays every passing run too (see verify).
+// RACELAB_VERIFY=1 re-runs the failing seed and replays every passing run too (see verify);
+// RACELAB_JOBS=N sets jobs.
+//
+// Runs go to `jobs` threads at once (one per core by default), so the body must keep its state
+// inside itself (or make it thread-safe); `.jobs = 1` runs everything on the calling thread. The
+// answer does not depend on jobs: runs are ordered (random and PCT by index, DFS in depth-first
+// order), the first failure is the failing run that comes first in that order, and `runs()` counts
+// the runs up to it. `shard` splits the same run space among processes (every run in exactly one
+// shard); `racelab merge` combines the shards' reports into the one a single process gives.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +46,19 @@ struct ExploreProgress {
   int runs_total = 0;
 };
 
+// Shard `index` of `count` (0 <= index < count): random and PCT runs i with i % count == index; a
+// DFS splits the tree into subtrees the same way in every shard and takes every count-th.
+struct ExploreShard {
+  int index = 0;
+  int count = 1;
+};
+
+// A DFS subtree a shard explored, and its runs (for ranking a failure across shards).
+struct ExplorePart {
+  std::string key;
+  std::uint64_t runs = 0;
+};
+
 struct ExploreOptions {
   int runs = 1000;  // upper bound; a DFS stops earlier when it has seen everything
   std::string strategy = "random";
@@ -51,7 +72,9 @@ struct ExploreOptions {
   // re-runs a failure's seed, and replays every passing run's schedule, reporting the first step
   // where two runs differ.
   bool verify = false;
-  bool use_env = true;  // honour RACELAB_SEED / SCHEDULE / RUNS / STRATEGY / VERIFY
+  bool use_env = true;   // honour RACELAB_SEED / SCHEDULE / RUNS / STRATEGY / VERIFY / JOBS
+  int jobs = 0;          // threads running the body at once; 0: one per core
+  ExploreShard shard{};  // this process's share of the run space (a DFS bound applies per shard)
   std::function<void(const ExploreProgress&)> progress{};  // called every 1% of runs, if set
 };
 
@@ -75,10 +98,20 @@ class Report {
   const std::vector<std::string>& notes() const { return notes_; }  // verification findings
   bool nondeterministic() const { return nondeterministic_; }
   std::string summary() const;  // one line
+  int jobs() const { return jobs_; }
+  const ExploreShard& shard() const { return shard_; }
+  // The failing run's place in the run space: its index for random and PCT (seed - options.seed),
+  // its DFS position ("0.2.1": the option taken at each decision, trailing first options dropped).
+  const std::string& run_key() const { return run_key_; }
+  const std::vector<ExplorePart>& parts() const { return parts_; }  // DFS under a shard count > 1
 
  private:
   friend Report explore(const ExploreOptions&, const std::function<void(Simulation&)>&);
   int runs_ = 0;
+  int jobs_ = 1;
+  ExploreShard shard_{};
+  std::string run_key_;
+  std::vector<ExplorePart> parts_;
   bool complete_ = false;
   bool seed_replays_ = true;
   bool nondeterministic_ = false;
@@ -92,5 +125,28 @@ class Report {
 std::ostream& operator<<(std::ostream& out, const Report& report);
 
 Report explore(const ExploreOptions& options, const std::function<void(Simulation&)>& body);
+
+// Combining shards: what a merge needs from each shard's report (a Report, or a shard's --json),
+// and the single-process answer it gives: the runs up to the first failure in the whole run
+// space (or every shard's runs), whether the space was explored completely, and whose failure
+// comes first (-1: none). A DFS shard's runs are ranked in the whole tree through its parts.
+struct ShardSummary {
+  bool dfs = false;
+  std::uint64_t runs = 0;
+  bool complete = false;
+  bool failed = false;
+  std::string run_key;  // Report::run_key()
+  std::vector<ExplorePart> parts;
+};
+ShardSummary shard_summary(const Report& report);
+
+struct MergedShards {
+  std::uint64_t runs = 0;
+  bool complete = false;
+  int first_failure = -1;  // index into the summaries
+};
+// Throws ExploreOptionsError when the summaries cannot be shards of one search (mixed strategies,
+// a malformed run key).
+MergedShards merge_shards(const std::vector<ShardSummary>& shards);
 
 }  // namespace racelab

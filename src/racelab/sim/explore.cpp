@@ -5,11 +5,14 @@
 #include <charconv>
 #include <cstdlib>
 #include <map>
+#include <mutex>
 #include <ostream>
 #include <sstream>
+#include <thread>
 
 #include "racelab/sim/core.hpp"
 #include "racelab/sim/strategy.hpp"
+#include "search.hpp"
 
 namespace racelab {
 namespace {
@@ -80,6 +83,7 @@ RunResult run_once(const Body& body, const SimOptions& options, std::shared_ptr<
 class SerialOracle {
  public:
   std::string check(const Body& body, const SimOptions& base, const RunResult& run) {
+    std::lock_guard lock(mu_);  // runs check from several threads; the first computes
     if (!computed_) compute(body, base, run);
     auto it = states_.find(run.snapshot);
     if (it != states_.end()) return "";
@@ -106,6 +110,7 @@ class SerialOracle {
       orders += (orders.empty() ? "" : "; ") + label;
     } while (std::next_permutation(order.begin(), order.end()));
   }
+  std::mutex mu_;
   bool computed_ = false;
   std::map<std::string, std::string> states_;  // state -> the orders that produce it
 };
@@ -141,6 +146,8 @@ ExploreOptions with_env(ExploreOptions o) {
     o.runs = 1;
   }
   if (const char* v = std::getenv("RACELAB_SCHEDULE"); v != nullptr && *v != '\0') o.schedule = v;
+  if (const char* v = std::getenv("RACELAB_JOBS"); v != nullptr && *v != '\0')
+    o.jobs = env_number<int>("RACELAB_JOBS", v, 0);
   if (const char* v = std::getenv("RACELAB_VERIFY"); v != nullptr && *v != '\0') {
     std::string_view s(v);
     if (s == "1" || s == "true" || s == "yes")
@@ -183,6 +190,11 @@ bool same_failure(const Outcome& a, const Outcome& b) { return !b.ok() && a.kind
 Report explore(const ExploreOptions& in, const Body& body) {
   ExploreOptions o = with_env(in);
   if (o.runs < 1) throw ExploreOptionsError("racelab: ExploreOptions::runs must be >= 1");
+  if (o.jobs < 0) throw ExploreOptionsError("racelab: ExploreOptions::jobs must be >= 0 (0: one per core)");
+  if (o.shard.count < 1 || o.shard.index < 0 || o.shard.index >= o.shard.count)
+    throw ExploreOptionsError("racelab: ExploreOptions::shard " + std::to_string(o.shard.index) + "/" +
+                              std::to_string(o.shard.count) + " is not a shard: need 0 <= index < count");
+  if (o.jobs == 0) o.jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (!body) throw ExploreOptionsError("racelab: explore() needs a body");
   Report r;
   SerialOracle oracle;
@@ -224,37 +236,60 @@ Report explore(const ExploreOptions& in, const Body& body) {
   }
   r.strategy_ = strategy->name();
   r.seed_replays_ = !strategy->exhaustive();
-  const int every = std::max(1, o.runs / 100);
-  for (int i = 0; i < o.runs; ++i) {
-    const auto options = sim_options(o, o.seed + static_cast<std::uint64_t>(i));
-    auto run = run_checked(body, options, strategy, {}, oracle);
-    ++r.runs_;
-    const bool more = strategy->end_run(run.outcome.steps());
-    if (o.verify && run.outcome.ok()) {  // a passing run must be a function of its choices too
-      const Schedule schedule = Schedule::from_trace(run.outcome.trace());
+
+  detail::SearchSpace space;
+  space.dfs = strategy->exhaustive();
+  if (space.dfs && o.strategy.size() > 4) space.dfs_bound = std::stoll(o.strategy.substr(4));
+  space.limit = static_cast<std::uint64_t>(o.runs);
+  space.shard = o.shard.index;
+  space.shards = o.shard.count;
+  space.jobs = o.jobs;
+  r.jobs_ = o.jobs;
+  r.shard_ = o.shard;
+  auto run_one = [&](const detail::SearchKey& key, std::shared_ptr<detail::PathDfs> dfs) {
+    const auto options = sim_options(o, dfs ? o.seed : o.seed + key[0]);
+    std::shared_ptr<Strategy> s = dfs;
+    if (!s) s = detail::make_shared_strategy(o.strategy);
+    auto once = run_checked(body, options, s, {}, oracle);
+    detail::SearchRun out;
+    if (dfs && !once.outcome.diverged()) out.path = dfs->path();
+    if (o.verify && once.outcome.ok()) {  // a passing run must be a function of its choices too
+      const Schedule schedule = Schedule::from_trace(once.outcome.trace());
       auto again = run_checked(body, options, nullptr, {&schedule, false}, oracle).outcome;
-      auto diff = first_difference(run.outcome.trace().text(), again.trace().text());
-      if (!diff.empty() || again.kind() != run.outcome.kind()) {
-        r.failing_ = OutcomeAccess::with_failure(
+      auto diff = first_difference(once.outcome.trace().text(), again.trace().text());
+      if (!diff.empty() || again.kind() != once.outcome.kind()) {
+        std::string which =
+            dfs ? "the run at dfs position '" + detail::key_text(key) + "'"
+                : "run " + std::to_string(key[0] + 1) + " (seed " + std::to_string(options.seed) + ")";
+        out.outcome = OutcomeAccess::with_failure(
             again,
-            "run " + std::to_string(i + 1) + " (seed " + std::to_string(options.seed) +
-                ") passed, and replaying its schedule differs at " +
+            which + " passed, and replaying its schedule differs at " +
                 (diff.empty()
                      ? "its outcome (" + std::string(to_string(again.kind())) + ": " + again.message() + ")"
                      : diff),
             OutcomeKind::diverged);
-        break;
+        out.failed = true;
+        return out;
       }
     }
-    if (!run.outcome.ok()) {
-      r.failing_ = run.outcome;
-      break;
-    }
-    if (!more) {
-      r.complete_ = true;
-      break;
-    }
-    if (o.progress && (i + 1) % every == 0) o.progress(ExploreProgress{i + 1, o.runs});
+    out.failed = !once.outcome.ok();
+    out.outcome = std::move(once.outcome);
+    return out;
+  };
+  const std::uint64_t every = std::max(1, o.runs / 100);
+  std::uint64_t next_progress = every;
+  auto progress = [&](std::uint64_t done) {
+    if (!o.progress || done < next_progress) return;
+    next_progress = (done / every + 1) * every;
+    o.progress(ExploreProgress{static_cast<int>(done), o.runs});
+  };
+  auto searched = detail::search(space, run_one, {}, progress);
+  r.runs_ = static_cast<int>(searched.runs);
+  r.complete_ = searched.complete;
+  for (auto& part : searched.parts) r.parts_.push_back(ExplorePart{detail::key_text(part.key), part.runs});
+  if (searched.failure) {
+    r.failing_ = std::move(searched.failure);
+    r.run_key_ = detail::key_text(searched.failure_key);
   }
   if (!r.failed()) return r;
 
@@ -374,6 +409,92 @@ std::ostream& operator<<(std::ostream& out, const Report& r) {
   if (r.seed_replays()) out << "RACELAB_SEED=" << r.seed() << "  or  ";
   out << "RACELAB_SCHEDULE='" << schedule << "'\n";
   return out;
+}
+
+}  // namespace racelab
+
+namespace racelab {
+
+ShardSummary shard_summary(const Report& report) {
+  return ShardSummary{report.strategy().starts_with("dfs"),
+                      static_cast<std::uint64_t>(report.runs()),
+                      report.complete(),
+                      report.failed(),
+                      report.run_key(),
+                      report.parts()};
+}
+
+namespace {
+
+detail::SearchKey parse_key(const std::string& text) {
+  detail::SearchKey key;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    auto dot = text.find('.', at);
+    if (dot == std::string::npos) dot = text.size();
+    std::uint32_t k = 0;
+    auto [ptr, ec] = std::from_chars(text.data() + at, text.data() + dot, k);
+    if (ec != std::errc() || ptr != text.data() + dot)
+      throw ExploreOptionsError("racelab: run key '" + text + "' is not a list of numbers separated by dots");
+    key.push_back(k);
+    at = dot + 1;
+  }
+  return key;
+}
+
+bool is_prefix(const detail::SearchKey& prefix, const detail::SearchKey& key) {
+  return prefix.size() <= key.size() && std::equal(prefix.begin(), prefix.end(), key.begin());
+}
+
+}  // namespace
+
+MergedShards merge_shards(const std::vector<ShardSummary>& shards) {
+  MergedShards merged;
+  if (shards.empty()) return merged;
+  const bool dfs = shards.front().dfs;
+  merged.complete = dfs;
+  std::optional<detail::SearchKey> first;
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    const auto& s = shards[i];
+    if (s.dfs != dfs) throw ExploreOptionsError("racelab: cannot merge a dfs shard with a random or pct one");
+    merged.runs += s.runs;
+    merged.complete = merged.complete && s.complete;
+    if (!s.failed) continue;
+    auto key = parse_key(s.run_key);
+    if (!first || key < *first) {
+      first = std::move(key);
+      merged.first_failure = static_cast<int>(i);
+    }
+  }
+  if (!first) return merged;
+  merged.complete = false;
+  if (!dfs) {  // run i of the whole space: the runs up to it are runs 0..i
+    merged.runs = (*first)[0] + 1;
+    return merged;
+  }
+  // The failure's part is the longest part key it extends; every other part lies wholly before
+  // or after it, and counts if before. A shard without parts (one shard) ranks its own runs.
+  const auto& owner = shards[static_cast<std::size_t>(merged.first_failure)];
+  if (owner.parts.empty()) {
+    merged.runs = owner.runs;
+    return merged;
+  }
+  const ExplorePart* home = nullptr;
+  detail::SearchKey home_key;
+  for (const auto& part : owner.parts) {
+    auto key = parse_key(part.key);
+    if (is_prefix(key, *first) && (home == nullptr || key.size() >= home_key.size())) {
+      home = &part;
+      home_key = std::move(key);
+    }
+  }
+  if (home == nullptr)
+    throw ExploreOptionsError("racelab: the failing run's key is in none of its shard's parts");
+  merged.runs = home->runs;
+  for (const auto& s : shards)
+    for (const auto& part : s.parts)
+      if (&part != home && parse_key(part.key) < *first) merged.runs += part.runs;
+  return merged;
 }
 
 }  // namespace racelab

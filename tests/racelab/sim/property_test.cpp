@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "racelab/sim/strategy.hpp"
 #include "scenario_gen.hpp"
 
 using sim_prop::Scenario;
@@ -360,7 +361,101 @@ std::string each_task_keeps_its_own_exception_state(const Scenario& sc) {
   return "";
 }
 
+// explore()'s answer does not depend on how many threads run it or how it is sharded: runs,
+// completeness and the first failure (its whole trace) are those of one thread. And the DFS it
+// runs enumerates exactly the schedules of the sequential strategy, in the same order.
+std::string one_answer_for_any_jobs_or_shards(const Scenario& sc) {
+  auto body = [&sc](racelab::Simulation& sim) {
+    auto s = sim_prop::spawn_tasks(sim, sc);
+    static_cast<void>(sim.run());
+    RACELAB_ASSERT(s->plain == s->completed);
+  };
+  std::string why;
+  for (const char* strategy : {"random", "dfs:1"}) {
+    racelab::ExploreOptions base{.runs = std::string_view(strategy) == "random" ? 60 : 150,
+                                 .strategy = strategy,
+                                 .seed = engine_seed(sc.generator_seed, 11),
+                                 .max_steps = kMaxSteps,
+                                 .crash_probability = sc.crash_probability,
+                                 .crash_points = sim_prop::kCrashPoints,
+                                 .minimize = false,
+                                 .use_env = false,
+                                 .jobs = 1};
+    auto describe = [](const racelab::Report& r) {
+      return std::to_string(r.runs()) + " runs, " + (r.complete() ? "complete" : "not complete") + ", " +
+             (r.failed() ? "fails at run key '" + r.run_key() + "': " + ending(r.original()) : "no failure");
+    };
+    racelab::Report one;
+    try {
+      one = racelab::explore(base, body);
+      auto three = base;
+      three.jobs = 3;
+      auto r3 = racelab::explore(three, body);
+      if (describe(r3) != describe(one) ||
+          (one.failed() && r3.original().trace().text() != one.original().trace().text()))
+        why += "  " + std::string(strategy) + ": 1 thread gives " + describe(one) + "; 3 threads give " +
+               describe(r3) + "\n";
+      std::vector<racelab::ShardSummary> shards;
+      std::vector<racelab::Report> reports;
+      for (int k = 0; k < 3; ++k) {
+        auto part = base;
+        part.jobs = 2;
+        part.shard = {k, 3};
+        reports.push_back(racelab::explore(part, body));
+        shards.push_back(racelab::shard_summary(reports.back()));
+      }
+      const auto merged = racelab::merge_shards(shards);
+      const bool merged_failed = merged.first_failure >= 0;
+      // A DFS bound applies per shard: a search the bound cut short is not comparable.
+      const bool comparable = std::string_view(strategy) == "random" || one.complete() || one.failed();
+      if (comparable &&
+          (merged.runs != static_cast<std::uint64_t>(one.runs()) || merged_failed != one.failed() ||
+           (!one.failed() && merged.complete != one.complete()) ||
+           (one.failed() &&
+            reports[static_cast<std::size_t>(merged.first_failure)].original().trace().text() !=
+                one.original().trace().text())))
+        why +=
+            "  " + std::string(strategy) + ": 1 process gives " + describe(one) + "; 3 shards merge to " +
+            std::to_string(merged.runs) + " runs, " + (merged.complete ? "complete" : "not complete") +
+            (merged_failed ? ", failing in shard " + std::to_string(merged.first_failure) : ", no failure") +
+            "\n";
+    } catch (const std::exception& e) {
+      return why + "  explore() threw: " + e.what() + "\n";
+    }
+    if (std::string_view(strategy) != "dfs:1") continue;
+    // The sequential strategy, run by hand: the same schedules, in order, up to the same failure.
+    auto dfs = racelab::detail::make_shared_strategy(strategy);
+    int runs = 0;
+    bool failed = false;
+    for (bool more = true; more && runs < base.runs && !failed;) {
+      racelab::SimOptions o{.seed = base.seed,
+                            .strategy = strategy,
+                            .max_steps = base.max_steps,
+                            .crash_probability = base.crash_probability,
+                            .crash_points = base.crash_points};
+      racelab::Simulation sim(o, dfs);
+      try {
+        body(sim);
+      } catch (const racelab::AssertionFailed&) {
+        failed = true;
+      }
+      ++runs;
+      failed = failed || !sim.outcome().ok();
+      more = dfs->end_run(sim.outcome().steps());
+    }
+    if (runs != one.runs() || failed != one.failed())
+      why += "  the sequential dfs:1 runs " + std::to_string(runs) + (failed ? " up to a failure" : "") +
+             "; explore's gives " + describe(one) + "\n";
+  }
+  return why;
+}
+
 }  // namespace
+
+TEST(GeneratedScenarios, OneAnswerForAnyJobsOrShards) {
+  check_all("the same answer for any jobs or shards", kScenarios / 10, 10, one_answer_for_any_jobs_or_shards,
+            20);
+}
 
 // Same options twice (random, pct:3, dfs; one seed each): the same trace, outcome and final state.
 TEST(GeneratedScenarios, SameSeedGivesTheSameRun) {

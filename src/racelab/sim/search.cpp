@@ -1,0 +1,296 @@
+// The run space and its workers. See search.hpp.
+#include "search.hpp"
+
+#include <algorithm>
+#include <thread>
+
+namespace racelab::detail {
+
+std::string key_text(const SearchKey& key) {
+  std::string out;
+  for (auto k : key) out += (out.empty() ? "" : ".") + std::to_string(k);
+  return out;
+}
+
+// --- PathDfs ----------------------------------------------------------------------------------
+
+PathDfs::PathDfs(std::int64_t bound, SearchKey key, std::shared_ptr<const DfsPath> parent)
+    : bound_(bound), key_(std::move(key)), parent_(std::move(parent)) {}
+
+std::string PathDfs::name() const { return bound_ < 0 ? "dfs" : "dfs:" + std::to_string(bound_); }
+
+void PathDfs::begin_run(Random&) {
+  path_ = std::make_shared<DfsPath>();
+  preemptions_ = 0;
+}
+
+std::size_t PathDfs::pick(const PickContext& c) {
+  const bool crash = c.crashable && c.crash_enabled;
+  if (c.enabled.empty() && !crash) return kNobody;
+  // The options, as BoundedDfs orders them: the running task, the others by index, a crash.
+  const bool running = c.current >= 0;
+  const bool others = !(running && bound_ >= 0 && preemptions_ >= bound_);
+  const std::size_t n_others = others ? c.enabled.size() - (running ? 1 : 0) : 0;
+  const auto count = static_cast<std::uint32_t>((running ? 1 : 0) + n_others + (crash ? 1 : 0));
+  std::uint32_t print = 2166136261u;
+  auto mix = [&](std::uint32_t v) { print = (print ^ v) * 16777619u; };
+  for (auto task : c.enabled) mix(task);
+  mix(static_cast<std::uint32_t>(c.current + 1));
+  mix(count);
+
+  const std::size_t i = path_->choice.size();
+  const std::uint32_t position = i < key_.size() ? key_[i] : 0;
+  if (i < key_.size() &&
+      (parent_ == nullptr || i >= parent_->count.size() || parent_->count[i] != count ||
+       parent_->print[i] != print || position >= count))
+    throw ScheduleDiverged("dfs re-executed its prefix and decision " + std::to_string(i + 1) + " (step " +
+                           std::to_string(c.step) + ", at " + std::string(c.point) +
+                           ") offered other choices than the first time: the code under test is "
+                           "not deterministic, so the search cannot be a proof");
+  path_->choice.push_back(position);
+  path_->count.push_back(count);
+  path_->print.push_back(print);
+
+  std::size_t p = position;
+  if (running) {
+    if (p == 0) return static_cast<std::size_t>(c.current);
+    --p;
+  }
+  if (p < n_others) {
+    std::size_t chosen = running && p >= static_cast<std::size_t>(c.current) ? p + 1 : p;
+    if (running) ++preemptions_;
+    return chosen;
+  }
+  return kCrash;
+}
+
+// --- the search -------------------------------------------------------------------------------
+
+namespace {
+
+// A key not yet run: the root, random run `index`, or parent->choice[0..depth) + k.
+struct Task {
+  std::shared_ptr<const DfsPath> parent;
+  std::uint32_t depth = 0;
+  std::uint32_t k = 0;
+  int part = 0;
+  bool random = false;
+  std::uint32_t index = 0;
+
+  std::size_t size() const { return random ? 1 : parent ? depth + 1 : 0; }
+  std::uint32_t at(std::size_t i) const { return random ? index : i < depth ? parent->choice[i] : k; }
+  SearchKey key() const {
+    SearchKey out(size());
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = at(i);
+    return out;
+  }
+};
+
+template <class A, class B>
+bool less(const A& a, const B& b) {
+  const std::size_t n = std::min(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    auto x = a.at(i), y = b.at(i);
+    if (x != y) return x < y;
+  }
+  return a.size() < b.size();
+}
+
+struct KeyView {
+  const SearchKey& key;
+  std::size_t size() const { return key.size(); }
+  std::uint32_t at(std::size_t i) const { return key[i]; }
+};
+
+struct TaskLess {
+  bool operator()(const Task& a, const Task& b) const { return less(a, b); }
+};
+
+class Search {
+ public:
+  Search(const SearchSpace& space, const SearchRunFn& run, const std::function<void(const Outcome&)>& settled,
+         const std::function<void(std::uint64_t)>& progress)
+      : space_(space), run_(run), settled_(settled), progress_(progress) {}
+
+  SearchResult go() {
+    if (space_.dfs) {
+      if (space_.shards > 1)
+        split();
+      else
+        pending_.insert(Task{});
+    } else {
+      next_index_ = static_cast<std::uint64_t>(space_.shard);
+    }
+    std::vector<std::thread> helpers;
+    for (int i = 1; i < space_.jobs; ++i) helpers.emplace_back([this] { work(false); });
+    work(true);
+    for (auto& t : helpers) t.join();
+    if (error_) std::rethrow_exception(error_);
+    result_.complete = space_.dfs && !result_.failure && pending_.empty() && running_.empty() && done_.empty();
+    return std::move(result_);
+  }
+
+ private:
+  struct Done {
+    SearchRun run;
+    int part;
+  };
+
+  SearchRun execute(const Task& task, const SearchKey& key) {
+    if (!space_.dfs) return run_(key, nullptr);
+    return run_(key, std::make_shared<PathDfs>(space_.dfs_bound, key, task.parent));
+  }
+
+  void expand(const Task& task, const SearchKey& key, const SearchRun& run) {
+    if (!space_.dfs || run.path == nullptr) return;
+    const auto& count = run.path->count;
+    for (std::size_t i = key.size(); i < count.size(); ++i)
+      for (std::uint32_t k = 1; k < count[i]; ++k)
+        pending_.insert(Task{run.path, static_cast<std::uint32_t>(i), k, task.part});
+  }
+
+  // The same top of the tree in every shard: split the largest subtree until there are enough,
+  // then keep every shards-th. The splitting runs are shard 0's.
+  void split() {
+    pending_.insert(Task{});
+    std::vector<std::pair<SearchKey, SearchRun>> top;
+    const std::uint64_t wanted = 8 * static_cast<std::uint64_t>(space_.shards);
+    while (!pending_.empty() && pending_.size() < wanted && top.size() < std::min<std::uint64_t>(space_.limit, 2000)) {
+      Task task = *std::prev(pending_.end());
+      pending_.erase(std::prev(pending_.end()));
+      SearchKey key = task.key();
+      SearchRun run = execute(task, key);
+      expand(task, key, run);
+      top.emplace_back(std::move(key), std::move(run));
+    }
+    std::set<Task, TaskLess> mine;
+    std::size_t i = 0;
+    for (const auto& task : pending_) {
+      if (static_cast<int>(i++ % static_cast<std::size_t>(space_.shards)) != space_.shard) continue;
+      Task t = task;
+      t.part = static_cast<int>(result_.parts.size());
+      result_.parts.push_back(SearchPart{t.key(), 0});
+      mine.insert(std::move(t));
+    }
+    pending_ = std::move(mine);
+    if (space_.shard != 0) return;
+    for (auto& [key, run] : top) {
+      int part = static_cast<int>(result_.parts.size());
+      result_.parts.push_back(SearchPart{key, 0});
+      done_.emplace(std::move(key), Done{std::move(run), part});
+    }
+  }
+
+  bool pop(Task& task) {
+    if (space_.dfs) {
+      if (pending_.empty()) return false;
+      task = *pending_.begin();
+      pending_.erase(pending_.begin());
+      return true;
+    }
+    if (next_index_ >= space_.limit) return false;
+    task = Task{};
+    task.random = true;
+    task.index = static_cast<std::uint32_t>(next_index_);
+    next_index_ += static_cast<std::uint64_t>(space_.shards);
+    return true;
+  }
+
+  // Is `key` below every key still pending or running?
+  bool below_open(const SearchKey& key) const {
+    KeyView v{key};
+    if (space_.dfs ? !pending_.empty() && !less(v, *pending_.begin())
+                   : next_index_ < space_.limit && !(key[0] < next_index_))
+      return false;
+    return running_.empty() || key < *running_.begin();
+  }
+
+  void settle() {
+    while (!stop_ && !done_.empty() && below_open(done_.begin()->first)) {
+      auto node = done_.extract(done_.begin());
+      if (result_.runs >= space_.limit) {
+        stop_ = true;
+        break;
+      }
+      ++result_.runs;
+      if (!result_.parts.empty()) ++result_.parts[static_cast<std::size_t>(node.mapped().part)].runs;
+      if (settled_) settled_(node.mapped().run.outcome);
+      if (node.mapped().run.failed) {
+        result_.failure = std::move(node.mapped().run.outcome);
+        result_.failure_key = std::move(node.key());
+        stop_ = true;
+      }
+    }
+    if (result_.runs >= space_.limit) stop_ = true;
+  }
+
+  void work(bool caller) {
+    std::unique_lock lock(mu_);
+    std::uint64_t reported = 0;
+    while (!stop_) {
+      Task task;
+      if (!pop(task)) {
+        if (running_.empty()) {
+          settle();
+          stop_ = true;
+          break;
+        }
+        wake_.wait(lock);
+        continue;
+      }
+      SearchKey key = task.key();
+      running_.insert(key);
+      lock.unlock();
+      SearchRun run;
+      std::exception_ptr error;
+      try {
+        run = execute(task, key);
+      } catch (...) {
+        error = std::current_exception();
+      }
+      lock.lock();
+      running_.erase(key);
+      if (error) {
+        if (!error_) error_ = error;
+        stop_ = true;
+      } else {
+        expand(task, key, run);
+        done_.emplace(std::move(key), Done{std::move(run), task.part});
+        settle();
+      }
+      wake_.notify_all();
+      if (caller && progress_ && result_.runs != reported) {
+        reported = result_.runs;
+        lock.unlock();
+        progress_(reported);
+        lock.lock();
+      }
+    }
+    wake_.notify_all();
+  }
+
+  const SearchSpace& space_;
+  const SearchRunFn& run_;
+  const std::function<void(const Outcome&)>& settled_;
+  const std::function<void(std::uint64_t)>& progress_;
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::set<Task, TaskLess> pending_;  // DFS
+  std::uint64_t next_index_ = 0;      // random: the next run of this shard
+  std::set<SearchKey> running_;
+  std::map<SearchKey, Done> done_;  // finished, not yet settled
+  bool stop_ = false;
+  std::exception_ptr error_;
+  SearchResult result_;
+};
+
+}  // namespace
+
+SearchResult search(const SearchSpace& space, const SearchRunFn& run,
+                    const std::function<void(const Outcome&)>& settled,
+                    const std::function<void(std::uint64_t)>& progress) {
+  return Search(space, run, settled, progress).go();
+}
+
+}  // namespace racelab::detail
