@@ -1,8 +1,11 @@
 #include "bank/sql_bank.hpp"
 
+#include <racelab/outcome.hpp>
 #include <racelab/point.hpp>
+#include <racelab/sim/simulation.hpp>
 #include <racelab/sim/sync.hpp>
 
+#include <atomic>
 #include <optional>
 
 namespace lab::bank {
@@ -204,6 +207,31 @@ TransferResult SqlBank::atomic(const std::string& from, const std::string& to, s
   const std::int64_t after = read_balance(from), to_after = read_balance(to);
   tx->commit();
   return {TransferStatus::success, after + amount, after, to_after - amount, to_after};
+}
+
+void simulate_sql_double_spend(racelab::Simulation& sim, Strategy strategy) {
+  static std::atomic<int> n{0};
+  auto url = "sqlite:memdb:racelab_explore_" + std::to_string(++n);
+  auto setup = open_db(url);
+  SqlBank::reset(*setup, strategy);
+  auto a = open_db(url), b = open_db(url);
+  sim.spawn("A", [&] {
+    try {
+      SqlBank(*a).transfer("alice", "bob", 800, strategy);
+    } catch (const DbBusy&) {
+    }
+  });
+  sim.spawn("B", [&] {
+    try {
+      SqlBank(*b).transfer("alice", "charlie", 800, strategy);
+    } catch (const DbBusy&) {
+    }
+  });
+  auto out = sim.run();
+  if (!out.ok()) return;
+  SqlBank bank(*setup);
+  RACELAB_ASSERT(bank.balance("alice") >= 0);
+  RACELAB_ASSERT(bank.total() == 1700);
 }
 
 }  // namespace lab::bank

@@ -53,4 +53,9 @@ class SqlBank {
   int retries_ = 0;
 };
 
+// The double spend on an in-memory SQLite database, for explore(): a fresh database per run (so
+// runs may go on several threads at once), alice -> bob 800 and alice -> charlie 800 as tasks "A"
+// and "B" on their own connections, the run, then the invariants as RACELAB_ASSERTs.
+void simulate_sql_double_spend(racelab::Simulation& sim, Strategy strategy);
+
 }  // namespace lab::bank

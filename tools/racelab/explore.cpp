@@ -3,13 +3,18 @@
 
 #include <unistd.h>
 
+#include <cctype>
+#include <chrono>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <sstream>
 
 #include "bank/bank.hpp"
 #include "bank/sql_bank.hpp"
 #include "progress.hpp"
+#include "results.hpp"
 #include "verbs.hpp"
 
 namespace racelab::cli {
@@ -23,35 +28,24 @@ Body bank_memory(lab::Strategy strategy) {
 }
 
 Body bank_sqlite(lab::Strategy strategy) {
-  return [strategy](racelab::Simulation& sim) {
-    static int n = 0;
-    auto url = "sqlite:memdb:racelab_explore_" + std::to_string(++n);
-    auto setup = lab::open_db(url);
-    lab::bank::SqlBank::reset(*setup, strategy);
-    auto a = lab::open_db(url), b = lab::open_db(url);
-    sim.spawn("A", [&] {
-      try {
-        lab::bank::SqlBank(*a).transfer("alice", "bob", 800, strategy);
-      } catch (const lab::DbBusy&) {
-      }
-    });
-    sim.spawn("B", [&] {
-      try {
-        lab::bank::SqlBank(*b).transfer("alice", "charlie", 800, strategy);
-      } catch (const lab::DbBusy&) {
-      }
-    });
-    auto out = sim.run();
-    if (!out.ok()) return;
-    lab::bank::SqlBank bank(*setup);
-    RACELAB_ASSERT(bank.balance("alice") >= 0);
-    RACELAB_ASSERT(bank.total() == 1700);
-  };
+  return [strategy](racelab::Simulation& sim) { lab::bank::simulate_sql_double_spend(sim, strategy); };
 }
 
-const std::map<std::string, std::pair<std::string, Body (*)(lab::Strategy)>> kScenarios{
-    {"bank", {"two transfers of 800 from alice, in memory (--fix unsafe | mutex)", bank_memory}},
-    {"bank-sqlite", {"the same on an in-memory SQLite database (--fix: any strategy)", bank_sqlite}},
+// What a scenario is, and how an emitted regression test calls it (`fix` names the strategy).
+struct Scenario {
+  std::string about;
+  Body (*make)(lab::Strategy);
+  std::string header;
+  std::string call;
+};
+
+const std::map<std::string, Scenario> kScenarios{
+    {"bank",
+     {"two transfers of 800 from alice, in memory (--fix unsafe | mutex)", bank_memory, "bank/bank.hpp",
+      "lab::bank::simulate_double_spend(sim, fix)"}},
+    {"bank-sqlite",
+     {"the same on an in-memory SQLite database (--fix: any strategy)", bank_sqlite, "bank/sql_bank.hpp",
+      "lab::bank::simulate_sql_double_spend(sim, fix)"}},
 };
 
 struct Options {
@@ -63,13 +57,15 @@ struct Options {
   std::string schedule;
   bool seed_given = false;
   bool verify = false;
+  ResultFlags results;
+  std::string emit_test;
 };
 
 std::optional<Body> resolve(const Options& o) {
   auto it = kScenarios.find(o.scenario);
   if (it == kScenarios.end()) {
     std::cerr << "racelab: unknown scenario '" << o.scenario << "'. Scenarios:\n";
-    for (const auto& [name, entry] : kScenarios) std::cerr << "  " << name << "  " << entry.first << '\n';
+    for (const auto& [name, entry] : kScenarios) std::cerr << "  " << name << "  " << entry.about << '\n';
     return std::nullopt;
   }
   auto strategy = lab::parse_strategy(o.fix);
@@ -82,7 +78,7 @@ std::optional<Body> resolve(const Options& o) {
                  "every strategy)\n";
     return std::nullopt;
   }
-  return it->second.second(*strategy);
+  return it->second.make(*strategy);
 }
 
 int report_and_exit(const racelab::Report& r) {
@@ -105,21 +101,77 @@ int report_and_exit(const racelab::Report& r) {
   return r.failed() ? kExitFailed : kExitOk;
 }
 
+// A GoogleTest test that replays the failing schedule: it fails while the code has the race and
+// passes once it is fixed (compile with -DRACELAB_FIX=<strategy> to try a fix).
+std::string regression_test(const Options& o, const racelab::Report& r) {
+  const auto& scenario = kScenarios.at(o.scenario);
+  std::string name;
+  for (char c : o.scenario + "_" + o.fix) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  std::ostringstream out;
+  out << "// A regression test from `racelab explore " << o.scenario << " --fix " << o.fix << " --strategy "
+      << o.search << " --seed " << o.seed << "`:\n"
+      << "//   " << r.summary() << "\n"
+      << "//   " << r.outcome().message() << "\n"
+      << "// It replays the minimal failing schedule, so it fails while the race is there and passes\n"
+      << "// once it is fixed. Build it with -DRACELAB_FIX=<strategy> to check a fix.\n"
+      << "#include <gtest/gtest.h>\n#include <racelab/explore.hpp>\n\n#include \"" << scenario.header
+      << "\"\n\n"
+      << "#ifndef RACELAB_FIX\n#define RACELAB_FIX " << o.fix << "\n#endif\n\n"
+      << "TEST(RacelabRegression, " << name << ") {\n"
+      << "  const lab::Strategy fix = lab::Strategy::RACELAB_FIX;\n"
+      << "  const racelab::Report report = racelab::explore(\n"
+      << "      {.schedule = \"" << r.schedule() << "\", .use_env = false},\n"
+      << "      [fix](racelab::Simulation& sim) { " << scenario.call << "; });\n"
+      << "  EXPECT_FALSE(report.failed()) << report;\n}\n";
+  return out.str();
+}
+
 int explore_verb(const Options& o) {
   auto body = resolve(o);
   if (!body) return kExitUsage;
-  racelab::ExploreOptions opts{
-      .runs = o.runs, .strategy = o.search, .seed = o.seed, .verify = o.verify, .use_env = true};
+  auto shard = resolve_shard(o.results.shard);
+  if (!shard) return kExitUsage;
+  racelab::ExploreOptions opts{.runs = o.runs,
+                               .strategy = o.search,
+                               .seed = o.seed,
+                               .verify = o.verify,
+                               .use_env = true,
+                               .jobs = o.results.jobs,
+                               .shard = *shard};
   auto bar = std::make_shared<ProgressBar>("schedules");
   if (bar->shown() && o.runs >= 1000)
     opts.progress = [bar](const racelab::ExploreProgress& p) {
       bar->update(static_cast<long>(p.runs_done), static_cast<long>(p.runs_total));
     };
+  const std::string command = "racelab explore " + o.scenario + " --fix " + o.fix + " --strategy " +
+                              o.search + " --runs " + std::to_string(o.runs) + " --seed " +
+                              std::to_string(o.seed);
   std::cout << "racelab explore " << o.scenario << " (fix: " << o.fix << ", " << o.search << ", seeds from "
-            << o.seed << ")" << std::endl;
+            << o.seed;
+  if (shard->count > 1) std::cout << ", shard " << shard->index << "/" << shard->count;
+  std::cout << ")" << std::endl;
   try {
+    const auto start = std::chrono::steady_clock::now();
     auto r = racelab::explore(opts, *body);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     bar->clear();
+    if (!write_results(o.results, SearchInfo{command, o.scenario, o.search, o.seed, o.runs, seconds}, r))
+      return kExitUsage;
+    if (!o.emit_test.empty()) {
+      if (!r.failed() || r.nondeterministic()) {
+        std::cerr << "racelab: --emit-test: " << (r.failed() ? "the failure does not replay" : "no failure")
+                  << ", so no regression test was written\n";
+      } else {
+        std::ofstream out(o.emit_test);
+        out << regression_test(o, r);
+        out.close();
+        if (!out) {
+          std::cerr << "racelab: cannot write '" << o.emit_test << "'\n";
+          return kExitUsage;
+        }
+        std::cerr << "racelab: wrote the regression test " << o.emit_test << '\n';
+      }
+    }
     return report_and_exit(r);
   } catch (const racelab::ExploreOptionsError& e) {
     std::cerr << e.what() << '\n';
@@ -166,6 +218,9 @@ void add_explore(CLI::App& app, std::function<int()>& run) {
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "First seed (run i uses seed + i)")->capture_default_str();
   cmd->add_flag("--verify", o->verify, "Re-run a failure and check it replays identically");
+  add_result_flags(cmd, o->results);
+  cmd->add_option("--emit-test", o->emit_test,
+                  "On a failure, write a GoogleTest test that replays its schedule (a regression test)");
   cmd->callback([&run, o] { run = [o] { return explore_verb(*o); }; });
 
   auto r = std::make_shared<Options>();

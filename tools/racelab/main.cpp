@@ -2,6 +2,7 @@
 #include <iostream>
 #include <string_view>
 
+#include "results.hpp"
 #include "verbs.hpp"
 
 int main(int argc, char** argv) {
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   racelab::cli::add_points(app, run);
   racelab::cli::add_serve(app, run);
   racelab::cli::add_explore(app, run);
+  racelab::cli::add_merge(app, run);
   racelab::cli::add_load(app, run);
   racelab::cli::add_stress(app, run);
   racelab::cli::add_run(app, run);

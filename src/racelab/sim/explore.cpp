@@ -381,8 +381,12 @@ std::string Report::summary() const {
         << ", no failure";
     return out.str();
   }
+  // A shard names the failing run by its place in the whole run space, as one process would.
   if (seed_replays_)
-    out << "seed " << seed() << " fails (" << strategy_ << ", run " << runs_ << ")";
+    out << "seed " << seed() << " fails (" << strategy_ << ", run "
+        << (shard_.count > 1 ? std::stoull(run_key_) + 1 : static_cast<unsigned long long>(runs_)) << ")";
+  else if (shard_.count > 1)
+    out << "the schedule at dfs position " << run_key_ << " of " << strategy_ << " fails";
   else
     out << "schedule " << runs_ << " of " << strategy_ << " fails";
   out << ": " << to_string(original().kind());

@@ -40,9 +40,8 @@ std::size_t PathDfs::pick(const PickContext& c) {
 
   const std::size_t i = path_->choice.size();
   const std::uint32_t position = i < key_.size() ? key_[i] : 0;
-  if (i < key_.size() &&
-      (parent_ == nullptr || i >= parent_->count.size() || parent_->count[i] != count ||
-       parent_->print[i] != print || position >= count))
+  if (i < key_.size() && (parent_ == nullptr || i >= parent_->count.size() || parent_->count[i] != count ||
+                          parent_->print[i] != print || position >= count))
     throw ScheduleDiverged("dfs re-executed its prefix and decision " + std::to_string(i + 1) + " (step " +
                            std::to_string(c.step) + ", at " + std::string(c.point) +
                            ") offered other choices than the first time: the code under test is "
@@ -126,7 +125,8 @@ class Search {
     work(true);
     for (auto& t : helpers) t.join();
     if (error_) std::rethrow_exception(error_);
-    result_.complete = space_.dfs && !result_.failure && pending_.empty() && running_.empty() && done_.empty();
+    result_.complete =
+        space_.dfs && !result_.failure && pending_.empty() && running_.empty() && done_.empty();
     return std::move(result_);
   }
 
@@ -149,15 +149,19 @@ class Search {
         pending_.insert(Task{run.path, static_cast<std::uint32_t>(i), k, task.part});
   }
 
-  // The same top of the tree in every shard: split the largest subtree until there are enough,
-  // then keep every shards-th. The splitting runs are shard 0's.
+  // The same top of the tree in every shard: split the shallowest subtree (the one with the most
+  // decisions left) until there are enough, then keep every shards-th. The splitting runs are
+  // shard 0's.
   void split() {
     pending_.insert(Task{});
     std::vector<std::pair<SearchKey, SearchRun>> top;
-    const std::uint64_t wanted = 8 * static_cast<std::uint64_t>(space_.shards);
-    while (!pending_.empty() && pending_.size() < wanted && top.size() < std::min<std::uint64_t>(space_.limit, 2000)) {
-      Task task = *std::prev(pending_.end());
-      pending_.erase(std::prev(pending_.end()));
+    const std::uint64_t wanted = 4 * static_cast<std::uint64_t>(space_.shards);
+    while (!pending_.empty() && pending_.size() < wanted &&
+           top.size() < std::min<std::uint64_t>(space_.limit, 2000)) {
+      auto shallowest = std::min_element(pending_.begin(), pending_.end(),
+                                         [](const Task& a, const Task& b) { return a.size() < b.size(); });
+      Task task = *shallowest;
+      pending_.erase(shallowest);
       SearchKey key = task.key();
       SearchRun run = execute(task, key);
       expand(task, key, run);

@@ -16,7 +16,7 @@
 // there. Runs past the answer (speculation by an idle worker) are discarded.
 //
 // Shards: random run i belongs to shard i mod N. A DFS shard first expands the top of the tree the
-// same way in every shard (one thread, always splitting the largest subtree), then takes every
+// same way in every shard (one thread, always splitting the shallowest subtree), then takes every
 // N-th of the resulting subtrees; the expansion's own runs belong to shard 0. Each shard reports
 // its subtrees ("parts") with their run counts so a merge can rank a failure in the whole tree.
 #pragma once
@@ -90,7 +90,7 @@ struct SearchResult {
 struct SearchSpace {
   bool dfs = false;
   std::int64_t dfs_bound = -1;
-  std::uint64_t limit = 1;   // runs, at most
+  std::uint64_t limit = 1;  // runs, at most
   int shard = 0, shards = 1;
   int jobs = 1;
 };
