@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <ostream>
 #include <thread>
 
 #include "db_env.hpp"
@@ -28,6 +29,11 @@ struct Param {
 std::string name_of(const testing::TestParamInfo<Param>& info) {
   return std::string(lab::to_string(info.param.backend)) + "_" +
          std::string(lab::to_string(info.param.strategy));
+}
+
+// GoogleTest prints a parameter with this ("where GetParam() = sqlite/atomic").
+void PrintTo(const Param& p, std::ostream* out) {
+  *out << lab::to_string(p.backend) << '/' << lab::to_string(p.strategy);
 }
 
 // Two threads, each with its own connection: alice -> bob 800 and alice -> charlie 800.
