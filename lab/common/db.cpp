@@ -161,10 +161,12 @@ class PostgresDb final : public Db {
     std::string text;
     int n = 0;
     for (char c : sql) {
-      if (c == '?')
-        text += "$" + std::to_string(++n);
-      else
+      if (c == '?') {
+        text += '$';  // appended, not "$" + std::to_string(…): GCC 12 -O3's false -Wrestrict
+        text += std::to_string(++n);
+      } else {
         text += c;
+      }
     }
     std::vector<std::string> values;
     for (const auto& p : params)

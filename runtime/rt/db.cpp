@@ -149,7 +149,10 @@ bool waits_for_lock(PGconn* conn) {
   if (m == nullptr) return false;
   const std::string pid = std::to_string(real_PQbackendPID(conn));
   std::string ours = "{";
-  for (int b : g_backends) ours += (ours.size() > 1 ? "," : "") + std::to_string(b);
+  for (int b : g_backends) {  // appended piece by piece: GCC 12 -O3 warns (falsely) on "," + string
+    if (ours.size() > 1) ours += ',';
+    ours += std::to_string(b);
+  }
   ours += "}";
   const char* params[] = {pid.c_str(), ours.c_str()};
   PGresult* r = real_PQexecParams(m, "SELECT pg_blocking_pids($1::int) && $2::int[]", 2, nullptr, params,

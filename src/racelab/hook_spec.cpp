@@ -57,9 +57,14 @@ HookSpecEntry parse_entry(std::string_view entry) {
   auto fields = split(trim(entry.substr(eq + 1)), ':');
   std::string_view verb = trim(fields[0]);
   auto arity = [&](std::size_t lo, std::size_t hi) {
-    if (fields.size() < lo || fields.size() > hi)
-      fail(entry, "'" + std::string(verb) + "' takes " + std::to_string(lo - 1) +
-                      (hi > lo ? " or " + std::to_string(hi - 1) : std::string()) + " argument(s)");
+    if (fields.size() < lo || fields.size() > hi) {
+      // Appended piece by piece: GCC 12 at -O3 reports a false -Wrestrict inside the inlined
+      // operator+(const char*, std::string&&).
+      std::string what = "'";
+      what.append(verb).append("' takes ").append(std::to_string(lo - 1));
+      if (hi > lo) what.append(" or ").append(std::to_string(hi - 1));
+      fail(entry, what.append(" argument(s)"));
+    }
   };
   if (verb == "delay") {
     arity(2, 2);

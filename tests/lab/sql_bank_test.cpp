@@ -9,9 +9,15 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <ostream>
 #include <thread>
 
 #include "db_env.hpp"
+
+namespace lab {
+// GoogleTest prints a Strategy parameter with this (found by ADL): "atomic", not its bytes.
+static void PrintTo(Strategy s, std::ostream* out) { *out << to_string(s); }
+}  // namespace lab
 
 using lab::Backend;
 using lab::Strategy;
@@ -28,6 +34,11 @@ struct Param {
 std::string name_of(const testing::TestParamInfo<Param>& info) {
   return std::string(lab::to_string(info.param.backend)) + "_" +
          std::string(lab::to_string(info.param.strategy));
+}
+
+// GoogleTest prints a parameter with this ("where GetParam() = sqlite/atomic").
+void PrintTo(const Param& p, std::ostream* out) {
+  *out << lab::to_string(p.backend) << '/' << lab::to_string(p.strategy);
 }
 
 // Two threads, each with its own connection: alice -> bob 800 and alice -> charlie 800.

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <ostream>
 
 #include "campaign/campaign.hpp"
 #include "common/sql_strategy.hpp"
@@ -178,6 +179,11 @@ std::string name_of(const testing::TestParamInfo<Param>& info) {
          std::string(lab::to_string(info.param.strategy));
 }
 
+// GoogleTest prints a parameter with this ("where GetParam() = inventory/sqlite/atomic").
+void PrintTo(const Param& p, std::ostream* out) {
+  *out << p.scenario << '/' << lab::to_string(p.backend) << '/' << lab::to_string(p.strategy);
+}
+
 std::vector<Param> params(std::initializer_list<Backend> backends) {
   std::vector<Param> out;
   for (const char* scenario : {"counter", "inventory", "campaign", "same_user", "queue"})
@@ -252,8 +258,11 @@ TEST_P(SqlScenarioSimulation, ExploreFindsUnsafeAndPassesSafe) {
     auto url = db_env::sqlite_memdb("scn");
     lab::inventory::DbPool pool(url, s->threads() + 1);
     s->reset(pool.at(0));
-    for (int i = 0; i < s->threads(); ++i)
-      sim.spawn("T" + std::to_string(i), [&s, &pool, i] { s->body(pool.at(i + 1), i); });
+    for (int i = 0; i < s->threads(); ++i) {
+      std::string task = "T";  // appended, not "T" + std::to_string(i): GCC 12 -O3's false -Wrestrict
+      task += std::to_string(i);
+      sim.spawn(task, [&s, &pool, i] { s->body(pool.at(i + 1), i); });
+    }
     auto out = sim.run();
     if (!out.ok()) return;
     auto why = s->check(pool.at(0));

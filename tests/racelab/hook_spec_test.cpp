@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <ostream>
+#include <string>
 #include <thread>
 
 namespace {
@@ -25,9 +27,11 @@ TEST(HookSpec, ArmsDelayBarrierAndOrder) {
 }
 
 struct BadSpec {
+  const char* name;  // the test's name: Malformed/HookSpecRejects.NamesTheBadPart/<name>
   const char* spec;
   const char* names;  // what the message must mention
 };
+void PrintTo(const BadSpec& bad, std::ostream* out) { *out << '"' << bad.spec << '"'; }
 
 class HookSpecRejects : public testing::TestWithParam<BadSpec> {};
 
@@ -45,18 +49,20 @@ TEST_P(HookSpecRejects, NamesTheBadPart) {
 
 INSTANTIATE_TEST_SUITE_P(
     Malformed, HookSpecRejects,
-    testing::Values(BadSpec{"spec_test.window", "missing '='"},
-                    BadSpec{"spec_test.window=sleep:1ms", "unknown action 'sleep'"},
-                    BadSpec{"spec_test.window=delay:200", "needs a unit"},
-                    BadSpec{"spec_test.window=delay:fast", "does not start with a number"},
-                    BadSpec{"spec_test.window=delay:-5ms", "is negative"},
-                    BadSpec{"spec_test.window=delay:5h", "needs a unit"},
-                    BadSpec{"spec_test.window=delay:99999999999999999999ms", "too large"},
-                    BadSpec{"spec_test.window=delay:100000m", "longer than a day"},
-                    BadSpec{"spec_test.window=barrier:0", "not a positive integer"},
-                    BadSpec{"spec_test.window=barrier:two", "'two'"},
-                    BadSpec{"spec_test.window=barrier:2:5s:9", "takes 1 or 2"},
-                    BadSpec{"bad name!=delay:1ms", "bad point name 'bad name!'"},
-                    BadSpec{"spec_test.window:during=delay:1ms", "bad point name"},
-                    BadSpec{"spec_test.window=order:", "bad point name ''"},
-                    BadSpec{"spec_test.window=delay", "takes 1 argument"}));
+    testing::Values(BadSpec{"no_equals", "spec_test.window", "missing '='"},
+                    BadSpec{"unknown_action", "spec_test.window=sleep:1ms", "unknown action 'sleep'"},
+                    BadSpec{"delay_without_unit", "spec_test.window=delay:200", "needs a unit"},
+                    BadSpec{"delay_not_a_number", "spec_test.window=delay:fast",
+                            "does not start with a number"},
+                    BadSpec{"delay_negative", "spec_test.window=delay:-5ms", "is negative"},
+                    BadSpec{"delay_unknown_unit", "spec_test.window=delay:5h", "needs a unit"},
+                    BadSpec{"delay_overflow", "spec_test.window=delay:99999999999999999999ms", "too large"},
+                    BadSpec{"delay_over_a_day", "spec_test.window=delay:100000m", "longer than a day"},
+                    BadSpec{"barrier_zero", "spec_test.window=barrier:0", "not a positive integer"},
+                    BadSpec{"barrier_not_a_number", "spec_test.window=barrier:two", "'two'"},
+                    BadSpec{"barrier_too_many_arguments", "spec_test.window=barrier:2:5s:9", "takes 1 or 2"},
+                    BadSpec{"bad_point_name", "bad name!=delay:1ms", "bad point name 'bad name!'"},
+                    BadSpec{"bad_point_name_suffix", "spec_test.window:during=delay:1ms", "bad point name"},
+                    BadSpec{"order_empty_point", "spec_test.window=order:", "bad point name ''"},
+                    BadSpec{"delay_without_argument", "spec_test.window=delay", "takes 1 argument"}),
+    [](const testing::TestParamInfo<BadSpec>& p) { return std::string(p.param.name); });
