@@ -6,6 +6,7 @@
 // half full, no erase (coverage only ever learns new keys). Not thread-safe.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
@@ -23,7 +24,8 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
   return x;
 }
 
-// `Hash` maps a Key to a well-mixed 64-bit value; Key needs operator==.
+// `Hash` maps a Key to 64 bits that differ for different keys (no mixing needed: the index
+// multiplies by 2^64/phi and keeps the top bits, Fibonacci hashing); Key needs operator==.
 template <class Key, class Hash>
 class FlatIndex {
  public:
@@ -32,7 +34,7 @@ class FlatIndex {
   // The value stored for `key`, or nullptr.
   const std::uint32_t* find(const Key& key) const {
     if (size_ == 0) return nullptr;
-    for (std::size_t i = Hash{}(key)&mask_;; i = (i + 1) & mask_) {
+    for (std::size_t i = home(key);; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
       if (!s.used) return nullptr;
       if (s.key == key) return &s.value;
@@ -65,6 +67,7 @@ class FlatIndex {
     slots_.clear();
     size_ = 0;
     mask_ = 0;
+    shift_ = 63;
   }
 
  private:
@@ -77,16 +80,21 @@ class FlatIndex {
   // The slot holding `key`, or the free slot where it would go (after growing if need be).
   Slot& slot(const Key& key) {
     if (2 * (size_ + 1) > slots_.size()) grow();
-    for (std::size_t i = Hash{}(key)&mask_;; i = (i + 1) & mask_) {
+    for (std::size_t i = home(key);; i = (i + 1) & mask_) {
       Slot& s = slots_[i];
       if (!s.used || s.key == key) return s;
     }
+  }
+
+  std::size_t home(const Key& key) const {
+    return static_cast<std::size_t>((Hash{}(key)*0x9e3779b97f4a7c15ULL) >> shift_);
   }
 
   void grow() {
     std::vector<Slot> old = std::move(slots_);
     slots_.assign(old.empty() ? 16 : old.size() * 2, Slot{});
     mask_ = slots_.size() - 1;
+    shift_ = 64 - std::countr_zero(slots_.size());
     size_ = 0;
     for (const Slot& s : old)
       if (s.used) insert(s.key, s.value);
@@ -95,6 +103,7 @@ class FlatIndex {
   std::vector<Slot> slots_;
   std::size_t size_ = 0;
   std::size_t mask_ = 0;
+  int shift_ = 63;
 };
 
 }  // namespace racelab::detail

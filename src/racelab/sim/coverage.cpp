@@ -31,20 +31,28 @@ std::uint32_t Names::find(std::string_view name) const {
   return it == ids.end() ? kAny : it->second;
 }
 
-std::uint32_t Coverage::State::point_id(std::string_view name) {
-  if (const std::uint32_t* id = point_by_address.find(name.data())) {
-    const std::string& known = points.names[*id];
-    if (known.size() == name.size() && std::memcmp(known.data(), name.data(), name.size()) == 0) return *id;
+std::uint32_t Coverage::State::learn_point(std::string_view name, const std::uint32_t* slot) {
+  if (slot != nullptr) {
+    Address& a = addresses[*slot];
+    const std::string& known = points.names[a.point];
+    if (known.size() == name.size() && std::memcmp(known.data(), name.data(), name.size()) == 0) {
+      a.checked_run = runs;
+      return a.point;
+    }
   }
   bool fresh = false;
   std::uint32_t id = points.intern(name, &fresh);
   if (fresh) reached.push_back(0);
-  point_by_address.assign(name.data(), id);
+  if (slot != nullptr) {  // the address now holds another name
+    addresses[*slot] = {id, runs};
+  } else {
+    point_by_address.insert(name.data(), static_cast<std::uint32_t>(addresses.size()));
+    addresses.push_back({id, runs});
+  }
   return id;
 }
 
-std::uint32_t Coverage::State::row(WindowKey key) {
-  if (const std::uint32_t* id = row_ids.find(key)) return *id;
+std::uint32_t Coverage::State::new_row(WindowKey key) {
   std::uint32_t any_task = kAny, any_end = kAny;
   if (key.task != kAny) {  // a task's window also counts towards its any-task aggregates
     any_task = row({kAny, key.from, key.to});

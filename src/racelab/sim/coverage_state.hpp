@@ -37,12 +37,12 @@ struct WindowKey {
 
 struct WindowKeyHash {
   std::size_t operator()(const WindowKey& k) const {
-    return detail::mix64((std::uint64_t{k.task} << 32 | k.from) ^ detail::mix64(k.to));
+    return std::uint64_t{k.task} << 42 ^ std::uint64_t{k.from} << 21 ^ k.to;
   }
 };
 
 struct PointerHash {
-  std::size_t operator()(const char* p) const { return detail::mix64(reinterpret_cast<std::uintptr_t>(p)); }
+  std::size_t operator()(const char* p) const { return reinterpret_cast<std::uintptr_t>(p); }
 };
 
 struct IdentityHash {  // for keys that are hashes already
@@ -95,7 +95,13 @@ struct Coverage::State {
   // Per-run scratch, kept to reuse its memory. Point ids by the name's address: trace steps view
   // names that live as long as the process (string literals, interned runtime points) or at least
   // as long as the run; a hit is confirmed by comparing the text, so a reused address is harmless.
-  detail::FlatIndex<const char*, PointerHash> point_by_address;
+  // Each address's text is compared once per run: within a run the trace keeps it alive.
+  detail::FlatIndex<const char*, PointerHash> point_by_address;  // -> index into `addresses`
+  struct Address {
+    std::uint32_t point = 0;
+    std::uint64_t checked_run = 0;
+  };
+  std::vector<Address> addresses;
   std::vector<std::string> last_tasks;  // the last trace's task names, and
   std::vector<std::uint32_t> task_ids;  // their ids
   struct Open {
@@ -104,9 +110,23 @@ struct Coverage::State {
   };
   std::vector<Open> open;
 
-  std::uint32_t point_id(std::string_view name);
+  // The id of the point a step names. Inline: it runs at every step.
+  std::uint32_t point_id(std::string_view name) {
+    const std::uint32_t* slot = point_by_address.find(name.data());
+    if (slot != nullptr && addresses[*slot].checked_run == runs) [[likely]]
+      return addresses[*slot].point;
+    return learn_point(name, slot);
+  }
   // The row for `key`, created (with its aggregate rows) if need be.
-  std::uint32_t row(WindowKey key);
+  std::uint32_t row(WindowKey key) {
+    if (const std::uint32_t* id = row_ids.find(key)) [[likely]]
+      return *id;
+    return new_row(key);
+  }
+
+ private:
+  std::uint32_t learn_point(std::string_view name, const std::uint32_t* slot);
+  std::uint32_t new_row(WindowKey key);
 };
 
 }  // namespace racelab
