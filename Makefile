@@ -47,6 +47,7 @@ clang: test-deps
 bench: test-deps build
 	@$(BUILD)/bench/point_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	@$(BUILD)/bench/sim_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+	@$(BUILD)/bench/coverage_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	@$(BUILD)/bench/strategy_compare
 	@$(BUILD)/bench/model_benchmark
 	@RACELAB_PROPERTY_SCENARIOS=30000 $(BUILD)/tests/racelab_lib_tests --gtest_filter='GeneratedScenarios.*'
