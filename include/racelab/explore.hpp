@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "racelab/coverage.hpp"
 #include "racelab/outcome.hpp"
 #include "racelab/sim/simulation.hpp"
 
@@ -75,6 +76,11 @@ struct ExploreOptions {
   bool use_env = true;   // honour RACELAB_SEED / SCHEDULE / RUNS / STRATEGY / VERIFY / JOBS
   int jobs = 0;          // threads running the body at once; 0: one per core
   ExploreShard shard{};  // this process's share of the run space (a DFS bound applies per shard)
+  // Windows the test is about ("transfer.after_read", or "from->to"): a warning when one was
+  // entered by another task in fewer than watch_threshold of the runs that reached it, or never
+  // reached. Coverage of every run counted is always kept (Report::coverage()).
+  std::vector<std::string> watch{};
+  double watch_threshold = 0.05;
   std::function<void(const ExploreProgress&)> progress{};  // called every 1% of runs, if set
 };
 
@@ -104,6 +110,10 @@ class Report {
   // its DFS position ("0.2.1": the option taken at each decision, trailing first options dropped).
   const std::string& run_key() const { return run_key_; }
   const std::vector<ExplorePart>& parts() const { return parts_; }  // DFS under a shard count > 1
+  // What the counted runs covered: distinct schedules, points reached, windows entered.
+  const Coverage& coverage() const { return coverage_; }
+  // Watched windows rarely or never entered (ExploreOptions::watch); printed with the report.
+  const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
   friend Report explore(const ExploreOptions&, const std::function<void(Simulation&)>&);
@@ -112,6 +122,8 @@ class Report {
   ExploreShard shard_{};
   std::string run_key_;
   std::vector<ExplorePart> parts_;
+  Coverage coverage_;
+  std::vector<std::string> warnings_;
   bool complete_ = false;
   bool seed_replays_ = true;
   bool nondeterministic_ = false;

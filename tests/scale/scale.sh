@@ -14,7 +14,7 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
 
 # same A.json B.json WHAT [story]: the answer fields agree (with `story`: the failure's whole text
-# too; a sharded DFS names its failing run by position instead of by number in the story's first
+# too; coverage when nothing failed; a sharded DFS names its failing run by position instead of by number in the story's first
 # line, so DFS compares the story from its second line).
 same() {
   python3 - "$1" "$2" "${4:-}" <<'EOF'
@@ -29,7 +29,8 @@ def answer(r):
             f["story"] = f["story"].split("\n", 1)[1]
         failures.append(f)
     return {k: r[k] for k in ("strategy", "runs", "complete", "seed", "runs_requested", "command")} | {
-        "failures": failures, "coverage": r.get("coverage")}
+        # after a failure each shard has counted its own runs up to its own first failure
+        "failures": failures, "coverage": None if r["failures"] else r["coverage"]}
 x, y = answer(a), answer(b)
 if x != y:
     for k in x:

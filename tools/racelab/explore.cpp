@@ -59,6 +59,7 @@ struct Options {
   bool verify = false;
   ResultFlags results;
   std::string emit_test;
+  std::vector<std::string> watch;
 };
 
 std::optional<Body> resolve(const Options& o) {
@@ -137,7 +138,8 @@ int explore_verb(const Options& o) {
                                .verify = o.verify,
                                .use_env = true,
                                .jobs = o.results.jobs,
-                               .shard = *shard};
+                               .shard = *shard,
+                               .watch = o.watch};
   auto bar = std::make_shared<ProgressBar>("schedules");
   if (bar->shown() && o.runs >= 1000)
     opts.progress = [bar](const racelab::ExploreProgress& p) {
@@ -155,7 +157,10 @@ int explore_verb(const Options& o) {
     auto r = racelab::explore(opts, *body);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     bar->clear();
-    if (!write_results(o.results, SearchInfo{command, o.scenario, o.search, o.seed, o.runs, seconds}, r))
+    if (!write_results(
+            o.results,
+            SearchInfo{command, o.scenario, o.search, o.seed, o.runs, seconds, o.watch, opts.watch_threshold},
+            r))
       return kExitUsage;
     if (!o.emit_test.empty()) {
       if (!r.failed() || r.nondeterministic()) {
@@ -219,6 +224,9 @@ void add_explore(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--seed", o->seed, "First seed (run i uses seed + i)")->capture_default_str();
   cmd->add_flag("--verify", o->verify, "Re-run a failure and check it replays identically");
   add_result_flags(cmd, o->results);
+  cmd->add_option("--watch", o->watch,
+                  "A window the search must enter (POINT, or FROM->TO): warn if another task cut in there "
+                  "in fewer than 5% of the runs that reached it");
   cmd->add_option("--emit-test", o->emit_test,
                   "On a failure, write a GoogleTest test that replays its schedule (a regression test)");
   cmd->callback([&run, o] { run = [o] { return explore_verb(*o); }; });

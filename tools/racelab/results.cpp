@@ -89,7 +89,11 @@ json report_json(const SearchInfo& info, const racelab::Report& r) {
               {"shard", json{{"index", r.shard().index}, {"count", r.shard().count}}},
               {"parts", parts},
               {"jobs", r.jobs()},
-              {"seconds", info.seconds}};
+              {"seconds", info.seconds},
+              {"coverage", json::parse(r.coverage().json())},
+              {"watch", info.watch},
+              {"watch_threshold", info.watch_threshold},
+              {"warnings", r.warnings()}};
 }
 
 std::string junit_xml(const json& report) {
@@ -105,12 +109,13 @@ std::string junit_xml(const json& report) {
   if (!failures.empty()) {
     const auto& f = failures.front();
     out << "      <failure message=\"" << xml_escape(f.at("message").get<std::string>()) << "\" type=\""
-        << xml_escape(f.at("kind").get<std::string>()) << "\">" << xml_escape(f.at("story").get<std::string>())
-        << "</failure>\n";
+        << xml_escape(f.at("kind").get<std::string>()) << "\">"
+        << xml_escape(f.at("story").get<std::string>()) << "</failure>\n";
   }
-  out << "      <system-out>" << xml_escape(std::to_string(report.at("runs").get<std::uint64_t>()) + " runs, " +
-                                            report.at("strategy").get<std::string>() +
-                                            (report.at("complete").get<bool>() ? ", complete" : ""))
+  out << "      <system-out>"
+      << xml_escape(std::to_string(report.at("runs").get<std::uint64_t>()) + " runs, " +
+                    report.at("strategy").get<std::string>() +
+                    (report.at("complete").get<bool>() ? ", complete" : ""))
       << "</system-out>\n"
       << "    </testcase>\n  </testsuite>\n</testsuites>\n";
   return out.str();
@@ -151,7 +156,8 @@ int merge_verb(const MergeOptions& o) {
     try {
       shards.push_back(json::parse(in));
       const auto& s = shards.back();
-      for (const char* key : {"command", "strategy", "runs", "complete", "failures", "shard", "parts"})
+      for (const char* key :
+           {"command", "strategy", "runs", "complete", "failures", "shard", "parts", "coverage"})
         if (!s.contains(key)) throw std::invalid_argument(std::string("no '") + key + "' field");
     } catch (const std::exception& e) {
       std::cerr << "racelab merge: '" << file << "' is not a racelab --json report: " << e.what() << '\n';
@@ -195,7 +201,8 @@ int merge_verb(const MergeOptions& o) {
                                   {}};
     if (summary.failed) summary.run_key = s.at("failures").front().at("run_key").get<std::string>();
     for (const auto& p : s.at("parts"))
-      summary.parts.push_back(racelab::ExplorePart{p.at("key").get<std::string>(), p.at("runs").get<std::uint64_t>()});
+      summary.parts.push_back(
+          racelab::ExplorePart{p.at("key").get<std::string>(), p.at("runs").get<std::uint64_t>()});
     summaries.push_back(std::move(summary));
   }
   racelab::MergedShards merged;
@@ -208,10 +215,12 @@ int merge_verb(const MergeOptions& o) {
   json out = first;
   out["runs"] = merged.runs;
   out["complete"] = merged.complete;
-  out["failures"] = merged.first_failure >= 0 ? shards[static_cast<std::size_t>(merged.first_failure)].at("failures")
-                                              : json::array();
-  out["notes"] = merged.first_failure >= 0 ? shards[static_cast<std::size_t>(merged.first_failure)].at("notes")
-                                           : json::array();
+  out["failures"] = merged.first_failure >= 0
+                        ? shards[static_cast<std::size_t>(merged.first_failure)].at("failures")
+                        : json::array();
+  out["notes"] = merged.first_failure >= 0
+                     ? shards[static_cast<std::size_t>(merged.first_failure)].at("notes")
+                     : json::array();
   out["shard"] = json{{"index", 0}, {"count", 1}};
   out["merged_shards"] = count;
   out["parts"] = json::array();
@@ -222,16 +231,32 @@ int merge_verb(const MergeOptions& o) {
     jobs += s.value("jobs", 0);
     failing_shards += s.at("failures").empty() ? 0 : 1;
   }
+  // Coverage of every run the shards counted (after a failure, more runs than one process counts).
+  racelab::Coverage coverage;
+  try {
+    for (std::size_t i = 0; i < shards.size(); ++i)
+      coverage.merge(racelab::Coverage::from_json(shards[i].at("coverage").dump()));
+  } catch (const std::exception& e) {
+    std::cerr << "racelab merge: the coverage in the reports is not readable: " << e.what() << '\n';
+    return kExitUsage;
+  }
+  out["coverage"] = json::parse(coverage.json());
+  out["warnings"] = coverage.warnings(first.value("watch", std::vector<std::string>{}),
+                                      first.value("watch_threshold", 0.05));
+  for (const auto& warning : out["warnings"])
+    std::cout << "  warning: " << warning.get<std::string>() << '\n';
   out["seconds"] = seconds;
   out["jobs"] = jobs;
   out["failing_shards"] = failing_shards;
-  std::cout << "racelab merge: " << count << " shards of `" << first.at("command").get<std::string>() << "`: ";
+  std::cout << "racelab merge: " << count << " shards of `" << first.at("command").get<std::string>()
+            << "`: ";
   if (merged.first_failure >= 0) {
     std::cout << "shard " << shards[static_cast<std::size_t>(merged.first_failure)].at("shard").at("index")
               << " has the first failure (" << failing_shards << " of " << count << " shards failed)\n"
               << out["failures"].front().at("story").get<std::string>();
   } else {
-    std::cout << merged.runs << (merged.complete ? " schedules explored, all of them" : " runs") << ", no failure\n";
+    std::cout << merged.runs << (merged.complete ? " schedules explored, all of them" : " runs")
+              << ", no failure\n  " << coverage.text() << '\n';
   }
   if (!write_json_and_junit(o.out, out)) return kExitUsage;
   return failing_shards > 0 ? kExitFailed : kExitOk;
@@ -267,8 +292,8 @@ std::optional<racelab::ExploreShard> resolve_shard(const std::string& spec) {
       std::cerr << "racelab: --shard env: GTEST_TOTAL_SHARDS is set but GTEST_SHARD_INDEX is not\n";
       return std::nullopt;
     }
-    auto shard = shard_of(index, total,
-                          std::string("GTEST_SHARD_INDEX=") + index + " of GTEST_TOTAL_SHARDS=" + total);
+    auto shard =
+        shard_of(index, total, std::string("GTEST_SHARD_INDEX=") + index + " of GTEST_TOTAL_SHARDS=" + total);
     if (const char* status = env("GTEST_SHARD_STATUS_FILE"); shard && status != nullptr)
       std::ofstream(status, std::ios::app).flush();  // the sharding protocol: "this binary shards"
     return shard;
@@ -280,10 +305,12 @@ std::optional<racelab::ExploreShard> resolve_shard(const std::string& spec) {
                    "completions too (Kubernetes does not pass it)\n";
       return std::nullopt;
     }
-    return shard_of(index, count, std::string("JOB_COMPLETION_INDEX=") + index + " of RACELAB_SHARD_COUNT=" + count);
+    return shard_of(index, count,
+                    std::string("JOB_COMPLETION_INDEX=") + index + " of RACELAB_SHARD_COUNT=" + count);
   }
-  std::cerr << "racelab: --shard env: none of GTEST_TOTAL_SHARDS/GTEST_SHARD_INDEX or JOB_COMPLETION_INDEX is "
-               "set\n";
+  std::cerr
+      << "racelab: --shard env: none of GTEST_TOTAL_SHARDS/GTEST_SHARD_INDEX or JOB_COMPLETION_INDEX is "
+         "set\n";
   return std::nullopt;
 }
 
@@ -295,8 +322,9 @@ bool write_results(const ResultFlags& flags, const SearchInfo& info, const racel
 void add_merge(CLI::App& app, std::function<int()>& run) {
   auto o = std::make_shared<MergeOptions>();
   auto* cmd = app.add_subcommand(
-      "merge", "Combine the --json reports of a search's shards into the report one process gives; exit 1 "
-               "if any shard found a failure");
+      "merge",
+      "Combine the --json reports of a search's shards into the report one process gives; exit 1 "
+      "if any shard found a failure");
   cmd->add_option("reports", o->files, "One --json report per shard")->required()->check(CLI::ExistingFile);
   cmd->add_option("--json", o->out.json, "Write the merged report as JSON");
   cmd->add_option("--junit", o->out.junit, "Write the merged report as JUnit XML");

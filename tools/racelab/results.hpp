@@ -38,6 +38,8 @@ struct SearchInfo {
   std::uint64_t seed = 0;
   int runs = 0;
   double seconds = 0;
+  std::vector<std::string> watch{};
+  double watch_threshold = 0.05;
 };
 
 // Writes --json and --junit if asked; false (with the error printed) if a file cannot be written.

@@ -283,7 +283,9 @@ Report explore(const ExploreOptions& in, const Body& body) {
     next_progress = (done / every + 1) * every;
     o.progress(ExploreProgress{static_cast<int>(done), o.runs});
   };
-  auto searched = detail::search(space, run_one, {}, progress);
+  auto searched = detail::search(
+      space, run_one, [&](const Outcome& counted) { r.coverage_.add(counted.trace()); }, progress);
+  r.warnings_ = r.coverage_.warnings(o.watch, o.watch_threshold);
   r.runs_ = static_cast<int>(searched.runs);
   r.complete_ = searched.complete;
   for (auto& part : searched.parts) r.parts_.push_back(ExplorePart{detail::key_text(part.key), part.runs});
@@ -395,7 +397,11 @@ std::string Report::summary() const {
 
 std::ostream& operator<<(std::ostream& out, const Report& r) {
   out << "racelab: " << r.summary() << '\n';
-  if (!r.failed()) return out;
+  for (const auto& warning : r.warnings()) out << "  warning: " << warning << '\n';
+  if (!r.failed()) {
+    if (r.coverage().runs() > 0) out << "  " << r.coverage().text() << '\n';
+    return out;
+  }
   const Outcome& m = r.outcome();
   out << "  " << m.message() << '\n';
   if (m.kind() == OutcomeKind::diverged) {  // nothing to minimise or replay: show where it stopped fitting
