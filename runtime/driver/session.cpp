@@ -828,6 +828,8 @@ int Session::search(std::ostream& out, std::ostream& err) {
   eo.schedule = options_.schedule;
   eo.verify = options_.verify;
   eo.use_env = false;
+  eo.jobs = 1;  // one program process, driven by one session: runs go one after another
+  eo.shard = options_.shard;
   if (options_.progress)
     eo.progress = [this](const racelab::ExploreProgress& p) { options_.progress(p.runs_done, p.runs_total); };
   auto body = [this](racelab::Simulation& sim) { this->body(sim); };
@@ -853,6 +855,7 @@ int Session::search(std::ostream& out, std::ostream& err) {
     }
   }
 
+  if (options_.on_report) options_.on_report(report);
   if (report.failed()) {
     print_failure(report, out);
     if (!options_.trace_file.empty())

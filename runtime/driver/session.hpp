@@ -9,6 +9,8 @@
 // only the tasks are someone else's threads.
 #pragma once
 
+#include <racelab/explore.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -43,6 +45,8 @@ struct RunOptions {
   std::string trace_file;                     // the failing run as Chrome-trace JSON
   std::string replay_prefix = "racelab run";  // how the replay command starts
   std::function<void(int done, int total)> progress;
+  racelab::ExploreShard shard{};                          // this process's share of the run space
+  std::function<void(const racelab::Report&)> on_report;  // the search's report, before the story
 };
 
 // Runs the search and prints the story to `out` (diagnostics to `err`). Returns the exit code:

@@ -88,6 +88,30 @@ compare)
   [ "$total" -lt "$(field merged.json 'r["runs"]')" ] || fail "shard 0 ran the whole DFS tree ($total runs)"
   ;;
 
+run)
+  # racelab run: the same shards and merge over an unmodified program, buggy and fixed.
+  src=$4
+  rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
+  "$racelab" cc -g -O1 "$src/tests/run/programs/lost_update.c" -o lost_update || exit 1
+  "$racelab" cc -g -O1 "$src/tests/run/programs/lost_update_fixed.c" -o lost_update_fixed || exit 1
+  for program in lost_update lost_update_fixed; do
+    "$racelab" run --strategy dfs:2 --runs 5000 --json one.json -- "./$program" >/dev/null
+    [ $? -le 1 ] || fail "racelab run of $program"
+    rm -f part*.json
+    for k in 0 1 2; do
+      "$racelab" run --strategy dfs:2 --runs 5000 --shard "$k/3" --json "part$k.json" -- "./$program" >/dev/null
+      [ $? -le 1 ] || fail "racelab run --shard $k/3 of $program"
+    done
+    "$racelab" merge part*.json --json merged.json >/dev/null
+    same one.json merged.json "racelab run $program: 3 shards merge to one process's answer"
+  done
+  [ "$(field one.json 'len(r["failures"])')" = 0 ] || fail "the fixed program should pass"
+  expect_usage() { :; }
+  out=$("$racelab" run --shard 0/2 --time 1 -- ./lost_update 2>&1)
+  [ $? -eq 2 ] && grep -q "do not go together" <<<"$out" && ok "--time with --shard is refused" ||
+    fail "--time with --shard: $out"
+  ;;
+
 cli)
   src=$4
   rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1

@@ -264,10 +264,12 @@ int merge_verb(const MergeOptions& o) {
 
 }  // namespace
 
-void add_result_flags(CLI::App* cmd, ResultFlags& flags) {
-  cmd->add_option("--jobs,-j", flags.jobs, "Runs at once (0: one per core); the answer does not depend on it")
-      ->check(CLI::Range(0, 1024))
-      ->capture_default_str();
+void add_result_flags(CLI::App* cmd, ResultFlags& flags, bool jobs) {
+  if (jobs)
+    cmd->add_option("--jobs,-j", flags.jobs,
+                    "Runs at once (0: one per core); the answer does not depend on it")
+        ->check(CLI::Range(0, 1024))
+        ->capture_default_str();
   cmd->add_option("--shard", flags.shard,
                   "Run only shard K/N of the run space (K from 0), or 'env': GTEST_SHARD_INDEX/"
                   "GTEST_TOTAL_SHARDS, else JOB_COMPLETION_INDEX with RACELAB_SHARD_COUNT");

@@ -21,7 +21,8 @@ struct ResultFlags {
   std::string json, junit;
 };
 
-void add_result_flags(CLI::App* cmd, ResultFlags& flags);
+// `jobs`: whether the command runs searches on several threads (racelab run does not yet).
+void add_result_flags(CLI::App* cmd, ResultFlags& flags, bool jobs = true);
 
 // "K/N" (K from 0, as GTEST_SHARD_INDEX), or "env": GTEST_SHARD_INDEX / GTEST_TOTAL_SHARDS (set by
 // Bazel's shard_count and many CI runners; GTEST_SHARD_STATUS_FILE is touched to say racelab

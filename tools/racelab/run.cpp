@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "progress.hpp"
+#include "results.hpp"
 #include "session.hpp"
 #include "verbs.hpp"
 
@@ -205,10 +206,12 @@ void add_run(CLI::App& app, std::function<int()>& run) {
   sub->add_flag("--verify", opts->verify, "Re-run the failure by seed and replay every passing run too");
   sub->add_flag("--no-pin", *no_pin, "Do not pin the program and racelab to one CPU");
   sub->add_option("--trace", opts->trace_file, "Write the failing run as Chrome-trace JSON (Perfetto)");
+  auto results = std::make_shared<ResultFlags>();
+  add_result_flags(sub, *results, false);
   sub->add_option("command", opts->argv, "-- ./program [arguments...]")->expected(-1);
   run = {};
-  sub->callback([&run, opts, strategy, races, points, seed, time, stuck, no_pin, sleeps] {
-    run = [opts, strategy, races, points, seed, time, stuck, no_pin, sleeps]() -> int {
+  sub->callback([&run, opts, strategy, races, points, seed, time, stuck, no_pin, sleeps, results] {
+    run = [opts, strategy, races, points, seed, time, stuck, no_pin, sleeps, results]() -> int {
       if (opts->argv.empty()) {
         std::cerr << "racelab run: no program given. Usage: racelab run [options] -- ./program [args...]\n";
         return kExitUsage;
@@ -251,10 +254,29 @@ void add_run(CLI::App& app, std::function<int()>& run) {
       opts->stuck = std::chrono::milliseconds(static_cast<long>(*stuck * 1000));
       opts->pin_cpu = !*no_pin;
       opts->runtime_library = runtime_library();
+      auto shard = resolve_shard(results->shard);
+      if (!shard) return kExitUsage;
+      if (shard->count > 1 && *time > 0) {
+        std::cerr
+            << "racelab run: --time and --shard do not go together (a shard's runs are fixed by --runs)\n";
+        return kExitUsage;
+      }
+      opts->shard = *shard;
+      bool written = true;
+      const auto start = std::chrono::steady_clock::now();
+      opts->on_report = [&](const racelab::Report& report) {
+        std::string command = "racelab run --strategy " + *strategy + " --runs " +
+                              std::to_string(opts->runs) + " --seed " + *seed + " --";
+        for (const auto& a : opts->argv) command += " " + a;
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        written = write_results(
+            *results, SearchInfo{command, opts->argv[0], *strategy, opts->seed, opts->runs, seconds}, report);
+      };
       ProgressBar bar("schedules");
       if (bar.shown()) opts->progress = [&bar](int done, int total) { bar.update(done, total); };
       int rc = run::run_program(*opts, std::cout, std::cerr);
-      return rc;
+      return written ? rc : kExitUsage;
     };
   });
 }
