@@ -168,8 +168,8 @@ TEST_P(SqlBankSimulation, ExploreFindsUnsafeAndPassesSafe) {
     RACELAB_ASSERT(bank.balance("alice") == 1000 - 800 * succeeded);
   };
   const int runs = backend == Backend::sqlite ? 150 : 25;
-  auto report =
-      racelab::explore({.runs = runs, .verify = backend == Backend::sqlite, .use_env = false}, body);
+  auto report = racelab::explore(
+      {.runs = runs, .verify = backend == Backend::sqlite, .use_env = false, .jobs = 1}, body);
   if (strategy == Strategy::unsafe) {
     ASSERT_TRUE(report.failed()) << report;
     std::cout << report;
@@ -238,8 +238,12 @@ TEST_P(SqlBankCrash, ACrashedTransactionRollsBackAndTheBooksBalance) {
     RACELAB_ASSERT(bank.total() == 1700);
     RACELAB_ASSERT(bank.balance("alice") >= 0);
   };
-  auto report = racelab::explore(
-      {.runs = 300, .crash_probability = 0.2, .crash_points = "sql.*,transfer.*", .use_env = false}, body);
+  auto report = racelab::explore({.runs = 300,
+                                  .crash_probability = 0.2,
+                                  .crash_points = "sql.*,transfer.*",
+                                  .use_env = false,
+                                  .jobs = 1},
+                                 body);
   EXPECT_FALSE(report.failed()) << report;
   EXPECT_GT(crashed_in_transaction, 0);  // the window was entered
 }

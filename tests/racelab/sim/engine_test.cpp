@@ -17,20 +17,21 @@ void step_two() { RACELAB_POINT("engine.two"); }
 // schedules and the set of distinct orders in which the tasks' points were passed.
 std::pair<int, std::set<std::string>> enumerate(int points, const std::string& strategy) {
   std::set<std::string> orders;
-  auto report = racelab::explore({.runs = 100'000, .strategy = strategy, .use_env = false},
-                                 [&](racelab::Simulation& sim) {
-                                   auto order = std::make_shared<std::string>();
-                                   for (const char* name : {"A", "B"}) {
-                                     sim.spawn(name, [order, name, points] {
-                                       for (int i = 0; i < points; ++i) {
-                                         i == 0 ? step_one() : step_two();
-                                         *order += name;
-                                       }
-                                     });
-                                   }
-                                   static_cast<void>(sim.run());
-                                   orders.insert(*order);
-                                 });
+  auto report = racelab::explore(
+      {.runs = 100'000, .strategy = strategy, .use_env = false, .jobs = 1},  // `orders` is shared
+      [&](racelab::Simulation& sim) {
+        auto order = std::make_shared<std::string>();
+        for (const char* name : {"A", "B"}) {
+          sim.spawn(name, [order, name, points] {
+            for (int i = 0; i < points; ++i) {
+              i == 0 ? step_one() : step_two();
+              *order += name;
+            }
+          });
+        }
+        static_cast<void>(sim.run());
+        orders.insert(*order);
+      });
   EXPECT_TRUE(report.complete()) << report;
   return {report.runs(), orders};
 }

@@ -52,7 +52,7 @@ class ScopedEnv {
 class Env : public testing::Test {
   ScopedEnv seed_{"RACELAB_SEED", nullptr}, schedule_{"RACELAB_SCHEDULE", nullptr},
       runs_{"RACELAB_RUNS", nullptr}, strategy_{"RACELAB_STRATEGY", nullptr},
-      verify_{"RACELAB_VERIFY", nullptr};
+      verify_{"RACELAB_VERIFY", nullptr}, jobs_{"RACELAB_JOBS", nullptr};
 };
 
 // A body with no race: every schedule passes.
@@ -132,16 +132,17 @@ TEST(Serializable, AcceptsEverySerialOutcomeAndRejectsTheRace) {
 TEST(Verify, ReportsNonDeterminism) {
   static int calls = 0;
   calls = 0;
-  auto r = racelab::explore({.runs = 50, .verify = true, .use_env = false}, [](racelab::Simulation& sim) {
-    const bool odd = (++calls % 2) == 1;  // a hidden input that changes from run to run
-    Store s;
-    sim_test::spawn_transfers(sim, s, odd);
-    sim.spawn("C", [odd] {
-      if (odd) RACELAB_POINT("verify.extra");
-    });
-    static_cast<void>(sim.run());
-    RACELAB_ASSERT(s.balance[1] >= 0);
-  });
+  auto r = racelab::explore(
+      {.runs = 50, .verify = true, .use_env = false, .jobs = 1}, [](racelab::Simulation& sim) {
+        const bool odd = (++calls % 2) == 1;  // a hidden input that changes from run to run
+        Store s;
+        sim_test::spawn_transfers(sim, s, odd);
+        sim.spawn("C", [odd] {
+          if (odd) RACELAB_POINT("verify.extra");
+        });
+        static_cast<void>(sim.run());
+        RACELAB_ASSERT(s.balance[1] >= 0);
+      });
   ASSERT_TRUE(r.failed());
   EXPECT_TRUE(r.nondeterministic());
   ASSERT_FALSE(r.notes().empty());
@@ -263,4 +264,54 @@ TEST(GTestGlue, FailureMessageCarriesSeedTimelineAndReplayCommand) {
   EXPECT_NONFATAL_FAILURE(RACELAB_EXPECT_NO_FAILURE({.runs = 100, .use_env = false}, unsafe_bank),
                           "bank.check");
   RACELAB_EXPECT_FAILURE({.runs = 100, .use_env = false}, unsafe_bank);
+}
+
+// --- jobs and shards -----------------------------------------------------------------------------
+
+TEST_F(Env, JobsComeFromTheEnvironment) {
+  ScopedEnv jobs("RACELAB_JOBS", "3");
+  EXPECT_EQ(racelab::explore({.runs = 10}, quiet).jobs(), 3);
+  ScopedEnv bad("RACELAB_JOBS", "many");
+  EXPECT_THROW(racelab::explore({.runs = 10}, quiet), racelab::ExploreOptionsError);
+}
+
+TEST(Jobs, BadJobsAndShardsAreRefused) {
+  EXPECT_THROW(racelab::explore({.use_env = false, .jobs = -1}, quiet), racelab::ExploreOptionsError);
+  for (racelab::ExploreShard bad : {racelab::ExploreShard{2, 2}, {-1, 2}, {0, 0}})
+    EXPECT_THROW(racelab::explore({.use_env = false, .shard = bad}, quiet), racelab::ExploreOptionsError)
+        << bad.index << "/" << bad.count;
+}
+
+// A body that throws before it runs the simulation is a broken test: explore() rethrows it on the
+// calling thread, whichever worker ran it, and every worker stops.
+TEST(Jobs, ABrokenBodyThrowsOnTheCallingThread) {
+  auto broken = [](racelab::Simulation&) { throw std::runtime_error("the fixture could not start"); };
+  for (int jobs : {1, 2, 4}) {
+    try {
+      static_cast<void>(racelab::explore({.runs = 1000, .use_env = false, .jobs = jobs}, broken));
+      ADD_FAILURE() << "no exception with " << jobs << " jobs";
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "the fixture could not start");
+    }
+  }
+}
+
+// The same failing run, the same count and the same minimal schedule for every number of workers;
+// and the shards of a random search split its runs exactly.
+TEST(Jobs, OneAnswerForTheBank) {
+  const auto one = racelab::explore({.runs = 1000, .seed = 5, .use_env = false, .jobs = 1}, unsafe_bank);
+  ASSERT_TRUE(one.failed());
+  for (int jobs : {2, 3, 8}) {
+    const auto r = racelab::explore({.runs = 1000, .seed = 5, .use_env = false, .jobs = jobs}, unsafe_bank);
+    EXPECT_EQ(r.runs(), one.runs()) << jobs;
+    EXPECT_EQ(r.seed(), one.seed()) << jobs;
+    EXPECT_EQ(r.schedule(), one.schedule()) << jobs;
+    EXPECT_EQ(r.jobs(), jobs);
+  }
+  std::uint64_t runs = 0;
+  for (int k = 0; k < 4; ++k)
+    runs += static_cast<std::uint64_t>(
+        racelab::explore({.runs = 1000, .use_env = false, .jobs = 2, .shard = {k, 4}}, quiet).runs());
+  EXPECT_EQ(runs, 1000u);
+  EXPECT_EQ(racelab::explore({.runs = 1001, .use_env = false, .shard = {0, 4}}, quiet).runs(), 251);
 }

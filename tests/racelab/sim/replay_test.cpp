@@ -181,8 +181,8 @@ TEST(Replay, DfsWithCrashesIsCompleteAndDeterministic) {
 // choices when it re-executes a prefix: reported as non-determinism, not as a proof.
 TEST(Replay, DfsReportsAChangedEnabledSetAsDivergence) {
   auto runs = std::make_shared<int>(0);
-  auto report =
-      racelab::explore({.runs = 1000, .strategy = "dfs", .use_env = false}, [runs](racelab::Simulation& sim) {
+  auto report = racelab::explore(
+      {.runs = 1000, .strategy = "dfs", .use_env = false, .jobs = 1}, [runs](racelab::Simulation& sim) {
         const bool third = ++*runs > 1;  // the re-execution has a task the first run did not have
         sim.spawn("A", [] { RACELAB_POINT("replay.x"); });
         sim.spawn("B", [] { RACELAB_POINT("replay.x"); });
@@ -207,9 +207,9 @@ TEST(Replay, VerifyReplaysPassingRuns) {
     });
     static_cast<void>(sim.run());
   };
-  auto plain = racelab::explore({.runs = 20, .use_env = false}, body);
+  auto plain = racelab::explore({.runs = 20, .use_env = false, .jobs = 1}, body);
   EXPECT_FALSE(plain.failed()) << plain;  // every run passes
-  auto verified = racelab::explore({.runs = 20, .verify = true, .use_env = false}, body);
+  auto verified = racelab::explore({.runs = 20, .verify = true, .use_env = false, .jobs = 1}, body);
   EXPECT_TRUE(verified.nondeterministic()) << verified;
   EXPECT_TRUE(verified.failed());
 }
