@@ -156,6 +156,9 @@ struct MergedShards {
   std::uint64_t runs = 0;
   bool complete = false;
   int first_failure = -1;  // index into the summaries
+  // False when a DFS shard stopped at its --runs bound without failing: its subtrees' runs are
+  // not all counted, so the runs, and which failure comes first, may differ from one process's.
+  bool exact = true;
 };
 // Throws ExploreOptionsError when the summaries cannot be shards of one search (mixed strategies,
 // a malformed run key).

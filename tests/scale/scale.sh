@@ -172,7 +172,7 @@ assert failure.text == json.load(open("fail.json"))["failures"][0]["story"]
 p = ET.parse("pass.xml").getroot()
 assert p.get("failures") == "0" and p.find(".//failure") is None
 EOF
-  for key in version runs failures strategy shard coverage; do
+  for key in version runs failures strategy shard coverage points_never_reached; do
     field fail.json "'$key' in r" | grep -q True || fail "--json has no '$key'"
   done
   [ "$(field fail.json 'sorted(r["failures"][0])')" = "['kind', 'message', 'run_key', 'schedule', 'seed', 'seed_replays', 'story']" ] ||
@@ -196,40 +196,56 @@ import glob, os, re, shlex, subprocess, sys, yaml
 src, racelab = sys.argv[1:3]
 doc = open(f"{src}/docs/scale.md").read()
 workflow, job = (yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", doc, re.S))
-def run(argv, env=None):
-    argv = [racelab if a in ("racelab", "build/release/tools/racelab/racelab") else a for a in argv]
-    r = subprocess.run(argv, env=env, capture_output=True, text=True)
-    assert r.returncode in (0, 1), (argv, r.returncode, r.stdout, r.stderr)
+bindir = os.path.join(os.getcwd(), "bin")
+os.makedirs(bindir, exist_ok=True)
+if not os.path.exists(f"{bindir}/racelab"):
+    os.symlink(racelab, f"{bindir}/racelab")
+def sh(command, env=None):
+    command = command.replace("build/release/tools/racelab/racelab", "racelab")
+    env = (env or dict(os.environ)) | {"PATH": bindir + ":" + os.environ["PATH"]}
+    r = subprocess.run(["sh", "-c", command], env=env, capture_output=True, text=True)
     return r
-# GitHub Actions: every matrix entry's racelab step, then the merge job's.
+# GitHub Actions: every matrix entry's racelab step (a step fails on a non-zero exit), then the
+# merge job's; the upload runs even when a shard step failed.
 shard = workflow["jobs"]["shard"]
 values = shard["strategy"]["matrix"]["shard"]
 steps = [s["run"] for s in shard["steps"] if "racelab" in s.get("run", "")]
+assert [s for s in shard["steps"] if "upload-artifact" in s.get("uses", "")][0]["if"] == "always()"
 for v in values:
     for step in steps:
-        run(shlex.split(step.replace("${{ matrix.shard }}", str(v))))
-merge = [s["run"] for s in workflow["jobs"]["merge"]["steps"] if "racelab" in s.get("run", "")]
-assert workflow["jobs"]["merge"]["needs"] == "shard"
-for step in merge:
-    argv = shlex.split(step)
-    files = sorted(glob.glob(argv[argv.index("shard-*.json")]))
-    assert len(files) == len(values), files
-    i = argv.index("shard-*.json")
-    run(argv[:i] + files + argv[i + 1:])
+        r = sh(step.replace("${{ matrix.shard }}", str(v)))
+        assert r.returncode == 0, (step, r.returncode, r.stdout, r.stderr)
+        assert os.path.exists(f"shard-{v}.json")
+assert workflow["jobs"]["merge"]["needs"] == "shard" and workflow["jobs"]["merge"]["if"] == "always()"
+for step in [s["run"] for s in workflow["jobs"]["merge"]["steps"] if "racelab" in s.get("run", "")]:
+    r = sh(step)
+    assert r.returncode == 0 and "all of them, no failure" in r.stdout, (step, r.returncode, r.stdout, r.stderr)
 assert os.path.exists("racelab.json") and os.path.exists("racelab.xml")
-# Kubernetes Indexed Job: completions pods with JOB_COMPLETION_INDEX, the manifest's env.
+# The same matrix step on the unsafe bank: the step passes (the failure is in the report) and the
+# merge fails the workflow with the story.
+for v in values:
+    step = steps[0].replace("--fix mutex", "--fix unsafe").replace("${{ matrix.shard }}", str(v))
+    r = sh(step.replace("shard-", "unsafe-"))
+    assert r.returncode == 0, (step, r.returncode, r.stderr)
+r = sh("racelab merge unsafe-*.json")
+assert r.returncode == 1 and "RACELAB_ASSERT" in r.stdout, (r.returncode, r.stdout)
+# Kubernetes Indexed Job: `completions` pods with JOB_COMPLETION_INDEX and the manifest's env,
+# each writing to the shared volume (here a directory).
 spec = job["spec"]
 assert job["kind"] == "Job" and spec["completionMode"] == "Indexed"
 container = spec["template"]["spec"]["containers"][0]
 env = {e["name"]: e["value"] for e in container["env"]}
 assert int(env["RACELAB_SHARD_COUNT"]) == spec["completions"], "RACELAB_SHARD_COUNT must equal completions"
-outputs = []
+mount = container["volumeMounts"][0]["mountPath"]
+assert container["command"][:2] == ["sh", "-c"]
+os.makedirs("results", exist_ok=True)
 for i in range(spec["completions"]):
-    argv = [a.replace("/results/", f"k8s-{i}-") for a in container["command"]]
-    run(argv, os.environ | env | {"JOB_COMPLETION_INDEX": str(i)})
-    outputs.append(f"k8s-{i}-shard.json")
-r = run([racelab, "merge", *outputs])
-assert "all of them, no failure" in r.stdout, r.stdout
+    r = sh(container["command"][2].replace(mount + "/", "results/"), os.environ | env | {"JOB_COMPLETION_INDEX": str(i)})
+    assert r.returncode == 0, (i, r.returncode, r.stderr)
+outputs = sorted(glob.glob("results/shard-*.json"))
+assert len(outputs) == spec["completions"], outputs
+r = sh("racelab merge " + " ".join(outputs))
+assert r.returncode == 0 and "all of them, no failure" in r.stdout, r.stdout
 EOF
   ;;
 esac

@@ -91,6 +91,7 @@ json report_json(const SearchInfo& info, const racelab::Report& r) {
               {"jobs", r.jobs()},
               {"seconds", info.seconds},
               {"coverage", json::parse(r.coverage().json())},
+              {"points_never_reached", r.coverage().points_never_reached()},
               {"watch", info.watch},
               {"watch_threshold", info.watch_threshold},
               {"warnings", r.warnings()}};
@@ -223,6 +224,10 @@ int merge_verb(const MergeOptions& o) {
                      : json::array();
   out["shard"] = json{{"index", 0}, {"count", 1}};
   out["merged_shards"] = count;
+  out["exact"] = merged.exact;
+  if (!merged.exact)
+    std::cout << "racelab merge: note: a dfs shard stopped at its --runs bound; the merged runs (and which "
+                 "failure comes first) may differ from one process's\n";
   out["parts"] = json::array();
   double seconds = 0;
   int failing_shards = 0, jobs = 0;
@@ -241,6 +246,7 @@ int merge_verb(const MergeOptions& o) {
     return kExitUsage;
   }
   out["coverage"] = json::parse(coverage.json());
+  out["points_never_reached"] = coverage.points_never_reached();
   out["warnings"] = coverage.warnings(first.value("watch", std::vector<std::string>{}),
                                       first.value("watch_threshold", 0.05));
   for (const auto& warning : out["warnings"])

@@ -1,6 +1,8 @@
 // explore(): many runs, the first failure, verification, minimisation, the story.
 #include "racelab/explore.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
@@ -82,9 +84,12 @@ RunResult run_once(const Body& body, const SimOptions& options, std::shared_ptr<
 // Final states of every serial order of the top-level tasks, computed once per explore().
 class SerialOracle {
  public:
-  std::string check(const Body& body, const SimOptions& base, const RunResult& run) {
+  // The serial orders run with the search's first seed, whichever run asks first (so the answer
+  // does not depend on jobs or shards).
+  void set_base(const SimOptions& base) { base_ = base; }
+  std::string check(const Body& body, const SimOptions& options, const RunResult& run) {
     std::lock_guard lock(mu_);  // runs check from several threads; the first computes
-    if (!computed_) compute(body, base, run);
+    if (!computed_) compute(body, base_ ? *base_ : options, run);
     auto it = states_.find(run.snapshot);
     if (it != states_.end()) return "";
     std::string msg = "not serializable: the final state\n    " + run.snapshot +
@@ -111,6 +116,7 @@ class SerialOracle {
     } while (std::next_permutation(order.begin(), order.end()));
   }
   std::mutex mu_;
+  std::optional<SimOptions> base_;
   bool computed_ = false;
   std::map<std::string, std::string> states_;  // state -> the orders that produce it
 };
@@ -183,6 +189,14 @@ std::string first_difference(const std::string& a, const std::string& b) {
   }
 }
 
+// The CPUs this process may run on (its affinity mask: a container's or taskset's limit), not
+// every core of the machine.
+int usable_cores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 bool same_failure(const Outcome& a, const Outcome& b) { return !b.ok() && a.kind() == b.kind(); }
 
 }  // namespace
@@ -194,7 +208,7 @@ Report explore(const ExploreOptions& in, const Body& body) {
   if (o.shard.count < 1 || o.shard.index < 0 || o.shard.index >= o.shard.count)
     throw ExploreOptionsError("racelab: ExploreOptions::shard " + std::to_string(o.shard.index) + "/" +
                               std::to_string(o.shard.count) + " is not a shard: need 0 <= index < count");
-  if (o.jobs == 0) o.jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (o.jobs == 0) o.jobs = usable_cores();
   if (!body) throw ExploreOptionsError("racelab: explore() needs a body");
   Report r;
   SerialOracle oracle;
@@ -237,6 +251,7 @@ Report explore(const ExploreOptions& in, const Body& body) {
   r.strategy_ = strategy->name();
   r.seed_replays_ = !strategy->exhaustive();
 
+  oracle.set_base(sim_options(o, o.seed));
   detail::SearchSpace space;
   space.dfs = strategy->exhaustive();
   if (space.dfs && o.strategy.size() > 4) space.dfs_bound = std::stoll(o.strategy.substr(4));
@@ -253,6 +268,17 @@ Report explore(const ExploreOptions& in, const Body& body) {
     auto once = run_checked(body, options, s, {}, oracle);
     detail::SearchRun out;
     if (dfs && !once.outcome.diverged()) out.path = dfs->path();
+    if (out.path && out.path->choice.size() < key.size()) {  // ended before its prefix did
+      out.outcome = OutcomeAccess::with_failure(
+          once.outcome,
+          "dfs re-executed its prefix and the run ended after decision " +
+              std::to_string(out.path->choice.size()) + " of " + std::to_string(key.size()) +
+              ": the code under test is not deterministic, so the search cannot be a proof",
+          OutcomeKind::diverged);
+      out.failed = true;
+      out.path = nullptr;
+      return out;
+    }
     if (o.verify && once.outcome.ok()) {  // a passing run must be a function of its choices too
       const Schedule schedule = Schedule::from_trace(once.outcome.trace());
       auto again = run_checked(body, options, nullptr, {&schedule, false}, oracle).outcome;
@@ -469,6 +495,7 @@ MergedShards merge_shards(const std::vector<ShardSummary>& shards) {
     if (s.dfs != dfs) throw ExploreOptionsError("racelab: cannot merge a dfs shard with a random or pct one");
     merged.runs += s.runs;
     merged.complete = merged.complete && s.complete;
+    if (dfs && !s.complete && !s.failed) merged.exact = false;
     if (!s.failed) continue;
     auto key = parse_key(s.run_key);
     if (!first || key < *first) {

@@ -152,7 +152,8 @@ TEST(Replay, DfsWithCrashesIsCompleteAndDeterministic) {
                           .strategy = "dfs",
                           .crash_probability = 0.5,
                           .crash_points = "replay.commit",
-                          .use_env = false},
+                          .use_env = false,
+                          .jobs = 1},  // `schedules` is shared
                          [&](racelab::Simulation& sim) {
                            auto books = std::make_shared<Books>();
                            for (const char* name : {"A", "B"}) {
