@@ -50,6 +50,7 @@ bench: test-deps build
 	@$(BUILD)/bench/coverage_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	@$(BUILD)/bench/strategy_compare
 	@$(BUILD)/bench/model_benchmark
+	@$(BUILD)/bench/jobs_benchmark
 	@RACELAB_PROPERTY_SCENARIOS=30000 $(BUILD)/tests/racelab_lib_tests --gtest_filter='GeneratedScenarios.*'
 	@bench/run_benchmark.sh $(BUILD)/tools/racelab/racelab
 	@conn=$$(scripts/pg start $(BUILD)/pg) && $(BUILD)/bench/db_benchmark --pg "$$conn" && \

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "bank_model.hpp"
+#include "lock_model.hpp"
 
 // --- allocation counting ------------------------------------------------------------------------
 
@@ -58,41 +59,11 @@ void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
-constexpr const char* kTaskNames[] = {"A", "B", "C", "D", "E", "F", "G", "H"};
+using lock_model::kTaskNames;
+using lock_model::Tally;
 
-// --- the mutex model ----------------------------------------------------------------------------
-
-struct Account {
-  racelab::mutex lock{"account"};
-  int balance = 100;
-  int withdrawals = 0;
-};
-
-// One task: under the lock, read, pass a point, withdraw 60 if the balance read allows it.
-void withdraw(Account& a, bool locked) {
-  std::unique_lock guard(a.lock, std::defer_lock);
-  if (locked) guard.lock();
-  const int seen = a.balance;
-  RACELAB_POINT("model.after_read");
-  if (seen >= 60) {
-    a.balance = seen - 60;
-    ++a.withdrawals;
-  }
-}
-
-// Summed over the runs of one repetition: checks that the runs really ran.
-struct Tally {
-  std::uint64_t successes = 0;  // withdrawals that went through; one per run when the lock works
-  std::uint64_t steps = 0;      // scheduling decisions
-};
-
-// The body a user hands to explore(): spawn, run, check.
 void model_body(racelab::Simulation& sim, int tasks, bool locked, Tally& tally) {
-  Account a;
-  for (int i = 0; i < tasks; ++i) sim.spawn(kTaskNames[i], [&a, locked] { withdraw(a, locked); });
-  tally.steps += sim.run().steps();
-  RACELAB_ASSERT(a.withdrawals <= 1);
-  tally.successes += static_cast<std::uint64_t>(a.withdrawals);
+  static_cast<void>(lock_model::body(sim, tasks, locked, &tally));
 }
 
 struct Measured {

@@ -218,14 +218,31 @@ class Search {
       }
       ++result_.runs;
       if (!result_.parts.empty()) ++result_.parts[static_cast<std::size_t>(node.mapped().part)].runs;
-      if (settled_) settled_(node.mapped().run.outcome);
       if (node.mapped().run.failed) {
-        result_.failure = std::move(node.mapped().run.outcome);
+        result_.failure = node.mapped().run.outcome;
         result_.failure_key = std::move(node.key());
         stop_ = true;
       }
+      if (settled_) to_report_.push_back(std::move(node.mapped().run.outcome));
     }
     if (result_.runs >= space_.limit) stop_ = true;
+  }
+
+  // Hands the settled runs to `settled_` in settle order, outside mu_ (the callback, coverage, and
+  // freeing the runs cost as much as the bookkeeping): one thread at a time reports, taking every
+  // batch queued meanwhile, so the order stays the settle order. Called and returns with mu_ held.
+  void report(std::unique_lock<std::mutex>& lock) {
+    if (reporting_) return;  // the reporting thread takes these too
+    reporting_ = true;
+    while (!to_report_.empty()) {
+      std::vector<Outcome> batch;
+      batch.swap(to_report_);
+      lock.unlock();
+      for (const auto& outcome : batch) settled_(outcome);
+      batch.clear();
+      lock.lock();
+    }
+    reporting_ = false;
   }
 
   void work(bool caller) {
@@ -237,6 +254,7 @@ class Search {
         if (running_.empty()) {
           settle();
           stop_ = true;
+          report(lock);
           break;
         }
         wake_.wait(lock);
@@ -261,6 +279,7 @@ class Search {
         expand(task, key, run);
         done_.emplace(std::move(key), Done{std::move(run), task.part});
         settle();
+        report(lock);
       }
       wake_.notify_all();
       if (caller && progress_ && result_.runs != reported) {
@@ -284,6 +303,8 @@ class Search {
   std::uint64_t next_index_ = 0;      // random: the next run of this shard
   std::set<SearchKey> running_;
   std::map<SearchKey, Done> done_;  // finished, not yet settled
+  std::vector<Outcome> to_report_;  // settled, not yet given to settled_
+  bool reporting_ = false;          // a thread is giving them (report())
   bool stop_ = false;
   std::exception_ptr error_;
   SearchResult result_;
