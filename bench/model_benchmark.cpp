@@ -77,8 +77,9 @@ struct Measured {
 Measured model_explore(int tasks, int runs, bool locked) {
   Tally tally;
   const auto start = std::chrono::steady_clock::now();
-  auto report = racelab::explore({.runs = runs, .strategy = "random", .minimize = false, .use_env = false},
-                                 [&](racelab::Simulation& sim) { model_body(sim, tasks, locked, tally); });
+  auto report =
+      racelab::explore({.runs = runs, .strategy = "random", .minimize = false, .use_env = false, .jobs = 1},
+                       [&](racelab::Simulation& sim) { model_body(sim, tasks, locked, tally); });
   Measured m;
   m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   m.runs = static_cast<std::uint64_t>(report.runs());

@@ -121,9 +121,18 @@ class Search {
       next_index_ = static_cast<std::uint64_t>(space_.shard);
     }
     std::vector<std::thread> helpers;
-    for (int i = 1; i < space_.jobs; ++i) helpers.emplace_back([this] { work(false); });
+    auto join = [&] {
+      for (auto& t : helpers) t.join();
+    };
+    try {
+      for (int i = 1; i < space_.jobs; ++i) helpers.emplace_back([this] { work(false); });
+    } catch (...) {  // no thread for a helper: stop the ones started, then say why
+      halt(std::current_exception());
+      join();
+      throw;
+    }
     work(true);
-    for (auto& t : helpers) t.join();
+    join();
     if (error_) std::rethrow_exception(error_);
     result_.complete =
         space_.dfs && !result_.failure && pending_.empty() && running_.empty() && done_.empty();
@@ -134,6 +143,7 @@ class Search {
   struct Done {
     SearchRun run;
     int part;
+    std::exception_ptr error;  // the body threw (a broken test): rethrown if this run is counted
   };
 
   SearchRun execute(const Task& task, const SearchKey& key) {
@@ -181,7 +191,7 @@ class Search {
     for (auto& [key, run] : top) {
       int part = static_cast<int>(result_.parts.size());
       result_.parts.push_back(SearchPart{key, 0});
-      done_.emplace(std::move(key), Done{std::move(run), part});
+      done_.emplace(std::move(key), Done{std::move(run), part, nullptr});
     }
   }
 
@@ -216,6 +226,11 @@ class Search {
         stop_ = true;
         break;
       }
+      if (node.mapped().error) {  // in key order, like a failure: the same error for any jobs
+        error_ = node.mapped().error;
+        stop_ = true;
+        break;
+      }
       ++result_.runs;
       if (!result_.parts.empty()) ++result_.parts[static_cast<std::size_t>(node.mapped().part)].runs;
       if (node.mapped().run.failed) {
@@ -245,10 +260,34 @@ class Search {
     reporting_ = false;
   }
 
+  // Stops every worker with `error` (unless one is already known).
+  void halt(std::exception_ptr error) {
+    std::lock_guard lock(mu_);
+    if (!error_) error_ = std::move(error);
+    stop_ = true;
+    wake_.notify_all();
+  }
+
+  // A worker never lets an exception out (a thread would terminate the process): the body's are
+  // ranked by key in settle(); anything else (the progress callback's, an allocation's) halts.
   void work(bool caller) {
+    try {
+      work_on(caller);
+    } catch (...) {
+      halt(std::current_exception());
+    }
+  }
+
+  void work_on(bool caller) {
     std::unique_lock lock(mu_);
     std::uint64_t reported = 0;
+    const std::size_t ahead = 64 * static_cast<std::size_t>(space_.jobs);
     while (!stop_) {
+      // Runs finished above a slow lower one wait, traces and all, to be counted: bound them.
+      if (done_.size() >= ahead && !running_.empty()) {
+        wake_.wait(lock);
+        continue;
+      }
       Task task;
       if (!pop(task)) {
         if (running_.empty()) {
@@ -272,15 +311,10 @@ class Search {
       }
       lock.lock();
       running_.erase(key);
-      if (error) {
-        if (!error_) error_ = error;
-        stop_ = true;
-      } else {
-        expand(task, key, run);
-        done_.emplace(std::move(key), Done{std::move(run), task.part});
-        settle();
-        report(lock);
-      }
+      if (!error) expand(task, key, run);
+      done_.emplace(std::move(key), Done{std::move(run), task.part, std::move(error)});
+      settle();
+      report(lock);
       wake_.notify_all();
       if (caller && progress_ && result_.runs != reported) {
         reported = result_.runs;

@@ -13,7 +13,9 @@
 // decision after p's last choice, so it adds the keys p + 0…0 + k (k >= 1) of its subtree: each key
 // is produced exactly once. A finished run is *settled* once no key below it is still pending or
 // running; settled runs are final, in key order, so counting and the first failure are decided
-// there. Runs past the answer (speculation by an idle worker) are discarded.
+// there. Runs past the answer (speculation by an idle worker) are discarded; at most 64 per worker
+// wait to be settled. A run whose body threw (a broken test, not a finding) is ranked the same
+// way: its exception is rethrown only if no failure comes before it.
 //
 // Shards: random run i belongs to shard i mod N. A DFS shard first expands the top of the tree the
 // same way in every shard (one thread, always splitting the shallowest subtree), then takes every

@@ -8,8 +8,10 @@
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <optional>
+#include <thread>
 
 #include "bank_model.hpp"
 
@@ -314,4 +316,30 @@ TEST(Jobs, OneAnswerForTheBank) {
         racelab::explore({.runs = 1000, .use_env = false, .jobs = 2, .shard = {k, 4}}, quiet).runs());
   EXPECT_EQ(runs, 1000u);
   EXPECT_EQ(racelab::explore({.runs = 1001, .use_env = false, .shard = {0, 4}}, quiet).runs(), 251);
+}
+
+// Runs that finish out of order (the lower seeds sleep longest) and a body that throws at a
+// higher seed than a failure: every number of workers reports the failure at seed 4, never the
+// exception; with the exception at a lower seed than the failure, every number rethrows it.
+TEST(Jobs, FailuresAndBrokenRunsAreRankedBySeed) {
+  auto body = [](std::uint64_t broken) {
+    return [broken](racelab::Simulation& sim) {
+      const auto seed = sim.options().seed;
+      std::this_thread::sleep_for(std::chrono::milliseconds(seed < 8 ? 2 * (8 - seed) : 0));
+      if (seed == broken) throw std::runtime_error("the fixture could not start");
+      sim.spawn("A", [] { RACELAB_POINT("jobs.step"); });
+      static_cast<void>(sim.run());
+      RACELAB_ASSERT(seed != 4);
+    };
+  };
+  for (int jobs : {1, 2, 4}) {
+    const auto r =
+        racelab::explore({.runs = 100, .minimize = false, .use_env = false, .jobs = jobs}, body(7));
+    ASSERT_TRUE(r.failed()) << jobs;
+    EXPECT_EQ(r.seed(), 4u) << jobs;
+    EXPECT_EQ(r.runs(), 5) << jobs;
+    EXPECT_THROW(racelab::explore({.runs = 100, .minimize = false, .use_env = false, .jobs = jobs}, body(2)),
+                 std::runtime_error)
+        << jobs;
+  }
 }

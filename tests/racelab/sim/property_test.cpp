@@ -424,6 +424,18 @@ std::string one_answer_for_any_jobs_or_shards(const Scenario& sc) {
     }
     if (std::string_view(strategy) != "dfs:1") continue;
     // The sequential strategy, run by hand: the same schedules, in order, up to the same failure.
+    // (explore's own order: one worker runs in key order; the body records each run's schedule.)
+    std::vector<std::string> explored, sequential;
+    auto recording = [&](racelab::Simulation& sim) {
+      auto s = sim_prop::spawn_tasks(sim, sc);
+      explored.push_back(sim.run().schedule());
+      RACELAB_ASSERT(s->plain == s->completed);
+    };
+    try {
+      static_cast<void>(racelab::explore(base, recording));
+    } catch (const std::exception& e) {
+      return why + "  explore() threw: " + e.what() + "\n";
+    }
     auto dfs = racelab::detail::make_shared_strategy(strategy);
     int runs = 0;
     bool failed = false;
@@ -440,9 +452,14 @@ std::string one_answer_for_any_jobs_or_shards(const Scenario& sc) {
         failed = true;
       }
       ++runs;
+      sequential.push_back(sim.outcome().schedule());
       failed = failed || !sim.outcome().ok();
       more = dfs->end_run(sim.outcome().steps());
     }
+    // explore verifies a failure by replaying it after the search: only the search's runs count.
+    explored.resize(std::min(explored.size(), static_cast<std::size_t>(one.runs())));
+    if (explored != sequential)
+      why += "  the sequential dfs:1 and explore's dfs:1 run different schedules (or in another order)\n";
     if (runs != one.runs() || failed != one.failed())
       why += "  the sequential dfs:1 runs " + std::to_string(runs) + (failed ? " up to a failure" : "") +
              "; explore's gives " + describe(one) + "\n";
