@@ -70,14 +70,29 @@ std::size_t page_size() {
   return size;
 }
 
-// Guard pages of every stack ever made, readable from the signal handler without locks: slots are
-// written once (under g_guard_mu) and published by the release store of g_guard_count.
+// Guard pages of every live stack, readable from the signal handler without locks: a slot is
+// written under g_guard_mu, published by the release store of g_guard_count (or of its low
+// address, when a freed slot is reused), and cleared to 0 when its stack is unmapped, so threads
+// that come and go (explore()'s workers) do not fill the table.
 constexpr std::size_t kMaxGuards = 4096;
-std::uintptr_t g_guard_lo[kMaxGuards];
+std::atomic<std::uintptr_t> g_guard_lo[kMaxGuards];
 std::size_t g_guard_stack_size[kMaxGuards];
 std::atomic<std::size_t> g_guard_count{0};
 std::mutex g_guard_mu;
-std::atomic<const char*> g_running_task{nullptr};
+thread_local std::atomic<const char*> g_running_task{nullptr};  // the fiber running on this thread
+
+void forget_guard(void* base) {
+  std::lock_guard lk(g_guard_mu);
+  const auto lo = reinterpret_cast<std::uintptr_t>(base);
+  for (std::size_t i = 0, n = g_guard_count.load(std::memory_order_relaxed); i < n; ++i)
+    if (g_guard_lo[i].load(std::memory_order_relaxed) == lo)
+      g_guard_lo[i].store(0, std::memory_order_relaxed);
+}
+
+void unmap(void* base, std::size_t total) {
+  forget_guard(base);
+  ::munmap(base, total);
+}
 
 struct Stack {
   void* base = nullptr;  // the guard page; the usable stack is above it
@@ -89,7 +104,7 @@ struct Stack {
 class StackPool {
  public:
   ~StackPool() {
-    for (auto& s : free_) ::munmap(s.base, s.total);
+    for (auto& s : free_) unmap(s.base, s.total);
   }
   Stack take(std::size_t usable) {
     const std::size_t page = page_size();
@@ -108,8 +123,13 @@ class StackPool {
     ::mprotect(s.base, page, PROT_NONE);
     std::lock_guard lk(g_guard_mu);
     auto n = g_guard_count.load(std::memory_order_relaxed);
-    if (n < kMaxGuards) {
-      g_guard_lo[n] = reinterpret_cast<std::uintptr_t>(s.base);
+    std::size_t slot = 0;
+    while (slot < n && g_guard_lo[slot].load(std::memory_order_relaxed) != 0) ++slot;
+    if (slot < n) {
+      g_guard_stack_size[slot] = usable;
+      g_guard_lo[slot].store(reinterpret_cast<std::uintptr_t>(s.base), std::memory_order_release);
+    } else if (n < kMaxGuards) {
+      g_guard_lo[n].store(reinterpret_cast<std::uintptr_t>(s.base), std::memory_order_relaxed);
       g_guard_stack_size[n] = usable;
       g_guard_count.store(n + 1, std::memory_order_release);
     }
@@ -124,7 +144,7 @@ class StackPool {
     if (free_.size() < 64) {
       free_.push_back(s);
     } else {
-      ::munmap(s.base, s.total);  // its guard slot stays: the range is simply never hit again
+      unmap(s.base, s.total);
     }
   }
 
@@ -146,7 +166,8 @@ thread_local std::size_t t_scheduler_stack_size = 0;
   const std::size_t page = page_size();
   const auto n = g_guard_count.load(std::memory_order_acquire);
   for (std::size_t i = 0; i < n; ++i) {
-    if (addr >= g_guard_lo[i] && addr < g_guard_lo[i] + page) {
+    const std::uintptr_t lo = g_guard_lo[i].load(std::memory_order_acquire);
+    if (lo != 0 && addr >= lo && addr < lo + page) {
       char msg[256];
       const char* task = g_running_task.load(std::memory_order_relaxed);
       int len = std::snprintf(
