@@ -268,7 +268,8 @@ TEST_P(SqlScenarioSimulation, ExploreFindsUnsafeAndPassesSafe) {
     auto why = s->check(pool.at(0));
     RACELAB_ASSERT(why.empty());
   };
-  auto report = racelab::explore({.runs = 100, .use_env = false}, body);
+  // One worker: the mutex strategy is one process-wide lock, which concurrent runs would share.
+  auto report = racelab::explore({.runs = 100, .use_env = false, .jobs = 1}, body);
   if (p.strategy == Strategy::unsafe) {
     EXPECT_TRUE(report.failed()) << report;
   } else {

@@ -2,6 +2,8 @@
 #include <racelab/db/sqlite.hpp>
 #include <racelab/racelab.hpp>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -71,7 +73,8 @@ TEST(Sqlite, OpenFailureNamesThePath) {
 // Many writers of one process on one file: every lock wait ends in the lock (queued for a turn,
 // woken by the release), none in Busy, and no increment is lost. Run under ASan and TSan too.
 TEST(Sqlite, ContendedWritersAllGetTheLock) {
-  auto path = std::filesystem::temp_directory_path() / "racelab_sqlite_contended_test.db";
+  auto path = std::filesystem::temp_directory_path() /  // per process: runs of the suite may overlap
+              ("racelab_sqlite_contended_test_" + std::to_string(::getpid()) + ".db");
   for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
   {
     auto setup = Connection::open(path.string(), {.wal = true});

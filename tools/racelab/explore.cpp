@@ -140,6 +140,8 @@ int explore_verb(const Options& o) {
                                .jobs = o.results.jobs,
                                .shard = *shard,
                                .watch = o.watch};
+  // The SQL bank's mutex strategy is one process-wide lock: concurrent runs would share it.
+  if (o.scenario == "bank-sqlite" && o.fix == "mutex") opts.jobs = 1;
   auto bar = std::make_shared<ProgressBar>("schedules");
   if (bar->shown() && o.runs >= 1000)
     opts.progress = [bar](const racelab::ExploreProgress& p) {
