@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -60,11 +61,12 @@ racelab::Trace three_tasks(std::uint64_t seed) {
   RACELAB_POINT("covother.never");
 }
 
-const racelab::WindowStat* find(const std::vector<racelab::WindowStat>& ws, const std::string& task,
-                                const std::string& from, const std::string& to) {
+// A copy: windows() returns a fresh vector, so a pointer into it would dangle.
+std::optional<racelab::WindowStat> find(const std::vector<racelab::WindowStat>& ws, const std::string& task,
+                                        const std::string& from, const std::string& to) {
   for (const auto& w : ws)
-    if (w.task == task && w.from == from && w.to == to) return &w;
-  return nullptr;
+    if (w.task == task && w.from == from && w.to == to) return w;
+  return std::nullopt;
 }
 
 const std::string kSerial = "racelab-schedule/1: *>A A@end#1>B";
@@ -76,8 +78,8 @@ const std::string kCutIn = "racelab-schedule/1: *>A A@covtest.a1#1>B B@end#1>A";
 TEST(Coverage, WindowEnteredOnlyWhenTheScheduleCutsIn) {
   racelab::Coverage serial;
   serial.add(two_tasks(kSerial));
-  const auto* w = find(serial.windows(), "A", "covtest.a1", "covtest.a2");
-  ASSERT_NE(w, nullptr);
+  auto w = find(serial.windows(), "A", "covtest.a1", "covtest.a2");
+  ASSERT_TRUE(w);
   EXPECT_EQ(w->runs, 1u);
   EXPECT_EQ(w->entered, 0u);
   EXPECT_TRUE(w->by.empty());
@@ -85,7 +87,7 @@ TEST(Coverage, WindowEnteredOnlyWhenTheScheduleCutsIn) {
   racelab::Coverage cut;
   cut.add(two_tasks(kCutIn));
   w = find(cut.windows(), "A", "covtest.a1", "covtest.a2");
-  ASSERT_NE(w, nullptr);
+  ASSERT_TRUE(w);
   EXPECT_EQ(w->entered, 1u);
   EXPECT_EQ(w->by, (std::vector<std::pair<std::string, std::uint64_t>>{{"B", 1}}));
   EXPECT_EQ(serial.windows().size(), 1u);  // B's single point makes no window
@@ -96,17 +98,18 @@ TEST(Coverage, CountsRunsNotOccurrences) {
   racelab::Coverage cov;
   cov.add(loop("racelab-schedule/1: *>A A@covtest.loop#3>B B@end#1>A"));
   auto ws = cov.windows();
-  const auto* w = find(ws, "A", "covtest.loop", "covtest.loop_end");
-  ASSERT_NE(w, nullptr);
+  auto w = find(ws, "A", "covtest.loop", "covtest.loop_end");
+  ASSERT_TRUE(w);
   EXPECT_EQ(w->runs, 1u);
   EXPECT_EQ(w->entered, 1u);
-  const auto* back = find(ws, "A", "covtest.loop_end", "covtest.loop");
-  ASSERT_NE(back, nullptr);
+  auto back = find(ws, "A", "covtest.loop_end", "covtest.loop");
+  ASSERT_TRUE(back);
   EXPECT_EQ(back->runs, 1u);
   EXPECT_EQ(back->entered, 0u);
 
   cov.add(loop("racelab-schedule/1: *>A A@end#1>B"));
   w = find(cov.windows(), "A", "covtest.loop", "covtest.loop_end");
+  ASSERT_TRUE(w);
   EXPECT_EQ(w->runs, 2u);
   EXPECT_EQ(w->entered, 1u);
   EXPECT_EQ(cov.runs(), 2u);
