@@ -45,6 +45,8 @@ const std::string& name_of(const Names& names, std::uint32_t id) {
 
 // --- reading -------------------------------------------------------------------------------
 
+struct Member;
+
 struct Json {
   enum class Kind { null, boolean, number, string, array, object };
   Kind kind = Kind::null;
@@ -52,7 +54,12 @@ struct Json {
   std::uint64_t number = 0;
   std::string string;
   std::vector<Json> items;
-  std::vector<std::pair<std::string, Json>> members;
+  std::vector<Member> members;  // not pairs: std::pair of a type still incomplete fails in Clang 14
+};
+
+struct Member {
+  std::string key;
+  Json value;
 };
 
 [[noreturn]] void fail(const std::string& what) {
@@ -108,7 +115,7 @@ class Parser {
         space();
         std::string key = string();
         expect(':');
-        v.members.emplace_back(std::move(key), value(depth + 1));
+        v.members.push_back(Member{std::move(key), value(depth + 1)});
       } while (eat(','));
       expect('}');
     } else if (c == '[') {
