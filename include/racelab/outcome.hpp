@@ -45,7 +45,8 @@ class Outcome {
   friend class detail::SimCore;
   friend struct detail::OutcomeAccess;
   struct Data;
-  std::shared_ptr<Data> data_;
+  const Data& data() const;
+  std::shared_ptr<Data> data_;  // null: nothing run
 };
 
 std::ostream& operator<<(std::ostream& out, const Outcome& outcome);

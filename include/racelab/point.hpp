@@ -93,6 +93,12 @@ inline std::atomic<std::uint32_t> g_armed{0};
 inline bool armed() noexcept { return g_armed.load(std::memory_order_relaxed) != 0; }
 void arm() noexcept;
 void disarm() noexcept;
+// arm() and disarm() for the code running on this thread, nested per thread: only a thread's
+// outermost pair writes g_armed, so a thread that runs simulation after simulation (explore()'s
+// workers hold one around their loop) does not write, once per run, the line every point reads.
+// Both of a pair run on one thread.
+void arm_thread() noexcept;
+void disarm_thread() noexcept;
 
 void register_site(Site& site) noexcept;
 // The slow path: counts the hit, then hands the point to the simulation, the hooks and observers.

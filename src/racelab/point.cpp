@@ -26,6 +26,7 @@ thread_local PointLog* t_point_log = nullptr;
 thread_local PointLog* t_fallback_point_log = nullptr;
 thread_local PointSink* t_point_sink = nullptr;  // the scheduler running code on this thread, if any
 std::atomic<std::uint32_t> g_next_thread_number{1};
+thread_local std::uint32_t t_thread_arms = 0;  // arm_thread() calls not yet disarmed
 
 }  // namespace
 
@@ -64,6 +65,12 @@ PointSink* exchange_point_sink(PointSink* sink) noexcept {
 
 void arm() noexcept { g_armed.fetch_add(1, std::memory_order_relaxed); }
 void disarm() noexcept { g_armed.fetch_sub(1, std::memory_order_relaxed); }
+void arm_thread() noexcept {
+  if (t_thread_arms++ == 0) arm();
+}
+void disarm_thread() noexcept {
+  if (--t_thread_arms == 0) disarm();
+}
 
 void fire(Site& site) {
   site.hits.fetch_add(1, std::memory_order_relaxed);

@@ -1,7 +1,10 @@
 // The run space and its workers. See search.hpp.
 #include "search.hpp"
 
+#include "racelab/point.hpp"
+
 #include <algorithm>
+#include <atomic>
 #include <thread>
 
 namespace racelab::detail {
@@ -107,11 +110,13 @@ struct TaskLess {
 
 class Search {
  public:
-  Search(const SearchSpace& space, const SearchRunFn& run, const std::function<void(const Outcome&)>& settled,
+  Search(const SearchSpace& space, const SearchRunFn& run, const SettledFn& settled,
          const std::function<void(std::uint64_t)>& progress)
       : space_(space), run_(run), settled_(settled), progress_(progress) {}
 
   SearchResult go() {
+    const auto jobs = static_cast<std::size_t>(space_.jobs);
+    to_report_.resize(jobs);
     if (space_.dfs) {
       if (space_.shards > 1)
         split();
@@ -125,24 +130,29 @@ class Search {
       for (auto& t : helpers) t.join();
     };
     try {
-      for (int i = 1; i < space_.jobs; ++i) helpers.emplace_back([this] { work(false); });
+      for (int i = 1; i < space_.jobs; ++i) helpers.emplace_back([this, i] { work(i); });
     } catch (...) {  // no thread for a helper: stop the ones started, then say why
       halt(std::current_exception());
       join();
       throw;
     }
-    work(true);
+    work(0);
     join();
     if (error_) std::rethrow_exception(error_);
-    result_.complete =
-        space_.dfs && !result_.failure && pending_.empty() && running_.empty() && done_.empty();
+    // Runs settled by the last worker after the one that ran them had left: every worker has
+    // stopped, so this thread may give them to their worker's callback.
+    for (std::size_t w = 0; w < jobs; ++w)
+      for (const Outcome& outcome : to_report_[w]) settled_(static_cast<int>(w), outcome);
+    result_.complete = space_.dfs && !result_.failure && !cut_ && pending_.empty() && running_.empty() &&
+                       done_.empty();
     return std::move(result_);
   }
 
  private:
   struct Done {
     SearchRun run;
-    int part;
+    int part = 0;
+    int worker = 0;            // who ran it: its settled runs are reported on that worker's thread
     std::exception_ptr error;  // the body threw (a broken test): rethrown if this run is counted
   };
 
@@ -191,24 +201,45 @@ class Search {
     for (auto& [key, run] : top) {
       int part = static_cast<int>(result_.parts.size());
       result_.parts.push_back(SearchPart{key, 0});
-      done_.emplace(std::move(key), Done{std::move(run), part, nullptr});
+      done_.emplace(std::move(key), Done{std::move(run), part, 0, nullptr});
     }
   }
 
-  bool pop(Task& task) {
-    if (space_.dfs) {
-      if (pending_.empty()) return false;
-      task = *pending_.begin();
-      pending_.erase(pending_.begin());
-      return true;
+  // The lowest keys not yet taken, up to `wanted`, lowest first, into `batch`.
+  void take(std::size_t wanted, std::vector<Task>& batch) {
+    batch.clear();
+    while (batch.size() < wanted) {
+      if (space_.dfs) {
+        if (pending_.empty()) return;
+        batch.push_back(*pending_.begin());
+        pending_.erase(pending_.begin());
+        continue;
+      }
+      if (next_index_ >= space_.limit) return;
+      Task task;
+      task.random = true;
+      task.index = static_cast<std::uint32_t>(next_index_);
+      next_index_ += static_cast<std::uint64_t>(space_.shards);
+      batch.push_back(std::move(task));
     }
-    if (next_index_ >= space_.limit) return false;
-    task = Task{};
-    task.random = true;
-    task.index = static_cast<std::uint32_t>(next_index_);
-    next_index_ += static_cast<std::uint64_t>(space_.shards);
-    return true;
   }
+
+  // How many keys a worker takes at once: up to 16, so the mutex is taken once per batch, not per
+  // run; fewer as the known space runs out (so no worker idles while another holds the rest), and
+  // one when many finished runs already wait to be settled (the lowest key is what they wait for).
+  // A DFS on one worker takes one at a time: it then runs in sequential depth-first order.
+  std::size_t batch_size() const {
+    if (done_.size() >= ahead() / 2 || (space_.dfs && space_.jobs == 1)) return 1;
+    const auto shards = static_cast<std::uint64_t>(space_.shards);
+    const std::uint64_t left = space_.dfs                     ? pending_.size()
+                               : next_index_ >= space_.limit ? 0
+                                                             : (space_.limit - next_index_ + shards - 1) / shards;
+    const std::uint64_t share = left / (2 * static_cast<std::uint64_t>(space_.jobs));
+    return static_cast<std::size_t>(std::clamp<std::uint64_t>(share, 1, 16));
+  }
+
+  // Finished runs above a slow lower one wait, traces and all, to be counted: at most this many.
+  std::size_t ahead() const { return 64 * static_cast<std::size_t>(space_.jobs); }
 
   // Is `key` below every key still pending or running?
   bool below_open(const SearchKey& key) const {
@@ -222,7 +253,8 @@ class Search {
   void settle() {
     while (!stop_ && !done_.empty() && below_open(done_.begin()->first)) {
       auto node = done_.extract(done_.begin());
-      if (result_.runs >= space_.limit) {
+      if (result_.runs >= space_.limit) {  // a key of the space past the limit: not complete
+        cut_ = true;
         stop_ = true;
         break;
       }
@@ -238,26 +270,25 @@ class Search {
         result_.failure_key = std::move(node.key());
         stop_ = true;
       }
-      if (settled_) to_report_.push_back(std::move(node.mapped().run.outcome));
+      if (settled_)
+        to_report_[static_cast<std::size_t>(node.mapped().worker)].push_back(std::move(node.mapped().run.outcome));
     }
     if (result_.runs >= space_.limit) stop_ = true;
   }
 
-  // Hands the settled runs to `settled_` in settle order, outside mu_ (the callback, coverage, and
-  // freeing the runs cost as much as the bookkeeping): one thread at a time reports, taking every
-  // batch queued meanwhile, so the order stays the settle order. Called and returns with mu_ held.
-  void report(std::unique_lock<std::mutex>& lock) {
-    if (reporting_) return;  // the reporting thread takes these too
-    reporting_ = true;
-    while (!to_report_.empty()) {
+  // Hands this worker's settled runs to `settled_`, outside mu_ (the callback, coverage, and freeing
+  // the runs cost as much as the bookkeeping), on the thread that ran them: their memory was
+  // allocated here and is still in this core's cache. Called and returns with mu_ held.
+  void report(std::unique_lock<std::mutex>& lock, int worker) {
+    auto& queue = to_report_[static_cast<std::size_t>(worker)];
+    while (!queue.empty()) {
       std::vector<Outcome> batch;
-      batch.swap(to_report_);
+      batch.swap(queue);
       lock.unlock();
-      for (const auto& outcome : batch) settled_(outcome);
+      for (const auto& outcome : batch) settled_(worker, outcome);
       batch.clear();
       lock.lock();
     }
-    reporting_ = false;
   }
 
   // Stops every worker with `error` (unless one is already known).
@@ -270,53 +301,70 @@ class Search {
 
   // A worker never lets an exception out (a thread would terminate the process): the body's are
   // ranked by key in settle(); anything else (the progress callback's, an allocation's) halts.
-  void work(bool caller) {
+  void work(int worker) {
+    arm_thread();  // armed for the whole loop: the runs' own arm_thread() then writes nothing shared
     try {
-      work_on(caller);
+      work_on(worker);
     } catch (...) {
       halt(std::current_exception());
     }
+    disarm_thread();
   }
 
-  void work_on(bool caller) {
+  // Takes a batch of the lowest keys, runs them with mu_ released, files the results, settles, and
+  // reports its own settled runs. While the batch runs, its lowest key stands in `running_` for
+  // all of it. A batch stops early at a failure or a body's exception (the keys above it are never
+  // counted) and when the search stops.
+  void work_on(int worker) {
     std::unique_lock lock(mu_);
     std::uint64_t reported = 0;
-    const std::size_t ahead = 64 * static_cast<std::size_t>(space_.jobs);
+    std::vector<Task> batch;
+    std::vector<std::pair<SearchKey, Done>> finished;
     while (!stop_) {
-      // Runs finished above a slow lower one wait, traces and all, to be counted: bound them.
-      if (done_.size() >= ahead && !running_.empty()) {
+      if (done_.size() >= ahead() && !running_.empty()) {
         wake_.wait(lock);
         continue;
       }
-      Task task;
-      if (!pop(task)) {
+      take(batch_size(), batch);
+      if (batch.empty()) {
         if (running_.empty()) {
           settle();
           stop_ = true;
-          report(lock);
           break;
         }
         wake_.wait(lock);
         continue;
       }
-      SearchKey key = task.key();
-      running_.insert(key);
+      SearchKey lowest = batch.front().key();
+      running_.insert(lowest);
       lock.unlock();
-      SearchRun run;
-      std::exception_ptr error;
-      try {
-        run = execute(task, key);
-      } catch (...) {
-        error = std::current_exception();
+      finished.clear();
+      for (const Task& task : batch) {
+        if (stop_.load(std::memory_order_relaxed)) break;
+        SearchKey key = task.key();
+        Done done{{}, task.part, worker, nullptr};
+        try {
+          done.run = execute(task, key);
+        } catch (...) {
+          done.error = std::current_exception();
+        }
+        const bool last = done.error || done.run.failed;
+        finished.emplace_back(std::move(key), std::move(done));
+        if (last) break;
       }
       lock.lock();
-      running_.erase(key);
-      if (!error) expand(task, key, run);
-      done_.emplace(std::move(key), Done{std::move(run), task.part, std::move(error)});
+      running_.erase(lowest);
+      if (finished.size() < batch.size()) cut_ = true;  // keys of the space never run
+      for (std::size_t i = 0; i < finished.size(); ++i) {
+        auto& [key, done] = finished[i];
+        if (!done.error) expand(batch[i], key, done.run);
+        done_.emplace(std::move(key), std::move(done));
+      }
+      finished.clear();
       settle();
-      report(lock);
       wake_.notify_all();
-      if (caller && progress_ && result_.runs != reported) {
+      report(lock, worker);
+      if (worker == 0 && progress_ && result_.runs != reported) {
         reported = result_.runs;
         lock.unlock();
         progress_(reported);
@@ -324,30 +372,30 @@ class Search {
       }
     }
     wake_.notify_all();
+    report(lock, worker);
   }
 
   const SearchSpace& space_;
   const SearchRunFn& run_;
-  const std::function<void(const Outcome&)>& settled_;
+  const SettledFn& settled_;
   const std::function<void(std::uint64_t)>& progress_;
 
   std::mutex mu_;
   std::condition_variable wake_;
   std::set<Task, TaskLess> pending_;  // DFS
   std::uint64_t next_index_ = 0;      // random: the next run of this shard
-  std::set<SearchKey> running_;
-  std::map<SearchKey, Done> done_;  // finished, not yet settled
-  std::vector<Outcome> to_report_;  // settled, not yet given to settled_
-  bool reporting_ = false;          // a thread is giving them (report())
-  bool stop_ = false;
+  std::set<SearchKey> running_;       // the lowest key of each batch being run
+  std::map<SearchKey, Done> done_;    // finished, not yet settled
+  std::vector<std::vector<Outcome>> to_report_;  // per worker: settled, not yet given to settled_
+  std::atomic<bool> stop_ = false;  // written under mu_; read without it between a batch's runs
+  bool cut_ = false;                // a key of the space was never counted (limit, stop)
   std::exception_ptr error_;
   SearchResult result_;
 };
 
 }  // namespace
 
-SearchResult search(const SearchSpace& space, const SearchRunFn& run,
-                    const std::function<void(const Outcome&)>& settled,
+SearchResult search(const SearchSpace& space, const SearchRunFn& run, const SettledFn& settled,
                     const std::function<void(std::uint64_t)>& progress) {
   return Search(space, run, settled, progress).go();
 }

@@ -76,7 +76,7 @@ std::shared_ptr<void> OutcomeAccess::release(Outcome& outcome) {
 
 Outcome OutcomeAccess::with_failure(const Outcome& base, std::string message, OutcomeKind kind) {
   Outcome out;
-  out.data_ = std::make_shared<Outcome::Data>(*base.data_);
+  out.data_ = std::make_shared<Outcome::Data>(base.data());
   out.data_->kind = kind;
   out.data_->message = std::move(message);
   return out;
@@ -150,21 +150,23 @@ std::size_t Simulation::task_count() const { return core_->task_count(); }
 
 // --- Outcome -----------------------------------------------------------------------------------
 
-Outcome::Outcome() {
-  // A default Outcome (ok, nothing run) shares one empty record; OutcomeAccess gives each real
-  // run its own.
-  static const auto empty = std::make_shared<Data>();
-  data_ = empty;
+// A default Outcome (ok, nothing run) has no record and reads an empty one: constructing one
+// touches no shared reference count, which explore()'s workers would otherwise all write to.
+// OutcomeAccess gives each real run its own record.
+Outcome::Outcome() = default;
+const Outcome::Data& Outcome::data() const {
+  static const Data empty;
+  return data_ ? *data_ : empty;
 }
-bool Outcome::ok() const { return data_->kind == OutcomeKind::ok; }
-OutcomeKind Outcome::kind() const { return data_->kind; }
-const std::string& Outcome::message() const { return data_->message; }
-std::uint64_t Outcome::seed() const { return data_->seed; }
-const std::string& Outcome::strategy() const { return data_->strategy; }
-std::string Outcome::schedule() const { return Schedule::from_trace(data_->trace).text(); }
-const Trace& Outcome::trace() const { return data_->trace; }
-std::uint64_t Outcome::steps() const { return data_->steps; }
-bool Outcome::diverged() const { return data_->kind == OutcomeKind::diverged; }
+bool Outcome::ok() const { return data().kind == OutcomeKind::ok; }
+OutcomeKind Outcome::kind() const { return data().kind; }
+const std::string& Outcome::message() const { return data().message; }
+std::uint64_t Outcome::seed() const { return data().seed; }
+const std::string& Outcome::strategy() const { return data().strategy; }
+std::string Outcome::schedule() const { return Schedule::from_trace(data().trace).text(); }
+const Trace& Outcome::trace() const { return data().trace; }
+std::uint64_t Outcome::steps() const { return data().steps; }
+bool Outcome::diverged() const { return data().kind == OutcomeKind::diverged; }
 
 std::string_view to_string(OutcomeKind kind) {
   switch (kind) {
