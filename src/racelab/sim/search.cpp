@@ -161,12 +161,20 @@ class Search {
     return run_(key, std::make_shared<PathDfs>(space_.dfs_bound, key, task.parent));
   }
 
-  void expand(const Task& task, const SearchKey& key, const SearchRun& run) {
+  // The keys a DFS run reveals (its subtree's children), appended highest first, so that the
+  // lowest is at the back.
+  void children(const Task& task, const SearchKey& key, const SearchRun& run, std::vector<Task>& out) const {
     if (!space_.dfs || run.path == nullptr) return;
     const auto& count = run.path->count;
     for (std::size_t i = key.size(); i < count.size(); ++i)
-      for (std::uint32_t k = 1; k < count[i]; ++k)
-        pending_.insert(Task{run.path, static_cast<std::uint32_t>(i), k, task.part});
+      for (std::uint32_t k = count[i]; k-- > 1;)
+        out.push_back(Task{run.path, static_cast<std::uint32_t>(i), k, task.part});
+  }
+
+  void expand(const Task& task, const SearchKey& key, const SearchRun& run) {
+    std::vector<Task> found;
+    children(task, key, run, found);
+    for (Task& t : found) pending_.insert(std::move(t));
   }
 
   // The same top of the tree in every shard: split the shallowest subtree (the one with the most
@@ -224,12 +232,13 @@ class Search {
     }
   }
 
-  // How many keys a worker takes at once: up to 16, so the mutex is taken once per batch, not per
-  // run; fewer as the known space runs out (so no worker idles while another holds the rest), and
-  // one when many finished runs already wait to be settled (the lowest key is what they wait for).
-  // A DFS on one worker takes one at a time: it then runs in sequential depth-first order.
+  // How many runs a worker makes per batch: up to 16 random ones (32 of a DFS subtree), so the mutex
+  // is taken once per batch, not per run; fewer as the random space runs out (so no worker idles
+  // while another holds the rest), and one when many finished runs already wait to be settled (the
+  // lowest key is what they wait for).
   std::size_t batch_size() const {
-    if (done_.size() >= ahead() / 2 || (space_.dfs && space_.jobs == 1)) return 1;
+    if (done_.size() >= ahead() / 2) return 1;
+    if (space_.dfs) return 32;
     const auto shards = static_cast<std::uint64_t>(space_.shards);
     const std::uint64_t left = space_.dfs                     ? pending_.size()
                                : next_index_ >= space_.limit ? 0
@@ -311,36 +320,57 @@ class Search {
     disarm_thread();
   }
 
-  // Takes a batch of the lowest keys, runs them with mu_ released, files the results, settles, and
-  // reports its own settled runs. While the batch runs, its lowest key stands in `running_` for
-  // all of it. A batch stops early at a failure or a body's exception (the keys above it are never
-  // counted) and when the search stops.
+  // Takes a batch, runs it with mu_ released, files the results, settles, and reports its own
+  // settled runs. While the batch runs, its lowest key stands in `running_` for all of it.
+  //   - random: the next keys of the shard, run in order;
+  //   - DFS: the lowest pending key and then its subtree, depth first, on a stack of this
+  //     worker's own (no other key lies between a key and its subtree, so nobody else needs
+  //     them); what is left goes back to the pending keys at the end, or as soon as another
+  //     worker waits for work.
+  // A batch ends early at a failure or a body's exception (the keys above it are never counted)
+  // and when the search stops.
   void work_on(int worker) {
     std::unique_lock lock(mu_);
     std::uint64_t reported = 0;
-    std::vector<Task> batch;
+    std::vector<Task> batch;  // DFS: a stack, its lowest key at the back
     std::vector<std::pair<SearchKey, Done>> finished;
     while (!stop_) {
       if (done_.size() >= ahead() && !running_.empty()) {
         wake_.wait(lock);
         continue;
       }
-      take(batch_size(), batch);
+      const std::size_t wanted = batch_size();
+      take(space_.dfs ? 1 : wanted, batch);
       if (batch.empty()) {
         if (running_.empty()) {
           settle();
           stop_ = true;
           break;
         }
+        ++idle_;
         wake_.wait(lock);
+        --idle_;
         continue;
       }
       SearchKey lowest = batch.front().key();
       running_.insert(lowest);
       lock.unlock();
-      finished.clear();
-      for (const Task& task : batch) {
-        if (stop_.load(std::memory_order_relaxed)) break;
+      bool ended = false;  // a failure, an error, or the search stopped: the rest is never run
+      std::size_t next = 0;
+      for (std::size_t ran = 0;; ++ran) {
+        if (stop_.load(std::memory_order_relaxed)) {
+          ended = true;
+          break;
+        }
+        if (ran == wanted || (space_.dfs ? batch.empty() : next == batch.size())) break;
+        if (space_.dfs && ran > 0 && idle_.load(std::memory_order_relaxed) > 0) break;  // share
+        Task task;
+        if (space_.dfs) {
+          task = std::move(batch.back());
+          batch.pop_back();
+        } else {
+          task = batch[next++];
+        }
         SearchKey key = task.key();
         Done done{{}, task.part, worker, nullptr};
         try {
@@ -348,18 +378,21 @@ class Search {
         } catch (...) {
           done.error = std::current_exception();
         }
-        const bool last = done.error || done.run.failed;
+        if (!done.error) children(task, key, done.run, batch);
+        ended = done.error || done.run.failed;
         finished.emplace_back(std::move(key), std::move(done));
-        if (last) break;
+        if (ended) break;
       }
       lock.lock();
       running_.erase(lowest);
-      if (finished.size() < batch.size()) cut_ = true;  // keys of the space never run
-      for (std::size_t i = 0; i < finished.size(); ++i) {
-        auto& [key, done] = finished[i];
-        if (!done.error) expand(batch[i], key, done.run);
-        done_.emplace(std::move(key), std::move(done));
+      if (space_.dfs ? !batch.empty() : next < batch.size()) {
+        if (ended)
+          cut_ = true;  // keys of the space never run
+        else
+          for (Task& task : batch) pending_.insert(std::move(task));
       }
+      batch.clear();
+      for (auto& [key, done] : finished) done_.emplace(std::move(key), std::move(done));
       finished.clear();
       settle();
       wake_.notify_all();
@@ -388,6 +421,7 @@ class Search {
   std::map<SearchKey, Done> done_;    // finished, not yet settled
   std::vector<std::vector<Outcome>> to_report_;  // per worker: settled, not yet given to settled_
   std::atomic<bool> stop_ = false;  // written under mu_; read without it between a batch's runs
+  std::atomic<int> idle_ = 0;       // workers waiting for a key: a DFS batch then shares its stack
   bool cut_ = false;                // a key of the space was never counted (limit, stop)
   std::exception_ptr error_;
   SearchResult result_;

@@ -14,8 +14,9 @@
 // is produced exactly once. A finished run is *settled* once no key below it is still pending or
 // running; settled runs are final, in key order, so counting and the first failure are decided
 // there. Runs past the answer (speculation by an idle worker) are discarded; at most 64 per worker
-// wait to be settled. Workers take keys in batches of up to 16 (the lowest first), so the search's
-// lock is taken once per batch, and each worker hands its own settled runs to the callback. A run whose body threw (a broken test, not a finding) is ranked the same
+// wait to be settled. Workers run batches (up to 16 random keys in order; a DFS key and then its
+// subtree, depth first), so the search's lock is taken once per batch, and each worker hands its
+// own settled runs to the callback. A run whose body threw (a broken test, not a finding) is ranked the same
 // way: its exception is rethrown only if no failure comes before it.
 //
 // Shards: random run i belongs to shard i mod N. A DFS shard first expands the top of the tree the
