@@ -238,7 +238,7 @@ class Search {
   // lowest key is what they wait for).
   std::size_t batch_size() const {
     if (done_.size() >= ahead() / 2) return 1;
-    if (space_.dfs) return 32;
+    if (space_.dfs) return kSubtreeRuns;
     const auto shards = static_cast<std::uint64_t>(space_.shards);
     const std::uint64_t left = space_.dfs                     ? pending_.size()
                                : next_index_ >= space_.limit ? 0
@@ -246,6 +246,8 @@ class Search {
     const std::uint64_t share = left / (2 * static_cast<std::uint64_t>(space_.jobs));
     return static_cast<std::size_t>(std::clamp<std::uint64_t>(share, 1, 16));
   }
+
+  static constexpr std::size_t kSubtreeRuns = 32;  // runs of a DFS batch, at most
 
   // Finished runs above a slow lower one wait, traces and all, to be counted: at most this many.
   std::size_t ahead() const { return 64 * static_cast<std::size_t>(space_.jobs); }
@@ -339,8 +341,11 @@ class Search {
         wake_.wait(lock);
         continue;
       }
-      const std::size_t wanted = batch_size();
+      std::size_t wanted = batch_size();
       take(space_.dfs ? 1 : wanted, batch);
+      // A DFS key below every run waiting to be counted is what they wait for: its whole batch.
+      if (space_.dfs && !batch.empty() && (done_.empty() || less(batch.front(), KeyView{done_.begin()->first})))
+        wanted = kSubtreeRuns;
       if (batch.empty()) {
         if (running_.empty()) {
           settle();
