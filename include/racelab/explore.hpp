@@ -164,4 +164,11 @@ struct MergedShards {
 // a malformed run key).
 MergedShards merge_shards(const std::vector<ShardSummary>& shards);
 
+namespace detail {
+// Which of explore()'s `jobs` workers runs the code calling this (0 <= worker < jobs); 0 on any
+// other thread. For a driver that keeps one resource per worker, as `racelab run --jobs` keeps one
+// program process per worker: the body of worker w is never run twice at once.
+int explore_worker() noexcept;
+}  // namespace detail
+
 }  // namespace racelab

@@ -1,13 +1,21 @@
 // The run space and its workers. See search.hpp.
 #include "search.hpp"
 
+#include "racelab/explore.hpp"
 #include "racelab/point.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <thread>
+#include <utility>
 
 namespace racelab::detail {
+
+namespace {
+thread_local int t_explore_worker = 0;
+}  // namespace
+
+int explore_worker() noexcept { return t_explore_worker; }
 
 std::string key_text(const SearchKey& key) {
   std::string out;
@@ -313,6 +321,7 @@ class Search {
   // A worker never lets an exception out (a thread would terminate the process): the body's are
   // ranked by key in settle(); anything else (the progress callback's, an allocation's) halts.
   void work(int worker) {
+    const int outer = std::exchange(t_explore_worker, worker);
     arm_thread();  // armed for the whole loop: the runs' own arm_thread() then writes nothing shared
     try {
       work_on(worker);
@@ -320,6 +329,7 @@ class Search {
       halt(std::current_exception());
     }
     disarm_thread();
+    t_explore_worker = outer;
   }
 
   // Takes a batch, runs it with mu_ released, files the results, settles, and reports its own

@@ -8,6 +8,8 @@
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <optional>
@@ -316,6 +318,62 @@ TEST(Jobs, OneAnswerForTheBank) {
         racelab::explore({.runs = 1000, .use_env = false, .jobs = 2, .shard = {k, 4}}, quiet).runs());
   EXPECT_EQ(runs, 1000u);
   EXPECT_EQ(racelab::explore({.runs = 1001, .use_env = false, .shard = {0, 4}}, quiet).runs(), 251);
+}
+
+// A driver that keeps one resource per worker (racelab run: a program process each) asks
+// detail::explore_worker(): in range, and never two bodies at once on one worker.
+TEST(Jobs, EachWorkerRunsOneBodyAtATime) {
+  constexpr int kJobs = 3;
+  std::array<std::atomic<int>, kJobs> busy{};
+  std::array<std::atomic<int>, kJobs> runs{};
+  std::atomic<int> out_of_range{0}, overlaps{0};
+  auto body = [&](racelab::Simulation& sim) {
+    const int w = racelab::detail::explore_worker();
+    if (w < 0 || w >= kJobs) {
+      ++out_of_range;
+      return;
+    }
+    if (busy[static_cast<std::size_t>(w)].fetch_add(1) != 0) ++overlaps;
+    ++runs[static_cast<std::size_t>(w)];
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+    sim.spawn("A", [] { RACELAB_POINT("jobs.step"); });
+    static_cast<void>(sim.run());
+    busy[static_cast<std::size_t>(w)].fetch_sub(1);
+  };
+  const auto r = racelab::explore({.runs = 120, .use_env = false, .jobs = kJobs}, body);
+  EXPECT_EQ(r.runs(), 120);
+  EXPECT_EQ(out_of_range.load(), 0);
+  EXPECT_EQ(overlaps.load(), 0);
+  int used = 0;
+  for (const auto& n : runs) used += n.load() > 0 ? 1 : 0;
+  EXPECT_GE(used, 2) << "the runs all went to one worker";
+  EXPECT_EQ(racelab::detail::explore_worker(), 0);  // the calling thread, after the search
+}
+
+// A DFS is complete only when every schedule of the tree was counted: stopping one short of the
+// tree is not complete, for any number of workers.
+TEST(Jobs, DfsOneShortOfTheTreeIsNotComplete) {
+  auto body = [](racelab::Simulation& sim) {
+    for (const char* name : {"A", "B"})
+      sim.spawn(name, [] {
+        RACELAB_POINT("jobs.first");
+        RACELAB_POINT("jobs.second");
+      });
+    static_cast<void>(sim.run());
+  };
+  const auto whole = racelab::explore({.runs = 100000, .strategy = "dfs", .use_env = false, .jobs = 1}, body);
+  ASSERT_TRUE(whole.complete());
+  ASSERT_GT(whole.runs(), 2);
+  for (int jobs : {1, 2, 4}) {
+    const auto exact =
+        racelab::explore({.runs = whole.runs(), .strategy = "dfs", .use_env = false, .jobs = jobs}, body);
+    EXPECT_TRUE(exact.complete()) << jobs;
+    EXPECT_EQ(exact.runs(), whole.runs()) << jobs;
+    const auto short_one =
+        racelab::explore({.runs = whole.runs() - 1, .strategy = "dfs", .use_env = false, .jobs = jobs}, body);
+    EXPECT_FALSE(short_one.complete()) << jobs;
+    EXPECT_EQ(short_one.runs(), whole.runs() - 1) << jobs;
+  }
 }
 
 // Runs that finish out of order (the lower seeds sleep longest) and a body that throws at a
