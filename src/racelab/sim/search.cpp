@@ -151,8 +151,8 @@ class Search {
     // stopped, so this thread may give them to their worker's callback.
     for (std::size_t w = 0; w < jobs; ++w)
       for (const Outcome& outcome : to_report_[w]) settled_(static_cast<int>(w), outcome);
-    result_.complete = space_.dfs && !result_.failure && !cut_ && pending_.empty() && running_.empty() &&
-                       done_.empty();
+    result_.complete =
+        space_.dfs && !result_.failure && !cut_ && pending_.empty() && running_.empty() && done_.empty();
     return std::move(result_);
   }
 
@@ -248,9 +248,10 @@ class Search {
     if (done_.size() >= ahead() / 2) return 1;
     if (space_.dfs) return kSubtreeRuns;
     const auto shards = static_cast<std::uint64_t>(space_.shards);
-    const std::uint64_t left = space_.dfs                     ? pending_.size()
-                               : next_index_ >= space_.limit ? 0
-                                                             : (space_.limit - next_index_ + shards - 1) / shards;
+    const std::uint64_t left = space_.dfs ? pending_.size()
+                               : next_index_ >= space_.limit
+                                   ? 0
+                                   : (space_.limit - next_index_ + shards - 1) / shards;
     const std::uint64_t share = left / (2 * static_cast<std::uint64_t>(space_.jobs));
     return static_cast<std::size_t>(std::clamp<std::uint64_t>(share, 1, 16));
   }
@@ -290,7 +291,8 @@ class Search {
         stop_ = true;
       }
       if (settled_)
-        to_report_[static_cast<std::size_t>(node.mapped().worker)].push_back(std::move(node.mapped().run.outcome));
+        to_report_[static_cast<std::size_t>(node.mapped().worker)].push_back(
+            std::move(node.mapped().run.outcome));
     }
     if (result_.runs >= space_.limit) stop_ = true;
   }
@@ -354,7 +356,8 @@ class Search {
       std::size_t wanted = batch_size();
       take(space_.dfs ? 1 : wanted, batch);
       // A DFS key below every run waiting to be counted is what they wait for: its whole batch.
-      if (space_.dfs && !batch.empty() && (done_.empty() || less(batch.front(), KeyView{done_.begin()->first})))
+      if (space_.dfs && !batch.empty() &&
+          (done_.empty() || less(batch.front(), KeyView{done_.begin()->first})))
         wanted = kSubtreeRuns;
       if (batch.empty()) {
         if (running_.empty()) {
@@ -430,14 +433,14 @@ class Search {
 
   std::mutex mu_;
   std::condition_variable wake_;
-  std::set<Task, TaskLess> pending_;  // DFS
-  std::uint64_t next_index_ = 0;      // random: the next run of this shard
-  std::set<SearchKey> running_;       // the lowest key of each batch being run
-  std::map<SearchKey, Done> done_;    // finished, not yet settled
+  std::set<Task, TaskLess> pending_;             // DFS
+  std::uint64_t next_index_ = 0;                 // random: the next run of this shard
+  std::set<SearchKey> running_;                  // the lowest key of each batch being run
+  std::map<SearchKey, Done> done_;               // finished, not yet settled
   std::vector<std::vector<Outcome>> to_report_;  // per worker: settled, not yet given to settled_
-  std::atomic<bool> stop_ = false;  // written under mu_; read without it between a batch's runs
-  std::atomic<int> idle_ = 0;       // workers waiting for a key: a DFS batch then shares its stack
-  bool cut_ = false;                // a key of the space was never counted (limit, stop)
+  std::atomic<bool> stop_ = false;               // written under mu_; read without it between a batch's runs
+  std::atomic<int> idle_ = 0;  // workers waiting for a key: a DFS batch then shares its stack
+  bool cut_ = false;           // a key of the space was never counted (limit, stop)
   std::exception_ptr error_;
   SearchResult result_;
 };
