@@ -81,8 +81,12 @@ struct Site {
   const char* name;
   const char* file;
   int line;
+  // Hits of threads that have exited, and of code running while this thread's table is gone; each
+  // live thread counts its own in a table of its own (point.cpp), so threads running the same
+  // points at once share no cache line. points() sums both.
   std::atomic<std::uint64_t> hits{0};
   Site* next = nullptr;
+  std::uint32_t index = 0;  // into a thread's hit table; set by register_site
 };
 
 // Non-zero while anything is armed. Written by arm()/disarm(); read with relaxed ordering on the

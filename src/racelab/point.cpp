@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <vector>
+#include <memory>
 #include <utility>
 
 #include "racelab/detail/hooks_state.hpp"
@@ -28,9 +30,63 @@ thread_local PointSink* t_point_sink = nullptr;  // the scheduler running code o
 std::atomic<std::uint32_t> g_next_thread_number{1};
 thread_local std::uint32_t t_thread_arms = 0;  // arm_thread() calls not yet disarmed
 
+// Hit counts, per thread: a thread's table is written by that thread alone (a relaxed load and
+// store, no read-modify-write), so explore()'s workers passing the same points never write a line
+// another core reads. points() reads the live tables under g_hits_mu; a table's array is replaced
+// (grown) only by its thread, under g_hits_mu; an exiting thread adds its counts to the sites.
+constinit std::atomic<std::uint32_t> g_site_count{0};
+std::mutex g_hits_mu;
+class HitTable;
+std::vector<HitTable*>& live_tables() {  // under g_hits_mu; leaked: threads may exit after main
+  static auto* tables = new std::vector<HitTable*>();
+  return *tables;
+}
+thread_local bool t_hits_gone = false;  // this thread's table was destroyed (thread exit)
+
+class HitTable {
+ public:
+  HitTable() {
+    std::lock_guard lock(g_hits_mu);
+    live_tables().push_back(this);
+  }
+  ~HitTable() {
+    std::lock_guard lock(g_hits_mu);
+    for (Site* site = g_sites.load(std::memory_order_acquire); site != nullptr; site = site->next)
+      if (site->index < size_) site->hits.fetch_add(counts_[site->index].load(std::memory_order_relaxed));
+    auto& tables = live_tables();
+    tables.erase(std::find(tables.begin(), tables.end(), this));
+    t_hits_gone = true;
+  }
+  HitTable(const HitTable&) = delete;
+  HitTable& operator=(const HitTable&) = delete;
+
+  void hit(std::uint32_t index) {
+    if (index >= size_) grow(index + 1);
+    auto& count = counts_[index];
+    count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  std::uint64_t count(std::uint32_t index) const {  // under g_hits_mu
+    return index < size_ ? counts_[index].load(std::memory_order_relaxed) : 0;
+  }
+
+ private:
+  void grow(std::size_t wanted) {
+    const std::size_t size = std::max<std::size_t>({wanted, 2 * size_, 64});
+    auto counts = std::make_unique<std::atomic<std::uint64_t>[]>(size);
+    for (std::size_t i = 0; i < size_; ++i) counts[i].store(counts_[i].load(std::memory_order_relaxed));
+    std::lock_guard lock(g_hits_mu);
+    counts_.swap(counts);
+    size_ = size;
+  }
+  std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;
+  std::size_t size_ = 0;
+};
+thread_local HitTable t_hits;
+
 }  // namespace
 
 void register_site(Site& site) noexcept {
+  site.index = g_site_count.fetch_add(1, std::memory_order_relaxed);
   Site* head = g_sites.load(std::memory_order_relaxed);
   do {
     site.next = head;
@@ -73,7 +129,10 @@ void disarm_thread() noexcept {
 }
 
 void fire(Site& site) {
-  site.hits.fetch_add(1, std::memory_order_relaxed);
+  if (!t_hits_gone)
+    t_hits.hit(site.index);
+  else
+    site.hits.fetch_add(1, std::memory_order_relaxed);
   if (PointLog* log = t_point_log != nullptr ? t_point_log : t_fallback_point_log) log->record(site.name);
   // Inside a simulated task the scheduler owns the interleaving; real-thread hooks (barriers,
   // delays) would only stall the one thread every task runs on, so they do not apply there.
@@ -88,6 +147,7 @@ void fire(Site& site) {
 
 std::vector<PointInfo> points() {
   std::map<std::string_view, PointInfo> by_name;
+  std::lock_guard lock(detail::g_hits_mu);
   for (auto* site = detail::g_sites.load(std::memory_order_acquire); site != nullptr; site = site->next) {
     auto [it, fresh] = by_name.try_emplace(site->name);
     PointInfo& info = it->second;
@@ -99,6 +159,7 @@ std::vector<PointInfo> points() {
     }
     ++info.sites;
     info.hits += site->hits.load(std::memory_order_relaxed);
+    for (const detail::HitTable* table : detail::live_tables()) info.hits += table->count(site->index);
   }
   std::vector<PointInfo> out;
   out.reserve(by_name.size());

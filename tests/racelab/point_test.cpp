@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -53,6 +55,30 @@ TEST(Point, CountsHitsOnlyWhileArmed) {
     EXPECT_EQ(hooks.hits("point_test.reached"), 2u);
   }
   EXPECT_EQ(find_point("point_test.reached")->hits, before + 2);
+}
+
+// Each thread counts its hits on its own; points() sums the threads still running and those that
+// have exited, so none is lost or counted twice.
+TEST(Point, HitsOfEveryThreadAreSummed) {
+  auto before = find_point("point_test.reached")->hits;
+  racelab::Hooks hooks;
+  std::atomic<bool> release{false};
+  std::atomic<int> hit{0};
+  std::thread exited([] {
+    for (int i = 0; i < 100; ++i) reached();
+  });
+  exited.join();
+  std::thread running([&] {
+    for (int i = 0; i < 50; ++i) reached();
+    hit = 1;
+    while (!release) std::this_thread::yield();
+  });
+  while (hit == 0) std::this_thread::yield();
+  reached();
+  EXPECT_EQ(find_point("point_test.reached")->hits, before + 151);  // one thread still running
+  release = true;
+  running.join();
+  EXPECT_EQ(find_point("point_test.reached")->hits, before + 151);  // and after it exited
 }
 
 // A point in a template is one site per instantiation, listed once by name.
