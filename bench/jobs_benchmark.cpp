@@ -151,14 +151,18 @@ struct Speed {
   double jobs1 = 0, jobs2 = 0, jobs0 = 0;  // runs/s, medians
   double cpu1 = 0, cpu2 = 0;               // CPU ns per run, medians
   double cpus2 = 0;                        // CPUs busy at jobs=2 (CPU time / wall time), median
+  double speedup = 0;                      // median of the repetitions' jobs=2 / jobs=1
 };
 
 int run_case(const Case& c, int reps, double min_seconds, Speed& out) {
   const int n = calibrate(c, 2 * min_seconds);
-  std::vector<double> s1, s2, s0, c1, c2, busy2;
+  std::vector<double> s1, s2, s0, c1, c2, busy2, paired;
   Answer first;
   for (int rep = 0; rep < reps; ++rep) {
-    for (int jobs : {1, 2, 0}) {
+    // jobs=1 and jobs=2 back to back, in alternating order, so that a change of the machine's speed
+    // (a virtual CPU's neighbours come and go) hits both sides of a pair alike.
+    const auto order = rep % 2 == 0 ? std::vector<int>{1, 2, 0} : std::vector<int>{2, 1, 0};
+    for (int jobs : order) {
       Timed t = measure(c, jobs, n);
       std::string why;
       if (!expected(c, t.answer, n, why)) {
@@ -180,14 +184,17 @@ int run_case(const Case& c, int reps, double min_seconds, Speed& out) {
         busy2.push_back(t.cpu_seconds / t.seconds);
       }
     }
+    paired.push_back(s2.back() / s1.back());
   }
   out = {median_of(s1), median_of(s2), median_of(s0), median_of(c1), median_of(c2), median_of(busy2)};
   const auto [lo1, hi1] = std::minmax_element(s1.begin(), s1.end());
   const auto [lo2, hi2] = std::minmax_element(s2.begin(), s2.end());
+  out.speedup = median_of(paired);
+  const auto [lo, hi] = std::minmax_element(paired.begin(), paired.end());
   std::printf(
-      "%s: jobs=1 %.0f runs/s, jobs=2 %.0f runs/s, speed-up %.2f×; jobs=0 (default, %u threads) %.0f "
-      "runs/s\n",
-      c.name.c_str(), out.jobs1, out.jobs2, out.jobs2 / out.jobs1,
+      "%s: jobs=1 %.0f runs/s, jobs=2 %.0f runs/s, speed-up %.2f× (median of the repetitions' jobs=2 / "
+      "jobs=1, %.2f-%.2f); jobs=0 (default, %u threads) %.0f runs/s\n",
+      c.name.c_str(), out.jobs1, out.jobs2, out.speedup, *lo, *hi,
       std::max(1u, std::thread::hardware_concurrency()), out.jobs0);
   std::printf(
       "  %s; %s per repetition; median of %d (jobs=1 %.0f-%.0f, jobs=2 %.0f-%.0f runs/s)\n",

@@ -3,10 +3,10 @@
 
 #include <algorithm>
 #include <map>
-#include <mutex>
-#include <vector>
 #include <memory>
+#include <mutex>
 #include <utility>
+#include <vector>
 
 #include "racelab/detail/hooks_state.hpp"
 #include "racelab/detail/point_sink.hpp"

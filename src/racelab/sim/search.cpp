@@ -3,6 +3,7 @@
 
 #include "racelab/explore.hpp"
 #include "racelab/point.hpp"
+#include "workers.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -133,19 +134,7 @@ class Search {
     } else {
       next_index_ = static_cast<std::uint64_t>(space_.shard);
     }
-    std::vector<std::thread> helpers;
-    auto join = [&] {
-      for (auto& t : helpers) t.join();
-    };
-    try {
-      for (int i = 1; i < space_.jobs; ++i) helpers.emplace_back([this, i] { work(i); });
-    } catch (...) {  // no thread for a helper: stop the ones started, then say why
-      halt(std::current_exception());
-      join();
-      throw;
-    }
-    work(0);
-    join();
+    run_on_workers(space_.jobs, [this](int worker) { work(worker); });
     if (error_) std::rethrow_exception(error_);
     // Runs settled by the last worker after the one that ran them had left: every worker has
     // stopped, so this thread may give them to their worker's callback.

@@ -5,6 +5,9 @@
 // SCHEDULE, RUNS, STRATEGY, VERIFY) in the caller's environment cannot change any result.
 #include <racelab/testing/gtest.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
@@ -348,6 +351,31 @@ TEST(Jobs, EachWorkerRunsOneBodyAtATime) {
   for (const auto& n : runs) used += n.load() > 0 ? 1 : 0;
   EXPECT_GE(used, 2) << "the runs all went to one worker";
   EXPECT_EQ(racelab::detail::explore_worker(), 0);  // the calling thread, after the search
+}
+
+// explore() keeps its helper threads between searches; a forked child has none of them, and its
+// searches start their own instead of waiting for threads that are not there.
+TEST(Jobs, ASearchInAForkedChildRuns) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer does not let a forked child of a threaded process start threads";
+#else
+  auto body = [](racelab::Simulation& sim) {
+    sim.spawn("A", [] { RACELAB_POINT("jobs.step"); });
+    sim.spawn("B", [] { RACELAB_POINT("jobs.step"); });
+    static_cast<void>(sim.run());
+  };
+  ASSERT_EQ(racelab::explore({.runs = 200, .use_env = false, .jobs = 3}, body).runs(), 200);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    alarm(20);  // a search waiting for the parent's threads would hang: die instead
+    const auto r = racelab::explore({.runs = 200, .use_env = false, .jobs = 3}, body);
+    _exit(r.runs() == 200 && !r.failed() ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+#endif
 }
 
 // A DFS is complete only when every schedule of the tree was counted: stopping one short of the
