@@ -138,6 +138,11 @@ std::ostream& operator<<(std::ostream& out, const Report& report);
 
 Report explore(const ExploreOptions& options, const std::function<void(Simulation&)>& body);
 
+// The options explore() runs with once the environment is applied (unless use_env is false), with
+// use_env then false: what a tool records as the search it ran. Throws ExploreOptionsError naming a
+// RACELAB_* variable that does not parse.
+ExploreOptions with_environment(ExploreOptions options);
+
 // Combining shards: what a merge needs from each shard's report (a Report, or a shard's --json),
 // and the single-process answer it gives: the runs up to the first failure in the whole run
 // space (or every shard's runs), whether the space was explored completely, and whose failure

@@ -152,6 +152,13 @@ cli)
   expect_usage "merge with a shard twice" "given twice" "$racelab" merge bazel0.json bazel0.json bazel1.json
   "$racelab" explore bank --fix unsafe --shard 0/3 --json other.json >/dev/null
   expect_usage "merge of different searches" "another search" "$racelab" merge bazel0.json other.json bazel2.json
+  # The environment's overrides are part of the search a report names.
+  RACELAB_RUNS=50 "$racelab" explore bank --fix mutex --strategy dfs --shard 1/3 --json env1.json >/dev/null
+  [ "$(field env1.json 'r["runs_requested"]')" = "50" ] && ok "a report names the runs RACELAB_RUNS asked for" ||
+    fail "RACELAB_RUNS=50 is not in the report: $(field env1.json 'r["runs_requested"]')"
+  expect_usage "merge of a shard run with another RACELAB_RUNS" "another search" \
+    "$racelab" merge bazel0.json env1.json bazel2.json
+  expect_usage "a RACELAB_RUNS that does not parse" "RACELAB_RUNS='many'" env RACELAB_RUNS=many "$racelab" explore bank
   echo '{"runs": 3' >broken.json
   expect_usage "merge of malformed JSON" "is not a racelab --json report" "$racelab" merge broken.json
   echo '{"runs": 3}' >partial.json

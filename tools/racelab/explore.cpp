@@ -132,14 +132,20 @@ int explore_verb(const Options& o) {
   if (!body) return kExitUsage;
   auto shard = resolve_shard(o.results.shard);
   if (!shard) return kExitUsage;
-  racelab::ExploreOptions opts{.runs = o.runs,
-                               .strategy = o.search,
-                               .seed = o.seed,
-                               .verify = o.verify,
-                               .use_env = true,
-                               .jobs = o.results.jobs,
-                               .shard = *shard,
-                               .watch = o.watch};
+  racelab::ExploreOptions opts;
+  try {  // RACELAB_RUNS, _SEED, _STRATEGY, _JOBS, ... applied here, so the reports name the search run
+    opts = racelab::with_environment({.runs = o.runs,
+                                      .strategy = o.search,
+                                      .seed = o.seed,
+                                      .verify = o.verify,
+                                      .use_env = true,
+                                      .jobs = o.results.jobs,
+                                      .shard = *shard,
+                                      .watch = o.watch});
+  } catch (const racelab::ExploreOptionsError& e) {
+    std::cerr << e.what() << '\n';
+    return kExitUsage;
+  }
   // The SQL bank's mutex strategy is one process-wide lock: concurrent runs would share it.
   if (o.scenario == "bank-sqlite" && o.fix == "mutex") opts.jobs = 1;
   auto bar = std::make_shared<ProgressBar>("schedules");
@@ -148,10 +154,10 @@ int explore_verb(const Options& o) {
       bar->update(static_cast<long>(p.runs_done), static_cast<long>(p.runs_total));
     };
   const std::string command = "racelab explore " + o.scenario + " --fix " + o.fix + " --strategy " +
-                              o.search + " --runs " + std::to_string(o.runs) + " --seed " +
-                              std::to_string(o.seed);
-  std::cout << "racelab explore " << o.scenario << " (fix: " << o.fix << ", " << o.search << ", seeds from "
-            << o.seed;
+                              opts.strategy + " --runs " + std::to_string(opts.runs) + " --seed " +
+                              std::to_string(opts.seed);
+  std::cout << "racelab explore " << o.scenario << " (fix: " << o.fix << ", " << opts.strategy
+            << ", seeds from " << opts.seed;
   if (shard->count > 1) std::cout << ", shard " << shard->index << "/" << shard->count;
   std::cout << ")" << std::endl;
   try {
@@ -159,10 +165,10 @@ int explore_verb(const Options& o) {
     auto r = racelab::explore(opts, *body);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     bar->clear();
-    if (!write_results(
-            o.results,
-            SearchInfo{command, o.scenario, o.search, o.seed, o.runs, seconds, o.watch, opts.watch_threshold},
-            r))
+    if (!write_results(o.results,
+                       SearchInfo{command, o.scenario, opts.strategy, opts.seed, opts.runs, seconds, o.watch,
+                                  opts.watch_threshold},
+                       r))
       return kExitUsage;
     if (!o.emit_test.empty()) {
       if (!r.failed() || r.nondeterministic()) {

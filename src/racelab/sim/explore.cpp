@@ -142,30 +142,6 @@ T env_number(const char* name, const char* text, T lowest) {
   return value;
 }
 
-ExploreOptions with_env(ExploreOptions o) {
-  if (!o.use_env) return o;
-  if (const char* v = std::getenv("RACELAB_STRATEGY"); v != nullptr && *v != '\0') o.strategy = v;
-  if (const char* v = std::getenv("RACELAB_RUNS"); v != nullptr && *v != '\0')
-    o.runs = env_number<int>("RACELAB_RUNS", v, 1);
-  if (const char* v = std::getenv("RACELAB_SEED"); v != nullptr && *v != '\0') {
-    o.seed = env_number<std::uint64_t>("RACELAB_SEED", v, 0);
-    o.runs = 1;
-  }
-  if (const char* v = std::getenv("RACELAB_SCHEDULE"); v != nullptr && *v != '\0') o.schedule = v;
-  if (const char* v = std::getenv("RACELAB_JOBS"); v != nullptr && *v != '\0')
-    o.jobs = env_number<int>("RACELAB_JOBS", v, 0);
-  if (const char* v = std::getenv("RACELAB_VERIFY"); v != nullptr && *v != '\0') {
-    std::string_view s(v);
-    if (s == "1" || s == "true" || s == "yes")
-      o.verify = true;
-    else if (s == "0" || s == "false" || s == "no")
-      o.verify = false;
-    else
-      throw ExploreOptionsError(std::string("racelab: RACELAB_VERIFY='") + v + "' is not 1 or 0");
-  }
-  return o;
-}
-
 SimOptions sim_options(const ExploreOptions& o, std::uint64_t seed) {
   SimOptions s;
   s.seed = seed;
@@ -201,8 +177,33 @@ bool same_failure(const Outcome& a, const Outcome& b) { return !b.ok() && a.kind
 
 }  // namespace
 
+ExploreOptions with_environment(ExploreOptions o) {
+  if (!o.use_env) return o;
+  if (const char* v = std::getenv("RACELAB_STRATEGY"); v != nullptr && *v != '\0') o.strategy = v;
+  if (const char* v = std::getenv("RACELAB_RUNS"); v != nullptr && *v != '\0')
+    o.runs = env_number<int>("RACELAB_RUNS", v, 1);
+  if (const char* v = std::getenv("RACELAB_SEED"); v != nullptr && *v != '\0') {
+    o.seed = env_number<std::uint64_t>("RACELAB_SEED", v, 0);
+    o.runs = 1;
+  }
+  if (const char* v = std::getenv("RACELAB_SCHEDULE"); v != nullptr && *v != '\0') o.schedule = v;
+  if (const char* v = std::getenv("RACELAB_JOBS"); v != nullptr && *v != '\0')
+    o.jobs = env_number<int>("RACELAB_JOBS", v, 0);
+  if (const char* v = std::getenv("RACELAB_VERIFY"); v != nullptr && *v != '\0') {
+    std::string_view s(v);
+    if (s == "1" || s == "true" || s == "yes")
+      o.verify = true;
+    else if (s == "0" || s == "false" || s == "no")
+      o.verify = false;
+    else
+      throw ExploreOptionsError(std::string("racelab: RACELAB_VERIFY='") + v + "' is not 1 or 0");
+  }
+  o.use_env = false;
+  return o;
+}
+
 Report explore(const ExploreOptions& in, const Body& body) {
-  ExploreOptions o = with_env(in);
+  ExploreOptions o = with_environment(in);
   if (o.runs < 1) throw ExploreOptionsError("racelab: ExploreOptions::runs must be >= 1");
   if (o.jobs < 0) throw ExploreOptionsError("racelab: ExploreOptions::jobs must be >= 0 (0: one per core)");
   if (o.shard.count < 1 || o.shard.index < 0 || o.shard.index >= o.shard.count)

@@ -220,6 +220,26 @@ TEST_F(Env, RunsAndStrategyOverrideTheOptions) {
   EXPECT_EQ(r.strategy(), "pct:2:20");
 }
 
+// with_environment() gives the options explore() runs with, so a tool can record the search it ran:
+// the variables applied once (use_env then false), nothing applied when use_env is false.
+TEST_F(Env, WithEnvironmentGivesTheOptionsRun) {
+  ScopedEnv runs("RACELAB_RUNS", "7"), strategy("RACELAB_STRATEGY", "pct:2"), jobs("RACELAB_JOBS", "3");
+  const auto o = racelab::with_environment({.runs = 1000, .strategy = "random", .seed = 9});
+  EXPECT_EQ(o.runs, 7);
+  EXPECT_EQ(o.strategy, "pct:2");
+  EXPECT_EQ(o.jobs, 3);
+  EXPECT_EQ(o.seed, 9u);
+  EXPECT_FALSE(o.use_env);
+  const auto kept = racelab::with_environment({.runs = 1000, .use_env = false});
+  EXPECT_EQ(kept.runs, 1000);
+  ScopedEnv seed("RACELAB_SEED", "12");
+  const auto one = racelab::with_environment({.runs = 1000});
+  EXPECT_EQ(one.seed, 12u);
+  EXPECT_EQ(one.runs, 1);
+  ScopedEnv bad("RACELAB_RUNS", "many");
+  EXPECT_THROW(static_cast<void>(racelab::with_environment({})), racelab::ExploreOptionsError);
+}
+
 // RACELAB_SCHEDULE replays exactly one schedule: a failing one found without the environment.
 TEST_F(Env, ScheduleReplaysThatSchedule) {
   auto found = racelab::explore({.runs = 100, .use_env = false}, unsafe_bank);
