@@ -86,7 +86,10 @@ struct Site {
   // points at once share no cache line. points() sums both.
   std::atomic<std::uint64_t> hits{0};
   Site* next = nullptr;
-  std::uint32_t index = 0;  // into a thread's hit table; set by register_site
+  // Into a thread's hit table, set by register_site; before that (a point hit during static
+  // initialisation, before its site registered) its hits go to `hits`.
+  std::uint32_t index = kUnregistered;
+  static constexpr std::uint32_t kUnregistered = ~std::uint32_t{0};
 };
 
 // Non-zero while anything is armed. Written by arm()/disarm(); read with relaxed ordering on the

@@ -1,6 +1,8 @@
 // The point registry and the slow path of a point. See racelab/point.hpp.
 #include "racelab/point.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -83,6 +85,11 @@ class HitTable {
 };
 thread_local HitTable t_hits;
 
+// A fork while another thread holds g_hits_mu (growing its table, exiting) would leave the child's
+// copy locked for ever: the fork waits for it, and the child starts with it unlocked.
+[[maybe_unused]] const int g_hits_fork_safe =
+    pthread_atfork([] { g_hits_mu.lock(); }, [] { g_hits_mu.unlock(); }, [] { g_hits_mu.unlock(); });
+
 }  // namespace
 
 void register_site(Site& site) noexcept {
@@ -129,7 +136,7 @@ void disarm_thread() noexcept {
 }
 
 void fire(Site& site) {
-  if (!t_hits_gone)
+  if (!t_hits_gone && site.index != Site::kUnregistered)
     t_hits.hit(site.index);
   else
     site.hits.fetch_add(1, std::memory_order_relaxed);

@@ -498,7 +498,12 @@ Outcome SimCore::run() {
     throw SimulationError("racelab: Simulation::run() called from inside a simulated task");
   ran_ = running_ = true;
   initial_tasks_ = tasks_.size();
-  arm_thread();
+  struct Armed {  // points armed on this thread while the run lasts, even if it throws
+    Armed() { arm_thread(); }
+    ~Armed() { disarm_thread(); }
+    Armed(const Armed&) = delete;
+    Armed& operator=(const Armed&) = delete;
+  } armed;
   strategy_->begin_run(random_);
   next_ = decide(nullptr, "start", StepKind::idle, false).next;
   while (!stopped_) {
@@ -521,7 +526,6 @@ Outcome SimCore::run() {
       stop(OutcomeKind::diverged, "schedule diverged: the run ended before the schedule's switch " + left);
   }
   teardown();
-  disarm_thread();
   running_ = false;
   if (!teardown_notes_.empty()) message_ += teardown_notes_;
   outcome_ = OutcomeAccess::make_reusing(spare_outcome_, kind_, message_, options_.seed,

@@ -140,6 +140,7 @@ class Search {
     // stopped, so this thread may give them to their worker's callback.
     for (std::size_t w = 0; w < jobs; ++w)
       for (const Outcome& outcome : to_report_[w]) settled_(static_cast<int>(w), outcome);
+    if (progress_) progress_(result_.runs);  // the final count, whichever worker settled it
     result_.complete =
         space_.dfs && !result_.failure && !cut_ && pending_.empty() && running_.empty() && done_.empty();
     return std::move(result_);
@@ -237,10 +238,8 @@ class Search {
     if (done_.size() >= ahead() / 2) return 1;
     if (space_.dfs) return kSubtreeRuns;
     const auto shards = static_cast<std::uint64_t>(space_.shards);
-    const std::uint64_t left = space_.dfs ? pending_.size()
-                               : next_index_ >= space_.limit
-                                   ? 0
-                                   : (space_.limit - next_index_ + shards - 1) / shards;
+    const std::uint64_t left =
+        next_index_ >= space_.limit ? 0 : (space_.limit - next_index_ + shards - 1) / shards;
     const std::uint64_t share = left / (2 * static_cast<std::uint64_t>(space_.jobs));
     return static_cast<std::size_t>(std::clamp<std::uint64_t>(share, 1, 16));
   }

@@ -14,10 +14,10 @@
 // is produced exactly once. A finished run is *settled* once no key below it is still pending or
 // running; settled runs are final, in key order, so counting and the first failure are decided
 // there. Runs past the answer (speculation by an idle worker) are discarded; at most 64 per worker
-// wait to be settled. Workers run batches (up to 16 random keys in order; a DFS key and then its
-// subtree, depth first), so the search's lock is taken once per batch, and each worker hands its
-// own settled runs to the callback. A run whose body threw (a broken test, not a finding) is ranked the same
-// way: its exception is rethrown only if no failure comes before it.
+// (and a batch) wait to be settled. Workers run batches (up to 16 random keys in order; a DFS key and then
+// its subtree, depth first), so the search's lock is taken once per batch, and each worker hands its own
+// settled runs to the callback. A run whose body threw (a broken test, not a finding) is ranked the same way:
+// its exception is rethrown only if no failure comes before it.
 //
 // Shards: random run i belongs to shard i mod N. A DFS shard first expands the top of the tree the
 // same way in every shard (one thread, always splitting the shallowest subtree), then takes every
@@ -100,10 +100,11 @@ struct SearchSpace {
 };
 
 // `run` executes one run (for DFS, with the strategy given; for random, key {i}); it is called
-// from `jobs` threads at once. `settled(worker, outcome)` sees every counted run once, on the
-// thread of the worker (0 <= worker < jobs) that ran it, in no particular order across workers;
-// calls for one worker never overlap. `progress` is called on the calling thread with the settled
-// count.
+// from `jobs` threads at once. `settled(worker, outcome)` sees every counted run once, for the
+// worker (0 <= worker < jobs) that ran it, in no particular order across workers; calls for one
+// worker never overlap, and come from that worker's thread, except for runs settled after their
+// worker had stopped, given on the calling thread once every worker has. `progress` is called on
+// the calling thread with the settled count, and once more at the end with the final one.
 using SearchRunFn = std::function<SearchRun(const SearchKey& key, std::shared_ptr<PathDfs> dfs)>;
 using SettledFn = std::function<void(int worker, const Outcome& outcome)>;
 SearchResult search(const SearchSpace& space, const SearchRunFn& run, const SettledFn& settled,

@@ -155,7 +155,7 @@ std::size_t Simulation::task_count() const { return core_->task_count(); }
 // OutcomeAccess gives each real run its own record.
 Outcome::Outcome() = default;
 const Outcome::Data& Outcome::data() const {
-  static const Data empty;
+  static const Data& empty = *new Data;  // never destroyed: outcomes may be read during exit
   return data_ ? *data_ : empty;
 }
 bool Outcome::ok() const { return data().kind == OutcomeKind::ok; }

@@ -71,10 +71,9 @@ class Pool {
       std::function<void()> job = std::move(w->job);
       w->job = nullptr;
       lock.unlock();
-      job();
+      job();  // run_on_workers puts `w` back on the idle list once every job has returned
       job = nullptr;
       lock.lock();
-      idle_.push_back(w);
     }
   }
 
@@ -96,15 +95,28 @@ void run_on_workers(int n, const std::function<void(int)>& work) {
   std::mutex mu;
   std::condition_variable finished;
   int running = static_cast<int>(helpers.size());
-  for (std::size_t i = 0; i < helpers.size(); ++i)
-    pool->give(helpers[i], [&, i] {
-      work(static_cast<int>(i) + 1);
-      std::lock_guard lock(mu);
-      if (--running == 0) finished.notify_all();
-    });
+  // Every job is made before the first is given: a job that cannot be made (no memory) must not
+  // leave others running against this frame.
+  std::vector<std::function<void()>> jobs;
+  try {
+    for (std::size_t i = 0; i < helpers.size(); ++i)
+      jobs.emplace_back([&, i] {
+        work(static_cast<int>(i) + 1);
+        std::lock_guard lock(mu);
+        if (--running == 0) finished.notify_all();
+      });
+  } catch (...) {
+    for (Worker* w : helpers) pool->put_back(w);
+    throw;
+  }
+  for (std::size_t i = 0; i < helpers.size(); ++i) pool->give(helpers[i], std::move(jobs[i]));
   work(0);
-  std::unique_lock lock(mu);
-  finished.wait(lock, [&] { return running == 0; });
+  {
+    std::unique_lock lock(mu);
+    finished.wait(lock, [&] { return running == 0; });
+  }
+  // Back to the idle list only now, so the next search finds them idle instead of starting more.
+  for (Worker* w : helpers) pool->put_back(w);
 }
 
 }  // namespace racelab::detail

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <thread>
 
@@ -396,6 +397,25 @@ TEST(Jobs, ASearchInAForkedChildRuns) {
   ASSERT_EQ(waitpid(child, &status, 0), child);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
 #endif
+}
+
+// Kept helper threads are reused: search after search takes the same ones, so the process does
+// not gather threads.
+TEST(Jobs, SearchesReuseTheirHelperThreads) {
+  auto threads = [] {
+    int n = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+    return n;
+  };
+  auto body = [](racelab::Simulation& sim) {
+    sim.spawn("A", [] { RACELAB_POINT("jobs.step"); });
+    static_cast<void>(sim.run());
+  };
+  static_cast<void>(racelab::explore({.runs = 10, .use_env = false, .jobs = 3}, body));
+  const int before = threads();
+  for (int i = 0; i < 300; ++i)
+    static_cast<void>(racelab::explore({.runs = 4, .use_env = false, .jobs = 3}, body));
+  EXPECT_EQ(threads(), before);
 }
 
 // A DFS is complete only when every schedule of the tree was counted: stopping one short of the

@@ -395,6 +395,10 @@ std::string one_answer_for_any_jobs_or_shards(const Scenario& sc) {
           (one.failed() && r3.original().trace().text() != one.original().trace().text()))
         why += "  " + std::string(strategy) + ": 1 thread gives " + describe(one) + "; 3 threads give " +
                describe(r3) + "\n";
+      if (!(r3.coverage() == one.coverage()))  // the counted runs' coverage, merged from 3 workers
+        why += "  " + std::string(strategy) +
+               ": 3 threads' coverage differs from 1 thread's: " + r3.coverage().text() + " vs " +
+               one.coverage().text() + "\n";
       std::vector<racelab::ShardSummary> shards;
       std::vector<racelab::Report> reports;
       for (int k = 0; k < 3; ++k) {
