@@ -106,7 +106,12 @@ run 0 "$racelab" run --help
 contains "--jobs"
 
 # --- no process left behind -----------------------------------------------------------------------
-left=$(ps -eo args= | grep -E "^($work/)?(\./)?(three_races|lost_update|lost_update_fixed)( |$)" || true)
-[ -z "$left" ] || fail "program processes outlived racelab:
-$left"
+# (by executable, not by name: other tests run programs called lost_update at the same time)
+work_abs=$(pwd -P)
+left=""
+for proc in /proc/[0-9]*; do
+  exe=$(readlink "$proc/exe" 2>/dev/null) || continue
+  case "$exe" in "$work_abs"/*) left="$left ${proc#/proc/}:$exe" ;; esac
+done
+[ -z "$left" ] || fail "program processes outlived racelab:$left"
 echo "jobs.sh: ok"

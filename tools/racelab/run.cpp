@@ -209,6 +209,9 @@ void add_run(CLI::App& app, std::function<int()>& run) {
   auto results = std::make_shared<ResultFlags>();
   results->jobs = 1;  // pinned and spinning (see --no-pin); --jobs 0 for every core
   add_result_flags(sub, *results);
+  sub->get_option("--jobs")->description(
+      "Runs at once, each worker with a program process of its own (0: one per usable CPU; "
+      "RACELAB_JOBS overrides it); the answer does not depend on it. Above 1 nothing is pinned");
   sub->add_option("command", opts->argv, "-- ./program [arguments...]")->expected(-1);
   run = {};
   sub->callback([&run, opts, strategy, races, points, seed, time, stuck, no_pin, sleeps, results] {

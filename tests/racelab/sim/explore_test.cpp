@@ -8,12 +8,15 @@
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "bank_model.hpp"
 
@@ -348,6 +351,40 @@ TEST(Jobs, EachWorkerRunsOneBodyAtATime) {
   for (const auto& n : runs) used += n.load() > 0 ? 1 : 0;
   EXPECT_GE(used, 2) << "the runs all went to one worker";
   EXPECT_EQ(racelab::detail::explore_worker(), 0);  // the calling thread, after the search
+}
+
+// detail::explore_run_key() names the search run a body is in: {i} for random run i on any
+// worker, every key once; nullptr outside the search (PCT's probe, minimisation, the caller).
+TEST(Jobs, RunKeyNamesTheSearchRun) {
+  std::mutex mu;
+  std::vector<std::vector<std::uint32_t>> keys;
+  int keyless = 0;
+  auto body = [&](racelab::Simulation& sim) {
+    const auto* key = racelab::detail::explore_run_key();
+    {
+      std::lock_guard lock(mu);
+      if (key != nullptr)
+        keys.push_back(*key);
+      else
+        ++keyless;
+    }
+    sim.spawn("A", [] { RACELAB_POINT("jobs.key"); });
+    static_cast<void>(sim.run());
+  };
+  const auto r = racelab::explore({.runs = 50, .strategy = "pct:1", .use_env = false, .jobs = 3}, body);
+  EXPECT_EQ(r.runs(), 50);
+  std::sort(keys.begin(), keys.end());
+  ASSERT_EQ(keys.size(), 50u);
+  for (std::uint32_t i = 0; i < 50; ++i) EXPECT_EQ(keys[i], std::vector<std::uint32_t>{i});
+  EXPECT_EQ(keyless, 1);  // PCT's probe, on the calling thread
+  EXPECT_EQ(racelab::detail::explore_run_key(), nullptr);
+}
+
+// explore_jobs(): the number given, one per usable CPU for 0, a clear error below 0.
+TEST(Jobs, ExploreJobsResolvesZeroAndRejectsNegatives) {
+  EXPECT_EQ(racelab::explore_jobs(3, false), 3);
+  EXPECT_GE(racelab::explore_jobs(0, false), 1);
+  EXPECT_THROW(static_cast<void>(racelab::explore_jobs(-1, false)), racelab::ExploreOptionsError);
 }
 
 // A DFS is complete only when every schedule of the tree was counted: stopping one short of the
