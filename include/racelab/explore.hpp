@@ -143,6 +143,12 @@ Report explore(const ExploreOptions& options, const std::function<void(Simulatio
 // RACELAB_* variable that does not parse.
 ExploreOptions with_environment(ExploreOptions options);
 
+// How many workers explore() runs for `jobs` (ExploreOptions::jobs): RACELAB_JOBS when `use_env`
+// and it is set, else `jobs`; 0 means one per CPU this process may use (its affinity mask). For a
+// driver that sizes per-worker resources before it calls explore(). Throws ExploreOptionsError for
+// a negative `jobs` or a RACELAB_JOBS that is not an integer >= 0.
+int explore_jobs(int jobs, bool use_env = true);
+
 // Combining shards: what a merge needs from each shard's report (a Report, or a shard's --json),
 // and the single-process answer it gives: the runs up to the first failure in the whole run
 // space (or every shard's runs), whether the space was explored completely, and whose failure
@@ -174,6 +180,11 @@ namespace detail {
 // other thread. For a driver that keeps one resource per worker, as `racelab run --jobs` keeps one
 // program process per worker: the body of worker w is never run twice at once.
 int explore_worker() noexcept;
+// The key of the search run the calling thread is in (random and PCT: {i} for run i of this
+// explore() call; DFS: its position, as Report::run_key()), or nullptr outside one: PCT's probe
+// before the search, minimisation and verification after it. Keys order runs as the search
+// does, so a driver can rank what it saw by the run that saw it, whichever worker ran it.
+const std::vector<std::uint32_t>* explore_run_key() noexcept;
 }  // namespace detail
 
 }  // namespace racelab

@@ -145,7 +145,7 @@ Program::Program(ProgramSpec spec) : spec_(std::move(spec)) {
     throw ProgramError("racelab's runtime library is missing: '" + spec_.runtime_library +
                        "' (set RACELAB_RT_LIBRARY to libracelab_rt.so)");
 
-  int shm = memfd_create("racelab-run", 0);
+  int shm = memfd_create("racelab-run", MFD_CLOEXEC);  // cleared in its own fork server only
   if (shm < 0 || ftruncate(shm, sizeof(wire::Shared)) != 0) throw ProgramError("memfd_create failed");
   void* map = mmap(nullptr, sizeof(wire::Shared), PROT_READ | PROT_WRITE, MAP_SHARED, shm, 0);
   if (map == MAP_FAILED) throw ProgramError("mmap of the shared page failed");
@@ -167,16 +167,36 @@ Program::Program(ProgramSpec spec) : spec_(std::move(spec)) {
   // run resolving (and copying the pages of) the ones it calls. racelab_rt unsets it again when
   // racelab set it (the ",1"), so that the program's environment is the one it was given.
   const bool bind_now = std::getenv("LD_BIND_NOW") == nullptr;
-  std::string rt_env = std::to_string(shm) + "," + std::to_string(cmd[0]) + "," + std::to_string(ans[1]) +
-                       (bind_now ? ",1" : ",0");
   std::string preload = spec_.runtime_library;
   if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0')
     preload += std::string(":") + old;
+  // The environment is made before fork(): the child of a process with other threads (racelab run
+  // --jobs starts a worker's program from that worker) may only make async-signal-safe calls.
+  std::vector<std::string> env_text;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view v(*e);
+    if (v.starts_with(std::string(wire::kEnv) + "=") || v.starts_with("LD_PRELOAD=") ||
+        v.starts_with("LD_BIND_NOW="))
+      continue;
+    env_text.emplace_back(v);
+  }
+  env_text.push_back(std::string(wire::kEnv) + "=" + std::to_string(shm) + "," + std::to_string(cmd[0]) +
+                     "," + std::to_string(ans[1]) + (bind_now ? ",1" : ",0"));
+  env_text.push_back("LD_PRELOAD=" + preload);
+  env_text.push_back(std::string("LD_BIND_NOW=") + (bind_now ? "1" : std::getenv("LD_BIND_NOW")));
+  std::vector<char*> envp;
+  for (auto& e : env_text) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  // PR_SET_PDEATHSIG follows the thread that forks, not the process: only a fork server started by
+  // the main thread gets it. Another one (a --jobs worker's, whose thread ends with its explore()
+  // call) ends when racelab does through the end of file on its command pipe.
+  const bool main_thread = gettid() == getpid();
 
   server_ = fork();
   if (server_ < 0) throw ProgramError("fork failed");
   if (server_ == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);  // the fork server dies with racelab (kept across exec)
+    if (main_thread)
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // the fork server dies with racelab (kept across exec)
     // Every run reads the same (empty) stdin: one run must not consume what the next would see.
     if (int null = ::open("/dev/null", O_RDONLY); null >= 0) {
       dup2(null, STDIN_FILENO);
@@ -185,13 +205,10 @@ Program::Program(ProgramSpec spec) : spec_(std::move(spec)) {
     clear_cloexec(shm);
     clear_cloexec(cmd[0]);
     clear_cloexec(ans[1]);
-    setenv(wire::kEnv, rt_env.c_str(), 1);
-    setenv("LD_PRELOAD", preload.c_str(), 1);
-    if (bind_now) setenv("LD_BIND_NOW", "1", 1);
     personality(ADDR_NO_RANDOMIZE);  // the same addresses in every run: schedules name instructions
     int null = open("/dev/null", O_WRONLY);
     dup2(null, STDOUT_FILENO);
-    execv(argv[0], argv.data());
+    execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   close(shm);

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <ostream>
 #include <set>
@@ -19,6 +20,7 @@
 #include <unordered_map>
 
 #include "program.hpp"
+#include "ranked.hpp"
 #include "symbolizer.hpp"
 
 namespace racelab::run {
@@ -132,15 +134,22 @@ class Session;
 
 class Run {
  public:
-  Run(Session& session, Program& program) : s_(session), program_(program) {}
+  Run(Session& session, Program& program, RunRank rank)
+      : s_(session), program_(program), rank_(std::move(rank)) {}
   ~Run() {
     for (auto& t : threads_)
       if (t && t->joinable()) t->detach();
   }
   void serve(std::uint32_t tid);
   bool exited() const { return exited_; }
+  const RunRank& rank() const { return rank_; }
 
  private:
+  RunRank sighting() {  // the rank of the run's next report of something
+    RunRank r = rank_;
+    r.index = sightings_++;
+    return r;
+  }
   wire::Request next(std::uint32_t tid);
   wire::Reply handle(std::uint32_t tid, const wire::Request& req);
   const char* arrive(std::uint32_t tid, const wire::Request& req);
@@ -163,6 +172,8 @@ class Run {
 
   Session& s_;
   Program& program_;
+  RunRank rank_;
+  int sightings_ = 0;
   std::vector<std::optional<racelab::thread>> threads_{1};
   std::vector<std::string> names_{"main"};
   std::vector<int> children_{0};
@@ -178,12 +189,19 @@ class Run {
   WaitQueue db_waiters_;  // threads whose statement waits for a lock in the database
 };
 
+// One search of one program. Its runs go to `jobs_` workers (explore()'s), each with a Program of
+// its own, started by the worker's first run and kept for the session (the --time chunks call
+// explore() again). What runs share is under mu_, which is taken only when jobs_ > 1 (guard()):
+// the points and their names, the symbolizer, and what runs saw, each kept by the earliest run
+// that saw it (ranked.hpp), so that the report is the same for every number of workers.
 class Session {
  public:
   explicit Session(const RunOptions& options)
       : options_(options),
-        program_(ProgramSpec{options.argv, options.runtime_library, options.pin_cpu}),
-        symbols_(program_.spec().argv[0], program_.exe_base()) {}
+        jobs_(racelab::explore_jobs(options.jobs)),
+        spec_{options.argv, options.runtime_library, options.pin_cpu && jobs_ == 1},
+        programs_(first_program(spec_, jobs_)),
+        symbols_(programs_[0]->spec().argv[0], programs_[0]->exe_base()) {}
 
   int search(std::ostream& out, std::ostream& err);
 
@@ -193,6 +211,7 @@ class Session {
     if (req.op == Op::db_statement) return statement_point(req, text);
     auto key = std::make_pair(
         static_cast<std::uint64_t>(req.op) << 8 | (req.op == Op::atomic_op ? req.arg0 : 0), req.pc);
+    auto lock = guard();
     auto it = points_.find(key);
     if (it == points_.end()) {
       bool return_address = req.op != Op::read && req.op != Op::write && req.op != Op::atomic_op;
@@ -202,55 +221,91 @@ class Session {
                                                             : symbols_.site(req.pc, return_address)));
       it = points_.emplace(key, Site{name.c_str(), racelab::Point(name)}).first;
     }
-    if ((req.flags & wire::kQuiet) == 0) it->second.point.hit();
-    return it->second.name;
+    const Site& site = it->second;
+    lock = {};
+    if ((req.flags & wire::kQuiet) == 0) site.point.hit();
+    return site.name;
   }
   // A statement's point: "sql.update.accounts@bank.c:40", by its SQL and call site.
   const char* statement_point(const wire::Request& req, std::string_view sql) {
+    auto lock = guard();
     auto name = racelab::db::statement_point_name(sql) + "@" + symbols_.site(req.pc, true);
     auto it = statements_.find(name);
     if (it == statements_.end()) {
       auto& kept = names_.emplace_back(name);
       it = statements_.emplace(name, Site{kept.c_str(), racelab::Point(kept)}).first;
     }
-    it->second.point.hit();
-    return it->second.name;
+    const Site& site = it->second;
+    lock = {};
+    site.point.hit();
+    return site.name;
   }
-  void race(const std::vector<std::string>& thread_names, std::string_view text);
+  void race(const RunRank& rank, const std::vector<std::string>& thread_names, std::string_view text);
   std::string describe(const RaceRecord& r);
   // A crash request's text ("what\nEXACT PC PC ...", channel.cpp) as a message with the stack.
   std::string crash_message(std::string_view text);
-  // "\n<indent>at f (file.c:12)\n<indent>from g (file.c:30)...": the frames of a stack, innermost
-  // first, the first one an exact instruction when `first_exact`, the rest return addresses.
-  std::string stack_text(const std::vector<std::uint64_t>& pcs, bool first_exact, std::string_view indent);
   const RunOptions& options() const { return options_; }
-  void note_uncontrolled() { uncontrolled_ = true; }
-  void note_sleep() { slept_ = true; }
+  void note_uncontrolled(const RunRank& rank) {
+    auto lock = guard();
+    uncontrolled_.see(rank, [] { return true; });
+  }
+  void note_sleep(const RunRank& rank) {
+    auto lock = guard();
+    slept_.see(rank, [] { return true; });
+  }
 
  private:
   struct Site {
     const char* name;
     racelab::Point point;
   };
+  static std::vector<std::unique_ptr<Program>> first_program(const ProgramSpec& spec, int jobs) {
+    std::vector<std::unique_ptr<Program>> programs(static_cast<std::size_t>(jobs));
+    programs[0] = std::make_unique<Program>(spec);
+    return programs;
+  }
+  // Locks mu_ when several workers run (jobs_ > 1); with one, everything runs on one thread.
+  std::unique_lock<std::mutex> guard() {
+    return jobs_ > 1 ? std::unique_lock<std::mutex>(mu_) : std::unique_lock<std::mutex>();
+  }
+  // "\n<indent>at f (file.c:12)\n<indent>from g (file.c:30)...": the frames of a stack, innermost
+  // first, the first one an exact instruction when `first_exact`, the rest return addresses. The
+  // caller holds guard().
+  std::string stack_text(const std::vector<std::uint64_t>& pcs, bool first_exact, std::string_view indent);
+  Program& program();  // the calling worker's
+  void configure(const wire::RunConfig& config);
+  RunRank rank_of_run();
+  void forget_ahead(const racelab::Report& report);
+  std::vector<const RaceRecord*> races() const;
   void body(racelab::Simulation& sim);
   void detect_phase(std::ostream& err);
   void print_failure(const racelab::Report& r, std::ostream& out);
   std::string replay_command(const std::string& how) const;
 
   const RunOptions& options_;
-  Program program_;
+  const int jobs_;
+  const ProgramSpec spec_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Program>> programs_;  // by worker; [0] from the start
+  wire::RunConfig config_{};                        // every program's
   Symbolizer symbols_;
   std::deque<std::string> names_;
   std::map<std::pair<std::uint64_t, std::uint64_t>, Site> points_;
   std::map<std::string, Site> statements_;
-  std::map<std::pair<std::uint64_t, std::uint64_t>, RaceRecord> races_;
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> race_order_;
+  // What runs saw, by the run that saw it first (ranked.hpp): the data races by their two
+  // instructions, whether a thread left racelab's control, whether a thread slept.
+  std::map<std::pair<std::uint64_t, std::uint64_t>, Earliest<RaceRecord>> races_;
+  Earliest<bool> uncontrolled_;
+  Earliest<bool> slept_;
+  std::vector<RunRank> nonzero_exits_;  // passing runs whose process exited with a non-zero status
+  Earliest<ProcessEnd> nonzero_exit_;   // the first of them
   bool fail_on_race_ = false;
-  bool uncontrolled_ = false;
-  bool slept_ = false;       // the program slept in some run
-  int nonzero_exits_ = 0;    // passing runs whose process exited with a non-zero status
-  ProcessEnd nonzero_exit_;  // the first of them
-  std::map<std::string, ProcessEnd> failing_ends_;  // by the run's schedule text
+  int call_ = 0;                                      // explore() calls so far (RunRank::call)
+  bool searched_ = false;                             // a run of this call's search started
+  std::uint64_t serial_ = 0;                          // runs outside a search so far (RunRank::serial)
+  std::vector<std::vector<std::uint32_t>> keys_run_;  // this call's search runs' keys
+  std::map<std::string, ProcessEnd> failing_ends_;    // by the run's schedule text, the newest 64
+  std::deque<std::string> failing_order_;             // ... oldest first
 };
 
 // --- one run --------------------------------------------------------------------------------
@@ -263,7 +318,7 @@ wire::Request Run::next(std::uint32_t tid) {
     // The thread is inside a call racelab does not control (a read from a pipe, say). It counts
     // as blocked: the others run while it is away (so the one that would unblock it can), and the
     // run is marked not fully controlled. Away for another `stuck` with no request, the run fails.
-    s_.note_uncontrolled();
+    s_.note_uncontrolled(rank_);
     const auto away_since = steady_clock::now();
     while (steady_clock::now() - away_since < stuck) {
       racelab::this_thread::sleep_for(milliseconds(1));  // ends when every other thread waits too
@@ -369,7 +424,7 @@ int Run::unlock(std::uint32_t tid, Mutex& m, const wire::Request& req) {
 wire::Reply Run::handle(std::uint32_t tid, const wire::Request& req) {
   wire::Reply rep{};
   if (req.op == Op::race) {  // not a scheduling point: the detector reports as the access happens
-    s_.race(names_, program_.text(tid));
+    s_.race(sighting(), names_, program_.text(tid));
     return rep;
   }
   if (req.op == Op::db_done) {  // not a scheduling point: a lock the statement held may be free
@@ -614,7 +669,7 @@ wire::Reply Run::handle(std::uint32_t tid, const wire::Request& req) {
         slept_ns_ += static_cast<std::int64_t>(req.arg0);
       else
         racelab::this_thread::sleep_for(ns(req.arg0));
-      s_.note_sleep();
+      s_.note_sleep(rank_);
       break;
     case Op::yield:
     case Op::atomic_op:
@@ -636,7 +691,7 @@ std::vector<std::uint64_t> numbers(std::string_view line) {
   return out;
 }
 
-void Session::race(const std::vector<std::string>& thread_names, std::string_view text) {
+void Session::race(const RunRank& rank, const std::vector<std::string>& thread_names, std::string_view text) {
   auto nl = text.find('\n');
   if (nl == std::string_view::npos) return;
   RaceRecord r;
@@ -654,13 +709,17 @@ void Session::race(const std::vector<std::string>& thread_names, std::string_vie
     side->stack.assign(v.begin() + 4, v.end());
   }
   auto pc = [](const RaceRecord::Side& s) { return s.stack.empty() ? 0 : s.stack.front(); };
-  auto key = std::minmax(pc(r.current), pc(r.previous));
-  bool fresh = races_.emplace(key, r).second;
-  if (fresh) race_order_.push_back(key);
+  // By value: std::minmax returns references, here to the temporaries pc() returns.
+  const std::pair<std::uint64_t, std::uint64_t> key = std::minmax(pc(r.current), pc(r.previous));
+  {
+    auto lock = guard();
+    races_[key].see(rank, [&r] { return r; });
+  }
   if (fail_on_race_) fail(describe(r));
 }
 
 std::string Session::describe(const RaceRecord& r) {
+  auto lock = guard();
   std::ostringstream out;
   out << "data race on " << r.current.size << " byte(s) at 0x" << std::hex << r.addr << std::dec << ":";
   auto side = [&](const char* label, const RaceRecord::Side& s) {
@@ -702,29 +761,117 @@ std::string Session::crash_message(std::string_view text) {
   in >> exact;
   std::vector<std::uint64_t> pcs;
   for (std::uint64_t pc = 0; in >> pc;) pcs.push_back(pc);
+  auto lock = guard();
   return message + stack_text(pcs, exact != 0, "      ");
 }
 
+Program& Session::program() {
+  const auto worker = static_cast<std::size_t>(racelab::detail::explore_worker());
+  if (worker >= programs_.size())
+    throw std::logic_error("racelab run: explore() ran worker " + std::to_string(worker) + " of " +
+                           std::to_string(programs_.size()));
+  auto& slot = programs_[worker];  // only this worker's runs touch it, one at a time
+  if (!slot) {
+    auto started = std::make_unique<Program>(spec_);
+    // Schedules and races name instructions by address: every program must have the same ones.
+    if (started->exe_base() != programs_[0]->exe_base())
+      throw ProgramError(
+          "the program loads at another address in a second process (address randomisation "
+          "could not be turned off): use --jobs 1");
+    started->config() = config_;
+    slot = std::move(started);
+  }
+  return *slot;
+}
+
+// Sets what the runtime does in the runs to come (between explore() calls: no run is running).
+void Session::configure(const wire::RunConfig& config) {
+  config_ = config;
+  for (auto& p : programs_)
+    if (p) p->config() = config_;
+}
+
+RunRank Session::rank_of_run() {
+  RunRank rank;
+  auto lock = guard();
+  rank.call = call_;
+  if (const auto* key = racelab::detail::explore_run_key()) {
+    rank.stage = 1;
+    rank.key = *key;
+    keys_run_.push_back(*key);
+    searched_ = true;
+  } else {  // on the calling thread, with no worker running
+    rank.stage = call_ > 0 && searched_ ? 2 : 0;
+    rank.serial = serial_++;
+  }
+  return rank;
+}
+
 void Session::body(racelab::Simulation& sim) {
-  Run run(*this, program_);
-  program_.start_run();
+  Program& program = this->program();
+  Run run(*this, program, rank_of_run());
+  program.start_run();
   sim.spawn("main", [&run] { run.serve(0); });
   auto outcome = sim.run();
-  auto end = program_.finish_run(outcome.ok() && run.exited() ? milliseconds(2'000) : milliseconds(0));
+  auto end = program.finish_run(outcome.ok() && run.exited() ? milliseconds(2'000) : milliseconds(0));
   if (!outcome.ok()) {
-    if (failing_ends_.size() < 64) failing_ends_[outcome.schedule()] = end;
+    auto lock = guard();
+    auto schedule = outcome.schedule();
+    if (failing_ends_.insert_or_assign(schedule, end).second) failing_order_.push_back(schedule);
+    if (failing_order_.size() > 64) {
+      failing_ends_.erase(failing_order_.front());
+      failing_order_.pop_front();
+    }
     return;
   }
   if (run.exited() && !end.exited)
     fail("after main returned, the program " + end.describe() + " (in its exit handlers or destructors)");
-  if (end.exited && end.status != 0 && nonzero_exits_++ == 0) nonzero_exit_ = end;
+  if (end.exited && end.status != 0) {
+    auto lock = guard();
+    nonzero_exits_.push_back(run.rank());
+    nonzero_exit_.see(run.rank(), [&end] { return end; });
+  }
 }
 
+// After an explore() call: it counted the report.runs() lowest keys it ran; what only the others
+// (run ahead of its answer) saw is forgotten.
+void Session::forget_ahead(const racelab::Report& report) {
+  std::sort(keys_run_.begin(), keys_run_.end());
+  keys_run_.erase(std::unique(keys_run_.begin(), keys_run_.end()), keys_run_.end());  // --verify runs twice
+  const auto counted = static_cast<std::size_t>(std::max(0, report.runs()));
+  if (keys_run_.size() > counted) {
+    const bool all = counted == 0;
+    const auto last = all ? std::vector<std::uint32_t>{} : keys_run_[counted - 1];
+    for (auto it = races_.begin(); it != races_.end();) {
+      it->second.forget_after(call_, last, all);
+      it = it->second.empty() ? races_.erase(it) : std::next(it);
+    }
+    uncontrolled_.forget_after(call_, last, all);
+    slept_.forget_after(call_, last, all);
+    nonzero_exit_.forget_after(call_, last, all);
+    std::erase_if(nonzero_exits_,
+                  [&](const RunRank& r) { return r.call == call_ && r.searched() && (all || last < r.key); });
+  }
+  keys_run_.clear();
+}
+
+// The races, by the run that saw each first (for one worker: the order they were found in).
+std::vector<const RaceRecord*> Session::races() const {
+  std::vector<const Earliest<RaceRecord>*> seen;
+  for (const auto& [key, race] : races_) seen.push_back(&race);
+  std::sort(seen.begin(), seen.end(), [](auto* a, auto* b) { return *a->rank() < *b->rank(); });
+  std::vector<const RaceRecord*> out;
+  for (const auto* race : seen) out.push_back(race->first());
+  return out;
+}
+
+// Serial (on the calling thread, worker 0's program) whatever --jobs says: its runs are few.
 void Session::detect_phase(std::ostream& err) {
-  auto& config = program_.config();
+  wire::RunConfig config = config_;
   config.detect_races = 1;
   config.all_accesses = 0;
   config.point_pc_count = 0;
+  configure(config);
   for (int i = 0; i < options_.detect_runs; ++i) {
     racelab::Simulation sim(racelab::SimOptions{
         .seed = static_cast<std::uint64_t>(i), .strategy = "random", .max_steps = options_.max_steps});
@@ -735,8 +882,8 @@ void Session::detect_phase(std::ostream& err) {
     }
   }
   std::set<std::uint64_t> pcs;
-  for (const auto& [key, record] : races_)
-    for (const auto* side : {&record.current, &record.previous})
+  for (const auto& [key, race] : races_)
+    for (const auto* side : {&race.first()->current, &race.first()->previous})
       if (!side->stack.empty() && !side->atomic) pcs.insert(side->stack.front());
   if (pcs.size() > wire::kMaxPointPcs) {
     err << "racelab run: " << pcs.size() << " racy instructions; scheduling at the first "
@@ -748,6 +895,7 @@ void Session::detect_phase(std::ostream& err) {
     config.point_pcs[n++] = pc;
   }
   config.point_pc_count = static_cast<std::uint32_t>(n);
+  configure(config);
 }
 
 std::string quote(const std::string& s) {
@@ -806,18 +954,21 @@ void Session::print_failure(const racelab::Report& r, std::ostream& out) {
 }
 
 int Session::search(std::ostream& out, std::ostream& err) {
-  if (!program_.instrumented() && options_.points != Points::sync)
+  const bool instrumented = programs_[0]->instrumented();
+  if (!instrumented && options_.points != Points::sync)
     err << "racelab run: '" << options_.argv[0]
         << "' was not built with `racelab cc` / `racelab c++`: only its threading calls are scheduled, and "
            "data "
            "races on plain memory are not seen\n";
-  bool detect = program_.instrumented() && options_.races != Races::ignore;
-  if (options_.points == Points::racy && program_.instrumented()) detect_phase(err);
-  nonzero_exits_ = 0;  // count the search's runs only
-  auto& config = program_.config();
+  bool detect = instrumented && options_.races != Races::ignore;
+  if (options_.points == Points::racy && instrumented) detect_phase(err);
+  nonzero_exits_.clear();  // count the search's runs only
+  nonzero_exit_ = {};
+  wire::RunConfig config = config_;
   config.detect_races = detect ? 1 : 0;
   config.all_accesses = options_.points == Points::all ? 1 : 0;
   if (options_.points != Points::racy) config.point_pc_count = 0;
+  configure(config);
   fail_on_race_ = options_.races == Races::fail;
 
   racelab::ExploreOptions eo;
@@ -828,11 +979,19 @@ int Session::search(std::ostream& out, std::ostream& err) {
   eo.schedule = options_.schedule;
   eo.verify = options_.verify;
   eo.use_env = false;
-  eo.jobs = 1;  // one program process, driven by one session: runs go one after another
+  eo.jobs = jobs_;  // each worker drives a program process of its own (program())
   eo.shard = options_.shard;
   if (options_.progress)
     eo.progress = [this](const racelab::ExploreProgress& p) { options_.progress(p.runs_done, p.runs_total); };
   auto body = [this](racelab::Simulation& sim) { this->body(sim); };
+  auto explore = [&](const racelab::ExploreOptions& options) {
+    ++call_;
+    searched_ = false;
+    keys_run_.clear();
+    auto report = racelab::explore(options, body);
+    forget_ahead(report);
+    return report;
+  };
 
   const bool chunked =
       options_.time.count() > 0 && options_.schedule.empty() && !options_.strategy.starts_with("dfs");
@@ -840,7 +999,7 @@ int Session::search(std::ostream& out, std::ostream& err) {
   int runs = 0;
   const auto deadline = steady_clock::now() + options_.time;
   if (!chunked) {
-    report = racelab::explore(eo, body);
+    report = explore(eo);
     runs = report.runs();
   } else {
     while (runs < options_.runs) {
@@ -848,7 +1007,7 @@ int Session::search(std::ostream& out, std::ostream& err) {
       chunk.runs = std::min(10, options_.runs - runs);
       chunk.seed = options_.seed + static_cast<std::uint64_t>(runs);
       if (options_.progress) chunk.progress = {};
-      report = racelab::explore(chunk, body);
+      report = explore(chunk);
       runs += report.runs();
       if (options_.progress) options_.progress(runs, options_.runs);
       if (report.failed() || steady_clock::now() >= deadline) break;
@@ -866,22 +1025,24 @@ int Session::search(std::ostream& out, std::ostream& err) {
         << ")\n";
   }
   const bool diverged = report.failed() && report.outcome().kind() == racelab::OutcomeKind::diverged;
-  if (!race_order_.empty() && options_.races == Races::report && !diverged) {
-    out << "racelab run: " << race_order_.size() << " data race(s) (distinct pairs of instructions):\n";
-    for (const auto& key : race_order_) out << "  " << describe(races_.at(key)) << '\n';
+  const auto races = this->races();
+  if (!races.empty() && options_.races == Races::report && !diverged) {
+    out << "racelab run: " << races.size() << " data race(s) (distinct pairs of instructions):\n";
+    for (const auto* race : races) out << "  " << describe(*race) << '\n';
   }
-  if (nonzero_exits_ > 0 && !report.failed()) {
-    out << "racelab run: note: in " << nonzero_exits_
+  if (!nonzero_exits_.empty() && !report.failed()) {
+    out << "racelab run: note: in " << nonzero_exits_.size()
         << " run(s) the program exited with a non-zero status (the "
-        << "first: " << nonzero_exit_.status << "); --fail-on-exit makes that a failure. Its output:\n";
-    std::istringstream lines(nonzero_exit_.output);
+        << "first: " << nonzero_exit_.first()->status
+        << "); --fail-on-exit makes that a failure. Its output:\n";
+    std::istringstream lines(nonzero_exit_.first()->output);
     int shown = 0;
     for (std::string line; std::getline(lines, line) && shown < 20; ++shown) out << "    | " << line << '\n';
   }
-  if (slept_ && !options_.sleeps_yield && !report.failed())
+  if (!slept_.empty() && !options_.sleeps_yield && !report.failed())
     out << "racelab run: note: the program sleeps; a sleeping thread waited until every other thread waited. "
            "--sleeps yield also explores the sleeper running on first\n";
-  if (uncontrolled_)
+  if (!uncontrolled_.empty())
     out << "racelab run: note: a thread blocked outside racelab's control; the run was not fully "
            "controlled\n";
   if (diverged) {
@@ -892,7 +1053,7 @@ int Session::search(std::ostream& out, std::ostream& err) {
     return 2;
   }
   if (report.failed()) return 1;
-  if (!race_order_.empty() && options_.races == Races::fail) return 1;
+  if (!races.empty() && options_.races == Races::fail) return 1;
   return 0;
 }
 

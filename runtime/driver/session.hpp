@@ -40,7 +40,12 @@ struct RunOptions {
   bool sleeps_yield = false;
   std::uint64_t max_steps = 100'000;
   std::chrono::milliseconds stuck{10'000};  // a thread away from racelab this long fails the run
+  // Pin the driver and the program's threads (ProgramSpec::pin_cpu). Only with one worker: with
+  // several, nothing is pinned and nobody spins.
   bool pin_cpu = true;
+  // Workers, each with a program process of its own (0: one per usable CPU; RACELAB_JOBS, when
+  // set, overrides it, as for explore()). The result does not depend on it.
+  int jobs = 1;
   bool verify = false;
   std::string trace_file;                     // the failing run as Chrome-trace JSON
   std::string replay_prefix = "racelab run";  // how the replay command starts

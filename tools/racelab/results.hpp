@@ -21,7 +21,7 @@ struct ResultFlags {
   std::string json, junit;
 };
 
-// `jobs`: whether the command runs searches on several threads (racelab run does not yet).
+// `jobs`: whether the command runs searches on several threads (its default: flags.jobs).
 void add_result_flags(CLI::App* cmd, ResultFlags& flags, bool jobs = true);
 
 // "K/N" (K from 0, as GTEST_SHARD_INDEX), or "env": GTEST_SHARD_INDEX / GTEST_TOTAL_SHARDS (set by

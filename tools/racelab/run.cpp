@@ -207,7 +207,11 @@ void add_run(CLI::App& app, std::function<int()>& run) {
   sub->add_flag("--no-pin", *no_pin, "Do not pin the program and racelab to one CPU");
   sub->add_option("--trace", opts->trace_file, "Write the failing run as Chrome-trace JSON (Perfetto)");
   auto results = std::make_shared<ResultFlags>();
-  add_result_flags(sub, *results, false);
+  results->jobs = 1;  // pinned and spinning (see --no-pin); --jobs 0 for every core
+  add_result_flags(sub, *results);
+  sub->get_option("--jobs")->description(
+      "Runs at once, each worker with a program process of its own (0: one per usable CPU; "
+      "RACELAB_JOBS overrides it); the answer does not depend on it. Above 1 nothing is pinned");
   sub->add_option("command", opts->argv, "-- ./program [arguments...]")->expected(-1);
   run = {};
   sub->callback([&run, opts, strategy, races, points, seed, time, stuck, no_pin, sleeps, results] {
@@ -253,6 +257,7 @@ void add_run(CLI::App& app, std::function<int()>& run) {
       opts->time = std::chrono::milliseconds(static_cast<long>(*time * 1000));
       opts->stuck = std::chrono::milliseconds(static_cast<long>(*stuck * 1000));
       opts->pin_cpu = !*no_pin;
+      opts->jobs = results->jobs;
       opts->runtime_library = runtime_library();
       auto shard = resolve_shard(results->shard);
       if (!shard) return kExitUsage;

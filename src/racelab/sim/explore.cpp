@@ -202,14 +202,20 @@ ExploreOptions with_environment(ExploreOptions o) {
   return o;
 }
 
+int explore_jobs(int jobs, bool use_env) {
+  if (const char* v = std::getenv("RACELAB_JOBS"); use_env && v != nullptr && *v != '\0')
+    jobs = env_number<int>("RACELAB_JOBS", v, 0);
+  if (jobs < 0) throw ExploreOptionsError("racelab: ExploreOptions::jobs must be >= 0 (0: one per core)");
+  return jobs == 0 ? usable_cores() : jobs;
+}
+
 Report explore(const ExploreOptions& in, const Body& body) {
   ExploreOptions o = with_environment(in);
   if (o.runs < 1) throw ExploreOptionsError("racelab: ExploreOptions::runs must be >= 1");
-  if (o.jobs < 0) throw ExploreOptionsError("racelab: ExploreOptions::jobs must be >= 0 (0: one per core)");
+  o.jobs = explore_jobs(o.jobs, false);  // with_environment read RACELAB_JOBS
   if (o.shard.count < 1 || o.shard.index < 0 || o.shard.index >= o.shard.count)
     throw ExploreOptionsError("racelab: ExploreOptions::shard " + std::to_string(o.shard.index) + "/" +
                               std::to_string(o.shard.count) + " is not a shard: need 0 <= index < count");
-  if (o.jobs == 0) o.jobs = usable_cores();
   if (!body) throw ExploreOptionsError("racelab: explore() needs a body");
   Report r;
   SerialOracle oracle;

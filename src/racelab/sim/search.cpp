@@ -14,9 +14,11 @@ namespace racelab::detail {
 
 namespace {
 thread_local int t_explore_worker = 0;
+thread_local const SearchKey* t_run_key = nullptr;
 }  // namespace
 
 int explore_worker() noexcept { return t_explore_worker; }
+const std::vector<std::uint32_t>* explore_run_key() noexcept { return t_run_key; }
 
 std::string key_text(const SearchKey& key) {
   std::string out;
@@ -155,6 +157,10 @@ class Search {
   };
 
   SearchRun execute(const Task& task, const SearchKey& key) {
+    struct Keyed {  // explore_run_key() names this run while it runs
+      const SearchKey* outer;
+      ~Keyed() { t_run_key = outer; }
+    } keyed{std::exchange(t_run_key, &key)};
     if (!space_.dfs) return run_(key, nullptr);
     return run_(key, std::make_shared<PathDfs>(space_.dfs_bound, key, task.parent));
   }
