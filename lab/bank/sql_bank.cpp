@@ -27,11 +27,25 @@ TransferResult refused(std::int64_t from_balance, std::int64_t to_balance) {
 
 void SqlBank::reset(Db& db, Strategy strategy) {
   const bool check = strategy == Strategy::constraint;
+  // opening_balance: what the audit starts from (balance = opening + the ledger's movements).
   db.script(std::string("DROP TABLE IF EXISTS accounts;"
                         "CREATE TABLE accounts(id TEXT PRIMARY KEY, balance BIGINT NOT NULL") +
             (check ? " CHECK (balance >= 0)" : "") +
-            ", version BIGINT NOT NULL DEFAULT 0);"
-            "INSERT INTO accounts(id, balance) VALUES ('alice', 1000), ('bob', 500), ('charlie', 200);");
+            ", version BIGINT NOT NULL DEFAULT 0, opening_balance BIGINT NOT NULL);"
+            "INSERT INTO accounts(id, balance, opening_balance) VALUES ('alice', 1000, 1000), "
+            "('bob', 500, 500), ('charlie', 200, 200);");
+  ledger::create(db);
+}
+
+bool SqlBank::ensure_schema(Db& db, Strategy strategy) {
+  try {
+    db.query_int64("SELECT count(*) FROM transfers", {});
+    db.query_int64("SELECT count(opening_balance) FROM accounts", {});
+    return false;
+  } catch (const std::exception&) {
+    reset(db, strategy);
+    return true;
+  }
 }
 
 void SqlBank::reset_many(Db& db, Strategy strategy, int accounts, std::int64_t balance) {
@@ -41,7 +55,7 @@ void SqlBank::reset_many(Db& db, Strategy strategy, int accounts, std::int64_t b
   for (int i = 0; i < accounts; ++i) {
     std::string id = "a";  // appended, not "a" + std::to_string(i): GCC 12 -O3's false -Wrestrict
     id += std::to_string(i);
-    db.run("INSERT INTO accounts(id, balance) VALUES (?, ?)", {id, balance});
+    db.run("INSERT INTO accounts(id, balance, opening_balance) VALUES (?, ?, ?)", {id, balance, balance});
   }
   db.commit();
 }
@@ -66,16 +80,22 @@ TransferResult SqlBank::transfer(const std::string& from, const std::string& to,
   const std::int64_t to_seen = read_balance(to);
   RACELAB_POINT("transfer.after_read");
   const bool pg = db_.backend() == Backend::postgres;
+  strategy_ = strategy;
   switch (strategy) {
     case Strategy::unsafe: {
-      if (seen < amount) return refused(seen, to_seen);
+      if (seen < amount) return record(from, to, amount, refused(seen, to_seen));
+      // The check above is the bug; the writes and their ledger row still commit together.
+      Tx tx(db_, TxMode::write);
       // RETURNING: the balance this debit itself left, not whatever a later read would see.
       auto after = db_.query_int64("UPDATE accounts SET balance = balance - ? WHERE id = ? RETURNING balance",
                                    {amount, from});
       RACELAB_POINT("transfer.between_debit_and_credit");
       auto to_after = db_.query_int64(
           "UPDATE accounts SET balance = balance + ? WHERE id = ? RETURNING balance", {amount, to});
-      return {TransferStatus::success, seen, after.value(), to_seen, to_after.value()};
+      auto r =
+          record(from, to, amount, {TransferStatus::success, seen, after.value(), to_seen, to_after.value()});
+      tx.commit();
+      return r;
     }
     case Strategy::mutex: {
       // The in-process lock is all this strategy has: no database transaction, no row lock.
@@ -128,16 +148,20 @@ TransferResult SqlBank::in_transaction(const std::string& from, const std::strin
   // that only the critical section protects.
   RACELAB_POINT("transfer.after_locked_read");
   if (now < amount) {
+    auto r = record(from, to, amount, refused(now, to_now));
     if (tx) tx->commit();
-    return refused(now, to_now);
+    return r;
   }
+  // `mutex` checked outside any transaction (its bug); its writes and ledger row still share one.
+  if (!tx) tx.emplace(db_, TxMode::write);
   auto debit = [&] { db_.run("UPDATE accounts SET balance = balance - ? WHERE id = ?", {amount, from}); };
   auto credit = [&] { db_.run("UPDATE accounts SET balance = balance + ? WHERE id = ?", {amount, to}); };
   from_first ? debit() : credit();
   RACELAB_POINT("transfer.between_debit_and_credit");
   from_first ? credit() : debit();
-  if (tx) tx->commit();
-  return {TransferStatus::success, now, now - amount, to_now, to_now + amount};
+  auto r = record(from, to, amount, {TransferStatus::success, now, now - amount, to_now, to_now + amount});
+  tx->commit();
+  return r;
 }
 
 TransferResult SqlBank::optimistic(const std::string& from, const std::string& to, std::int64_t amount) {
@@ -146,7 +170,7 @@ TransferResult SqlBank::optimistic(const std::string& from, const std::string& t
     const std::int64_t now = read_balance(from);
     const std::int64_t to_now = read_balance(to);
     if (!version) throw UnknownAccount(from);
-    if (now < amount) return refused(now, to_now);
+    if (now < amount) return record(from, to, amount, refused(now, to_now));
     RACELAB_POINT("transfer.before_compare_and_set");
     Tx tx(db_, TxMode::read);
     // Both writes in account order (see in_transaction); the compare-and-set decides either way.
@@ -165,8 +189,10 @@ TransferResult SqlBank::optimistic(const std::string& from, const std::string& t
     if (from_first ? debit() : credit()) {
       RACELAB_POINT("transfer.between_debit_and_credit");
       if (from_first ? credit() : debit()) {
+        auto r =
+            record(from, to, amount, {TransferStatus::success, now, now - amount, to_now, to_now + amount});
         tx.commit();
-        return {TransferStatus::success, now, now - amount, to_now, to_now + amount};
+        return r;
       }
     }
     // The version moved: another transfer debited the source since we read it. Roll back, retry.
@@ -205,11 +231,20 @@ TransferResult SqlBank::atomic(const std::string& from, const std::string& to, s
   }
   if (!debited) {
     tx.reset();  // rolls back a credit made first
-    return refused(read_balance(from), read_balance(to));
+    return record(from, to, amount, refused(read_balance(from), read_balance(to)));
   }
   const std::int64_t after = read_balance(from), to_after = read_balance(to);
+  auto r =
+      record(from, to, amount, {TransferStatus::success, after + amount, after, to_after - amount, to_after});
   tx->commit();
-  return {TransferStatus::success, after + amount, after, to_after - amount, to_after};
+  return r;
+}
+
+// The ledger row, on the caller's transaction when it has one.
+TransferResult SqlBank::record(const std::string& from, const std::string& to, std::int64_t amount,
+                               const TransferResult& result) {
+  recorded_ = ledger::record(db_, from, to, amount, strategy_, result);
+  return result;
 }
 
 void simulate_sql_double_spend(racelab::Simulation& sim, Strategy strategy) {

@@ -7,15 +7,18 @@
 //
 // Each strategy, in terms of SQL (the window point `transfer.after_read` always follows a first
 // read made outside any transaction or lock, see docs/hooks.md):
-//   unsafe        read; check; UPDATE balance = balance - ?; UPDATE … + ?   (autocommit each)
-//   mutex         re-read, check, write under an in-process racelab::mutex, nothing else: it holds
-//                 in one process and double-spends across two (tests/cli/cross_process.sh)
+//   unsafe        read; check; BEGIN; UPDATE balance = balance - ?; UPDATE … + ?; ledger row; COMMIT
+//   mutex         re-read and check under an in-process racelab::mutex, then write in a transaction:
+//                 it holds in one process and double-spends across two (tests/cli/cross_process.sh)
 //   pessimistic   PostgreSQL: BEGIN; SELECT … FOR UPDATE; SQLite: BEGIN IMMEDIATE; re-read, check, write
 //   nowait        PostgreSQL: FOR UPDATE NOWAIT; SQLite: BEGIN IMMEDIATE without waiting → DbBusy
 //   optimistic    read balance and version; UPDATE … WHERE version = ?; retry (bounded) on 0 rows
 //   atomic        UPDATE accounts SET balance = balance - ? WHERE id = ? AND balance >= ?
 //   constraint    CHECK (balance >= 0) in the schema; the violation becomes "insufficient funds"
 //   serializable  PostgreSQL: SERIALIZABLE; SQLite: a deferred transaction; retry on conflict
+// Every strategy writes the transfer's ledger row (bank/ledger.hpp) in the transaction that moves its
+// money: `unsafe` and `mutex` check outside any transaction (their bug) but still write in one. A
+// refusal that moved nothing is recorded in the transaction it decided in, or on its own.
 // One connection per thread (or simulated task): a SqlBank is as single-threaded as its Db.
 #pragma once
 
@@ -24,6 +27,7 @@
 #include <string>
 
 #include "bank/bank.hpp"
+#include "bank/ledger.hpp"
 #include "common/db.hpp"
 
 namespace lab::bank {
@@ -31,7 +35,8 @@ namespace lab::bank {
 class SqlBank {
  public:
   explicit SqlBank(Db& db) : db_(db) {}
-  // Recreates the schema and the three accounts. `constraint` needs the CHECK in the schema; the
+  // Recreates the schema (accounts with their opening balances, an empty ledger) and the three
+  // accounts. `constraint` needs the CHECK in the schema; the
   // other strategies run without it, so the unsafe one can show a negative balance.
   static void reset(Db& db, Strategy strategy);
   // Benchmarks: `accounts` accounts a0 … a<n-1>, each holding `balance`.
@@ -42,6 +47,11 @@ class SqlBank {
   std::int64_t balance(const std::string& id);
   std::int64_t total();
   int retries() const { return retries_; }  // optimistic / serializable re-tries so far
+  // The ledger row of the last transfer that returned (not one that threw).
+  const LedgerRow& recorded() const { return recorded_; }
+  // Creates the schema when `db` holds no bank of this version (no ledger, no opening balances);
+  // true when it did. An existing bank and its ledger are kept.
+  static bool ensure_schema(Db& db, Strategy strategy);
 
  private:
   std::int64_t read_balance(const std::string& id, const char* lock_clause = "");
@@ -49,8 +59,12 @@ class SqlBank {
                                 std::optional<TxMode> mode, const char* lock_clause);
   TransferResult optimistic(const std::string& from, const std::string& to, std::int64_t amount);
   TransferResult atomic(const std::string& from, const std::string& to, std::int64_t amount, bool constraint);
+  TransferResult record(const std::string& from, const std::string& to, std::int64_t amount,
+                        const TransferResult& result);
   Db& db_;
   int retries_ = 0;
+  Strategy strategy_ = Strategy::unsafe;  // the running transfer's, for its ledger row
+  LedgerRow recorded_;
 };
 
 // The double spend on an in-memory SQLite database, for explore(): a fresh database per run (so

@@ -178,7 +178,11 @@ class PostgresDb final : public Db {
       case 2: return conn_.exec(text, values[0], values[1]);
       case 3: return conn_.exec(text, values[0], values[1], values[2]);
       case 4: return conn_.exec(text, values[0], values[1], values[2], values[3]);
-      default: throw std::invalid_argument("lab::Db: at most 4 parameters per statement");
+      // The ledger's INSERT binds ten (bank/ledger.cpp).
+      case 10:
+        return conn_.exec(text, values[0], values[1], values[2], values[3], values[4], values[5], values[6],
+                          values[7], values[8], values[9]);
+      default: throw std::invalid_argument("lab::Db: 0 to 4 or 10 parameters per statement");
     }
   }
   template <class Fn>

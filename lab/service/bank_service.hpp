@@ -1,5 +1,6 @@
 // lab/service/bank_service.hpp — the Lab 21 bank as an HTTP service: a thin adapter over the SQL
-// bank, with the lab's switches (delay, barrier, safe mode, strategy), metrics and a transaction log.
+// bank, with the lab's switches (delay, barrier, safe mode, strategy), metrics, and the bank's ledger
+// and audit (GET /transactions, GET /audit; bank/ledger.hpp).
 //
 //   lab::service::BankService service({.db = "sqlite:/tmp/bank.db"});
 //   httplib::Server server;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/db.hpp"
 #include "scrape.hpp"
 #include "server_process.hpp"
 
@@ -241,5 +242,46 @@ TEST(TwoInstances, OnlyDatabaseStrategiesHoldAcrossThem) {
     } else {
       EXPECT_EQ(alice, 200);
     }
+  }
+}
+
+// The ledger is the database's, not the process's: transfers answered by one `racelab serve` are
+// listed by the next one on the same file, /audit explains every balance from them, and /reset
+// empties it. On SQLite and PostgreSQL.
+TEST(Ledger, TransactionsSurviveARestartAndTheAuditExplainsThem) {
+  for (const std::string& url : {temp_db("ledger"), std::string()}) {
+    std::vector<std::string> args{"--db", url};
+    if (url.empty()) {
+      std::ifstream in(std::string(std::getenv("RACELAB_PG_DIR")) + "/conninfo");
+      std::string base;
+      ASSERT_TRUE(std::getline(in, base)) << "no PostgreSQL cluster";
+      lab::open_db(base)->script("CREATE SCHEMA IF NOT EXISTS service_ledger");  // its own tables
+      args = {"--db", base + " options='-csearch_path=service_ledger'"};
+    }
+    std::string first_id;
+    {
+      ServerProcess server(kCli, args);
+      auto c = server.client();
+      ASSERT_EQ(post(c, "/reset"), 200);
+      json record;
+      ASSERT_EQ(post(c, "/transfer", transfer_body("alice", "bob", 100), &record), 200);
+      first_id = record["id"];
+      ASSERT_EQ(post(c, "/transfer", transfer_body("charlie", "bob", 900), &record), 409);
+    }
+    ServerProcess server(kCli, args);
+    auto c = server.client();
+    auto list = get(c, "/transactions")["transactions"];
+    ASSERT_EQ(list.size(), 2u) << list.dump();
+    EXPECT_EQ(list[1]["id"], first_id);
+    EXPECT_EQ(list[1]["status"], "success");
+    EXPECT_EQ(list[1]["from_balance_after"], 900);
+    EXPECT_EQ(list[0]["status"], "failed_insufficient_funds");
+    auto audit = get(c, "/audit");
+    EXPECT_EQ(audit["clean"], true) << audit.dump();
+    EXPECT_EQ(audit["money_total"], 1700);
+    EXPECT_EQ(audit["ledger_successes"], 1);
+    ASSERT_EQ(post(c, "/reset"), 200);
+    EXPECT_EQ(get(c, "/transactions")["transactions"].size(), 0u);
+    EXPECT_EQ(get(c, "/audit")["ledger_rows"], 0);
   }
 }

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   racelab::cli::add_demo(app, run);
   racelab::cli::add_points(app, run);
   racelab::cli::add_serve(app, run);
+  racelab::cli::add_audit(app, run);
   racelab::cli::add_explore(app, run);
   racelab::cli::add_merge(app, run);
   racelab::cli::add_load(app, run);

@@ -18,6 +18,7 @@ inline constexpr int kExitUsage = 2;
 void add_demo(CLI::App& app, std::function<int()>& run);
 void add_points(CLI::App& app, std::function<int()>& run);
 void add_serve(CLI::App& app, std::function<int()>& run);
+void add_audit(CLI::App& app, std::function<int()>& run);  // the bank's books against its ledger
 void add_load(CLI::App& app, std::function<int()>& run);
 void add_stress(CLI::App& app, std::function<int()>& run);
 void add_explore(CLI::App& app, std::function<int()>& run);  // explore and replay

@@ -1,0 +1,30 @@
+// lab/service/http.hpp — the service's HTTP vocabulary: JSON replies and errors, and request
+// parameters that either parse or answer 400 with a sentence saying what was wrong.
+//
+//   auto limit = int_param(req, res, "limit", 20, 1, 1000);   // nullopt: a 400 is already written
+//   if (!limit) return;
+//   reply(res, 200, {{"limit", *limit}});
+#pragma once
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+namespace lab::service {
+
+using json = nlohmann::json;
+
+void reply(httplib::Response& res, int status, const json& body);
+void error(httplib::Response& res, int status, const std::string& message);  // {"error": message}
+
+// The request body as a JSON object; nullopt (and a 400 already written) otherwise.
+std::optional<json> json_object(const httplib::Request& req, httplib::Response& res);
+// A query parameter; nullopt (and a 400 already written) when it is malformed or out of range.
+std::optional<bool> bool_param(const httplib::Request& req, httplib::Response& res, const char* name,
+                               bool fallback);
+std::optional<int> int_param(const httplib::Request& req, httplib::Response& res, const char* name,
+                             int fallback, int lo, int hi);
+
+}  // namespace lab::service
