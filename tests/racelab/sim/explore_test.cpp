@@ -419,90 +419,90 @@ TEST(Jobs, SearchesReuseTheirHelperThreads) {
   for (int i = 0; i < 300; ++i)
     static_cast<void>(racelab::explore({.runs = 4, .use_env = false, .jobs = 3}, body));
   EXPECT_EQ(threads(), before);
-  // detail::explore_run_key() names the search run a body is in: {i} for random run i on any
-  // worker, every key once; nullptr outside the search (PCT's probe, minimisation, the caller).
-  TEST(Jobs, RunKeyNamesTheSearchRun) {
-    std::mutex mu;
-    std::vector<std::vector<std::uint32_t>> keys;
-    int keyless = 0;
-    auto body = [&](racelab::Simulation& sim) {
-      const auto* key = racelab::detail::explore_run_key();
-      {
-        std::lock_guard lock(mu);
-        if (key != nullptr)
-          keys.push_back(*key);
-        else
-          ++keyless;
-      }
-      sim.spawn("A", [] { RACELAB_POINT("jobs.key"); });
-      static_cast<void>(sim.run());
-    };
-    const auto r = racelab::explore({.runs = 50, .strategy = "pct:1", .use_env = false, .jobs = 3}, body);
-    EXPECT_EQ(r.runs(), 50);
-    std::sort(keys.begin(), keys.end());
-    ASSERT_EQ(keys.size(), 50u);
-    for (std::uint32_t i = 0; i < 50; ++i) EXPECT_EQ(keys[i], std::vector<std::uint32_t>{i});
-    EXPECT_EQ(keyless, 1);  // PCT's probe, on the calling thread
-    EXPECT_EQ(racelab::detail::explore_run_key(), nullptr);
-  }
+}
 
-  // explore_jobs(): the number given, one per usable CPU for 0, a clear error below 0.
-  TEST(Jobs, ExploreJobsResolvesZeroAndRejectsNegatives) {
-    EXPECT_EQ(racelab::explore_jobs(3, false), 3);
-    EXPECT_GE(racelab::explore_jobs(0, false), 1);
-    EXPECT_THROW(static_cast<void>(racelab::explore_jobs(-1, false)), racelab::ExploreOptionsError);
-  }
-
-  // A DFS is complete only when every schedule of the tree was counted: stopping one short of the
-  // tree is not complete, for any number of workers.
-  TEST(Jobs, DfsOneShortOfTheTreeIsNotComplete) {
-    auto body = [](racelab::Simulation& sim) {
-      for (const char* name : {"A", "B"})
-        sim.spawn(name, [] {
-          RACELAB_POINT("jobs.first");
-          RACELAB_POINT("jobs.second");
-        });
-      static_cast<void>(sim.run());
-    };
-    const auto whole =
-        racelab::explore({.runs = 100000, .strategy = "dfs", .use_env = false, .jobs = 1}, body);
-    ASSERT_TRUE(whole.complete());
-    ASSERT_GT(whole.runs(), 2);
-    for (int jobs : {1, 2, 4}) {
-      const auto exact =
-          racelab::explore({.runs = whole.runs(), .strategy = "dfs", .use_env = false, .jobs = jobs}, body);
-      EXPECT_TRUE(exact.complete()) << jobs;
-      EXPECT_EQ(exact.runs(), whole.runs()) << jobs;
-      const auto short_one = racelab::explore(
-          {.runs = whole.runs() - 1, .strategy = "dfs", .use_env = false, .jobs = jobs}, body);
-      EXPECT_FALSE(short_one.complete()) << jobs;
-      EXPECT_EQ(short_one.runs(), whole.runs() - 1) << jobs;
+// detail::explore_run_key() names the search run a body is in: {i} for random run i on any
+// worker, every key once; nullptr outside the search (PCT's probe, minimisation, the caller).
+TEST(Jobs, RunKeyNamesTheSearchRun) {
+  std::mutex mu;
+  std::vector<std::vector<std::uint32_t>> keys;
+  int keyless = 0;
+  auto body = [&](racelab::Simulation& sim) {
+    const auto* key = racelab::detail::explore_run_key();
+    {
+      std::lock_guard lock(mu);
+      if (key != nullptr)
+        keys.push_back(*key);
+      else
+        ++keyless;
     }
-  }
+    sim.spawn("A", [] { RACELAB_POINT("jobs.key"); });
+    static_cast<void>(sim.run());
+  };
+  const auto r = racelab::explore({.runs = 50, .strategy = "pct:1", .use_env = false, .jobs = 3}, body);
+  EXPECT_EQ(r.runs(), 50);
+  std::sort(keys.begin(), keys.end());
+  ASSERT_EQ(keys.size(), 50u);
+  for (std::uint32_t i = 0; i < 50; ++i) EXPECT_EQ(keys[i], std::vector<std::uint32_t>{i});
+  EXPECT_EQ(keyless, 1);  // PCT's probe, on the calling thread
+  EXPECT_EQ(racelab::detail::explore_run_key(), nullptr);
+}
 
-  // Runs that finish out of order (the lower seeds sleep longest) and a body that throws at a
-  // higher seed than a failure: every number of workers reports the failure at seed 4, never the
-  // exception; with the exception at a lower seed than the failure, every number rethrows it.
-  TEST(Jobs, FailuresAndBrokenRunsAreRankedBySeed) {
-    auto body = [](std::uint64_t broken) {
-      return [broken](racelab::Simulation& sim) {
-        const auto seed = sim.options().seed;
-        std::this_thread::sleep_for(std::chrono::milliseconds(seed < 8 ? 2 * (8 - seed) : 0));
-        if (seed == broken) throw std::runtime_error("the fixture could not start");
-        sim.spawn("A", [] { RACELAB_POINT("jobs.step"); });
-        static_cast<void>(sim.run());
-        RACELAB_ASSERT(seed != 4);
-      };
-    };
-    for (int jobs : {1, 2, 4}) {
-      const auto r =
-          racelab::explore({.runs = 100, .minimize = false, .use_env = false, .jobs = jobs}, body(7));
-      ASSERT_TRUE(r.failed()) << jobs;
-      EXPECT_EQ(r.seed(), 4u) << jobs;
-      EXPECT_EQ(r.runs(), 5) << jobs;
-      EXPECT_THROW(
-          racelab::explore({.runs = 100, .minimize = false, .use_env = false, .jobs = jobs}, body(2)),
-          std::runtime_error)
-          << jobs;
-    }
+// explore_jobs(): the number given, one per usable CPU for 0, a clear error below 0.
+TEST(Jobs, ExploreJobsResolvesZeroAndRejectsNegatives) {
+  EXPECT_EQ(racelab::explore_jobs(3, false), 3);
+  EXPECT_GE(racelab::explore_jobs(0, false), 1);
+  EXPECT_THROW(static_cast<void>(racelab::explore_jobs(-1, false)), racelab::ExploreOptionsError);
+}
+
+// A DFS is complete only when every schedule of the tree was counted: stopping one short of the
+// tree is not complete, for any number of workers.
+TEST(Jobs, DfsOneShortOfTheTreeIsNotComplete) {
+  auto body = [](racelab::Simulation& sim) {
+    for (const char* name : {"A", "B"})
+      sim.spawn(name, [] {
+        RACELAB_POINT("jobs.first");
+        RACELAB_POINT("jobs.second");
+      });
+    static_cast<void>(sim.run());
+  };
+  const auto whole = racelab::explore({.runs = 100000, .strategy = "dfs", .use_env = false, .jobs = 1}, body);
+  ASSERT_TRUE(whole.complete());
+  ASSERT_GT(whole.runs(), 2);
+  for (int jobs : {1, 2, 4}) {
+    const auto exact =
+        racelab::explore({.runs = whole.runs(), .strategy = "dfs", .use_env = false, .jobs = jobs}, body);
+    EXPECT_TRUE(exact.complete()) << jobs;
+    EXPECT_EQ(exact.runs(), whole.runs()) << jobs;
+    const auto short_one =
+        racelab::explore({.runs = whole.runs() - 1, .strategy = "dfs", .use_env = false, .jobs = jobs}, body);
+    EXPECT_FALSE(short_one.complete()) << jobs;
+    EXPECT_EQ(short_one.runs(), whole.runs() - 1) << jobs;
   }
+}
+
+// Runs that finish out of order (the lower seeds sleep longest) and a body that throws at a
+// higher seed than a failure: every number of workers reports the failure at seed 4, never the
+// exception; with the exception at a lower seed than the failure, every number rethrows it.
+TEST(Jobs, FailuresAndBrokenRunsAreRankedBySeed) {
+  auto body = [](std::uint64_t broken) {
+    return [broken](racelab::Simulation& sim) {
+      const auto seed = sim.options().seed;
+      std::this_thread::sleep_for(std::chrono::milliseconds(seed < 8 ? 2 * (8 - seed) : 0));
+      if (seed == broken) throw std::runtime_error("the fixture could not start");
+      sim.spawn("A", [] { RACELAB_POINT("jobs.step"); });
+      static_cast<void>(sim.run());
+      RACELAB_ASSERT(seed != 4);
+    };
+  };
+  for (int jobs : {1, 2, 4}) {
+    const auto r =
+        racelab::explore({.runs = 100, .minimize = false, .use_env = false, .jobs = jobs}, body(7));
+    ASSERT_TRUE(r.failed()) << jobs;
+    EXPECT_EQ(r.seed(), 4u) << jobs;
+    EXPECT_EQ(r.runs(), 5) << jobs;
+    EXPECT_THROW(racelab::explore({.runs = 100, .minimize = false, .use_env = false, .jobs = jobs}, body(2)),
+                 std::runtime_error)
+        << jobs;
+  }
+}
