@@ -12,6 +12,8 @@
 #include <optional>
 #include <string>
 
+#include "bank/ledger.hpp"
+
 namespace lab::service {
 
 using json = nlohmann::json;
@@ -26,5 +28,8 @@ std::optional<bool> bool_param(const httplib::Request& req, httplib::Response& r
                                bool fallback);
 std::optional<int> int_param(const httplib::Request& req, httplib::Response& res, const char* name,
                              int fallback, int lo, int hi);
+
+// An audit as GET /audit answers it and `racelab audit --json` prints it.
+json audit_json(const bank::AuditReport& audit);
 
 }  // namespace lab::service

@@ -31,23 +31,6 @@ json row_json(const bank::LedgerRow& r) {
           {"race_condition_detected", success && r.from_balance_after != r.from_balance_before - r.amount}};
 }
 
-json audit_json(const bank::AuditReport& a) {
-  json accounts = json::array();
-  for (const auto& acc : a.accounts)
-    accounts.push_back({{"id", acc.id},
-                        {"balance", acc.balance},
-                        {"opening_balance", acc.opening_balance},
-                        {"ledger_movements", acc.movements},
-                        {"matches_ledger", acc.matches()}});
-  return {{"clean", a.clean()},
-          {"money_total", a.money_total},
-          {"money_expected", a.money_expected},
-          {"ledger_rows", a.ledger_rows},
-          {"ledger_successes", a.ledger_successes},
-          {"problems", a.problems()},
-          {"accounts", accounts}};
-}
-
 }  // namespace
 
 void BankService::State::transfer_routes(httplib::Server& server) {

@@ -4,11 +4,11 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 
 #include "bank/ledger.hpp"
 #include "common/db.hpp"
+#include "service/http.hpp"
 #include "verbs.hpp"
 
 namespace racelab::cli {
@@ -22,22 +22,7 @@ struct AuditOptions {
 int print(const lab::bank::AuditReport& a, bool as_json) {
   const auto problems = a.problems();
   if (as_json) {
-    nlohmann::json accounts = nlohmann::json::array();
-    for (const auto& acc : a.accounts)
-      accounts.push_back({{"id", acc.id},
-                          {"balance", acc.balance},
-                          {"opening_balance", acc.opening_balance},
-                          {"ledger_movements", acc.movements},
-                          {"matches_ledger", acc.matches()}});
-    std::cout << nlohmann::json{{"clean", problems.empty()},
-                                {"money_total", a.money_total},
-                                {"money_expected", a.money_expected},
-                                {"ledger_rows", a.ledger_rows},
-                                {"ledger_successes", a.ledger_successes},
-                                {"problems", problems},
-                                {"accounts", accounts}}
-                     .dump(2)
-              << '\n';
+    std::cout << lab::service::audit_json(a).dump(2) << '\n';
   } else {
     std::cout << "money: " << a.money_total << " of " << a.money_expected
               << " expected; ledger: " << a.ledger_rows << " rows, " << a.ledger_successes
