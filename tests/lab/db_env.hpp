@@ -10,9 +10,16 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 #include <string>
 
 #include "common/db.hpp"
+#include "common/strategy.hpp"
+
+namespace lab {
+// GoogleTest prints a Strategy parameter with this (found by ADL): "atomic", not its bytes.
+inline void PrintTo(Strategy s, std::ostream* out) { *out << to_string(s); }
+}  // namespace lab
 
 namespace db_env {
 

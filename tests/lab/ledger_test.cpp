@@ -14,10 +14,6 @@
 #include "bank/sql_bank.hpp"
 #include "db_env.hpp"
 
-namespace lab {
-static void PrintTo(Strategy s, std::ostream* out) { *out << to_string(s); }
-}  // namespace lab
-
 using lab::Backend;
 using lab::Strategy;
 using lab::bank::SqlBank;

@@ -14,11 +14,6 @@
 
 #include "db_env.hpp"
 
-namespace lab {
-// GoogleTest prints a Strategy parameter with this (found by ADL): "atomic", not its bytes.
-static void PrintTo(Strategy s, std::ostream* out) { *out << to_string(s); }
-}  // namespace lab
-
 using lab::Backend;
 using lab::Strategy;
 using lab::bank::SqlBank;
