@@ -24,7 +24,26 @@ std::string now_iso8601() {
 
 constexpr const char* kColumns =
     "id, created_at, from_account, to_account, amount, status, strategy, from_balance_before, "
-    "from_balance_after, to_balance_before, to_balance_after";
+    "from_balance_after, to_balance_before, to_balance_after, COALESCE(idempotency_key, '')";
+
+// NULL for "no key": a unique index lets any number of rows have none, on both backends.
+constexpr const char* kKeyIndex =
+    "CREATE UNIQUE INDEX transfers_idempotency_key ON transfers(idempotency_key);";
+
+LedgerRow parse(const std::vector<std::string>& r) {
+  return {.id = ledger::format_id(std::stoll(r[0])),
+          .timestamp = r[1],
+          .from = r[2],
+          .to = r[3],
+          .amount = std::stoll(r[4]),
+          .status = r[5],
+          .strategy = r[6],
+          .from_balance_before = std::stoll(r[7]),
+          .from_balance_after = std::stoll(r[8]),
+          .to_balance_before = std::stoll(r[9]),
+          .to_balance_after = std::stoll(r[10]),
+          .idempotency_key = r[11]};
+}
 
 }  // namespace
 
@@ -44,11 +63,22 @@ void create(Db& db) {
             ", created_at TEXT NOT NULL, from_account TEXT NOT NULL, to_account TEXT NOT NULL,"
             " amount BIGINT NOT NULL, status TEXT NOT NULL, strategy TEXT NOT NULL,"
             " from_balance_before BIGINT NOT NULL, from_balance_after BIGINT NOT NULL,"
-            " to_balance_before BIGINT NOT NULL, to_balance_after BIGINT NOT NULL);");
+            " to_balance_before BIGINT NOT NULL, to_balance_after BIGINT NOT NULL, idempotency_key TEXT);" +
+            kKeyIndex);
+}
+
+bool upgrade(Db& db) {
+  try {
+    db.query_int64("SELECT count(idempotency_key) FROM transfers", {});
+    return false;
+  } catch (const std::exception&) {
+    db.script(std::string("ALTER TABLE transfers ADD COLUMN idempotency_key TEXT;") + kKeyIndex);
+    return true;
+  }
 }
 
 LedgerRow record(Db& db, const std::string& from, const std::string& to, std::int64_t amount,
-                 Strategy strategy, const TransferResult& result) {
+                 Strategy strategy, const TransferResult& result, std::string_view idempotency_key) {
   RACELAB_POINT("transfer.before_ledger");
   LedgerRow row{.id = {},
                 .timestamp = now_iso8601(),
@@ -60,13 +90,22 @@ LedgerRow record(Db& db, const std::string& from, const std::string& to, std::in
                 .from_balance_before = result.from_balance_before,
                 .from_balance_after = result.from_balance_after,
                 .to_balance_before = result.to_balance_before,
-                .to_balance_after = result.to_balance_after};
-  auto id = db.query_int64(
+                .to_balance_after = result.to_balance_after,
+                .idempotency_key = std::string(idempotency_key)};
+  constexpr const char* kInsert =
       "INSERT INTO transfers(created_at, from_account, to_account, amount, status, strategy,"
-      " from_balance_before, from_balance_after, to_balance_before, to_balance_after)"
-      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-      {row.timestamp, from, to, amount, row.status, row.strategy, row.from_balance_before,
-       row.from_balance_after, row.to_balance_before, row.to_balance_after});
+      " from_balance_before, from_balance_after, to_balance_before, to_balance_after";
+  auto id =
+      idempotency_key.empty()
+          ? db.query_int64(
+                std::string(kInsert) + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                {row.timestamp, from, to, amount, row.status, row.strategy, row.from_balance_before,
+                 row.from_balance_after, row.to_balance_before, row.to_balance_after})
+          : db.query_int64(
+                std::string(kInsert) +
+                    ", idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                {row.timestamp, from, to, amount, row.status, row.strategy, row.from_balance_before,
+                 row.from_balance_after, row.to_balance_before, row.to_balance_after, row.idempotency_key});
   row.id = format_id(id.value());
   return row;
 }
@@ -80,19 +119,15 @@ std::vector<LedgerRow> recent(Db& db, int limit) {
   } catch (const std::exception& e) {
     throw NoLedger(std::string("no ledger in this database (table 'transfers'): ") + e.what());
   }
-  for (const auto& r : rows)
-    out.push_back({.id = format_id(std::stoll(r[0])),
-                   .timestamp = r[1],
-                   .from = r[2],
-                   .to = r[3],
-                   .amount = std::stoll(r[4]),
-                   .status = r[5],
-                   .strategy = r[6],
-                   .from_balance_before = std::stoll(r[7]),
-                   .from_balance_after = std::stoll(r[8]),
-                   .to_balance_before = std::stoll(r[9]),
-                   .to_balance_after = std::stoll(r[10])});
+  for (const auto& r : rows) out.push_back(parse(r));
   return out;
+}
+
+std::optional<LedgerRow> find(Db& db, std::string_view idempotency_key) {
+  auto rows = db.query_text(std::string("SELECT ") + kColumns + " FROM transfers WHERE idempotency_key = ?",
+                            {std::string(idempotency_key)});
+  if (rows.empty()) return std::nullopt;
+  return parse(rows.front());
 }
 
 }  // namespace ledger

@@ -19,8 +19,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bank/bank.hpp"
@@ -45,16 +47,23 @@ struct LedgerRow {
   std::string strategy;  // to_string(Strategy)
   std::int64_t from_balance_before = 0, from_balance_after = 0;
   std::int64_t to_balance_before = 0, to_balance_after = 0;
+  std::string idempotency_key;  // empty: none (bank/idempotency.hpp)
 };
 
 namespace ledger {
 
 // Drops and creates `transfers` (SqlBank::reset calls it; the ids start again at 1).
 void create(Db& db);
+// Adds the idempotency key column and its unique index to a ledger made before they existed;
+// true when it did. Rows are kept.
+bool upgrade(Db& db);
 // Writes the row for a decided transfer on `db`'s current transaction (or autocommit when there is
-// none) and returns it. Passes `transfer.before_ledger` first.
+// none) and returns it. Passes `transfer.before_ledger` first. A non-empty `idempotency_key` already
+// in the ledger makes the INSERT fail with DbConstraint (its unique index).
 LedgerRow record(Db& db, const std::string& from, const std::string& to, std::int64_t amount,
-                 Strategy strategy, const TransferResult& result);
+                 Strategy strategy, const TransferResult& result, std::string_view idempotency_key = {});
+// The row recorded with `idempotency_key`, if any.
+std::optional<LedgerRow> find(Db& db, std::string_view idempotency_key);
 // The newest `limit` rows, newest first.
 std::vector<LedgerRow> recent(Db& db, int limit);
 std::string format_id(std::int64_t n);  // 7 -> "tx-000007"

@@ -1,5 +1,7 @@
 #include "bank/sql_bank.hpp"
 
+#include "bank/idempotency.hpp"
+
 #include <racelab/outcome.hpp>
 #include <racelab/point.hpp>
 #include <racelab/sim/simulation.hpp>
@@ -41,11 +43,11 @@ bool SqlBank::ensure_schema(Db& db, Strategy strategy) {
   try {
     db.query_int64("SELECT count(*) FROM transfers", {});
     db.query_int64("SELECT count(opening_balance) FROM accounts", {});
-    return false;
   } catch (const std::exception&) {
     reset(db, strategy);
     return true;
   }
+  return ledger::upgrade(db);
 }
 
 void SqlBank::reset_many(Db& db, Strategy strategy, int accounts, std::int64_t balance) {
@@ -73,9 +75,45 @@ std::int64_t SqlBank::total() {
 }
 
 TransferResult SqlBank::transfer(const std::string& from, const std::string& to, std::int64_t amount,
-                                 Strategy strategy) {
+                                 Strategy strategy, std::string_view idempotency_key) {
   if (amount <= 0) throw InvalidTransfer("amount must be positive, got " + std::to_string(amount));
   if (from == to) throw InvalidTransfer("cannot transfer from '" + from + "' to itself");
+  replayed_ = false;
+  key_ = idempotency_key;
+  if (key_.empty()) return run(from, to, amount, strategy);
+  try {
+    check_idempotency_key(key_);
+  } catch (const std::invalid_argument& e) {
+    throw InvalidTransfer(e.what());
+  }
+  if (auto row = ledger::find(db_, key_)) return replay(*row, from, to, amount);
+  try {
+    return run(from, to, amount, strategy);
+  } catch (const DbConstraint&) {
+    // Another request with this key committed first (another process): this transaction rolled
+    // back its money with its row, and the winner's row is the answer.
+    if (auto row = ledger::find(db_, key_)) return replay(*row, from, to, amount);
+    throw;
+  }
+}
+
+TransferResult SqlBank::replay(const LedgerRow& row, const std::string& from, const std::string& to,
+                               std::int64_t amount) {
+  if (row.from != from || row.to != to || row.amount != amount)
+    throw IdempotencyMismatch("Idempotency-Key '" + key_ + "' was used for another transfer (" + row.from +
+                              " -> " + row.to + " " + std::to_string(row.amount) + ", " + row.id +
+                              "); this request is " + from + " -> " + to + " " + std::to_string(amount));
+  recorded_ = row;
+  replayed_ = true;
+  const auto status = row.status == to_string(TransferStatus::success)
+                          ? TransferStatus::success
+                          : TransferStatus::failed_insufficient_funds;
+  return {status, row.from_balance_before, row.from_balance_after, row.to_balance_before,
+          row.to_balance_after};
+}
+
+TransferResult SqlBank::run(const std::string& from, const std::string& to, std::int64_t amount,
+                            Strategy strategy) {
   const std::int64_t seen = read_balance(from);  // the check's read, outside any lock
   const std::int64_t to_seen = read_balance(to);
   RACELAB_POINT("transfer.after_read");
@@ -243,7 +281,7 @@ TransferResult SqlBank::atomic(const std::string& from, const std::string& to, s
 // The ledger row, on the caller's transaction when it has one.
 TransferResult SqlBank::record(const std::string& from, const std::string& to, std::int64_t amount,
                                const TransferResult& result) {
-  recorded_ = ledger::record(db_, from, to, amount, strategy_, result);
+  recorded_ = ledger::record(db_, from, to, amount, strategy_, result, key_);
   return result;
 }
 

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "bank/bank.hpp"
 #include "bank/ledger.hpp"
@@ -42,13 +43,18 @@ class SqlBank {
   // Benchmarks: `accounts` accounts a0 … a<n-1>, each holding `balance`.
   static void reset_many(Db& db, Strategy strategy, int accounts, std::int64_t balance);
   // Throws InvalidTransfer, UnknownAccount, DbBusy (nowait: retry later), DbConflict (retries spent).
+  // With an idempotency key (bank/idempotency.hpp) a transfer already in the ledger under that key
+  // is not run again: its recorded result comes back and replayed() is true; the key recorded with
+  // another transfer throws IdempotencyMismatch.
   TransferResult transfer(const std::string& from, const std::string& to, std::int64_t amount,
-                          Strategy strategy);
+                          Strategy strategy, std::string_view idempotency_key = {});
   std::int64_t balance(const std::string& id);
   std::int64_t total();
   int retries() const { return retries_; }  // optimistic / serializable re-tries so far
   // The ledger row of the last transfer that returned (not one that threw).
   const LedgerRow& recorded() const { return recorded_; }
+  // The last transfer that returned was answered from the ledger (its idempotency key was there).
+  bool replayed() const { return replayed_; }
   // Creates the schema when `db` holds no bank of this version (no ledger, no opening balances);
   // true when it did. An existing bank and its ledger are kept.
   static bool ensure_schema(Db& db, Strategy strategy);
@@ -59,12 +65,17 @@ class SqlBank {
                                 std::optional<TxMode> mode, const char* lock_clause);
   TransferResult optimistic(const std::string& from, const std::string& to, std::int64_t amount);
   TransferResult atomic(const std::string& from, const std::string& to, std::int64_t amount, bool constraint);
+  TransferResult run(const std::string& from, const std::string& to, std::int64_t amount, Strategy strategy);
   TransferResult record(const std::string& from, const std::string& to, std::int64_t amount,
                         const TransferResult& result);
+  TransferResult replay(const LedgerRow& row, const std::string& from, const std::string& to,
+                        std::int64_t amount);
   Db& db_;
   int retries_ = 0;
   Strategy strategy_ = Strategy::unsafe;  // the running transfer's, for its ledger row
+  std::string key_;                       // the running transfer's idempotency key, for its row
   LedgerRow recorded_;
+  bool replayed_ = false;
 };
 
 // The double spend on an in-memory SQLite database, for explore(): a fresh database per run (so

@@ -168,22 +168,11 @@ class PostgresDb final : public Db {
         text += c;
       }
     }
-    std::vector<std::string> values;
+    std::vector<std::optional<std::string>> values;
     for (const auto& p : params)
-      values.push_back(std::holds_alternative<std::int64_t>(p) ? std::to_string(std::get<std::int64_t>(p))
-                                                               : std::get<std::string>(p));
-    switch (values.size()) {
-      case 0: return conn_.exec(text);
-      case 1: return conn_.exec(text, values[0]);
-      case 2: return conn_.exec(text, values[0], values[1]);
-      case 3: return conn_.exec(text, values[0], values[1], values[2]);
-      case 4: return conn_.exec(text, values[0], values[1], values[2], values[3]);
-      // The ledger's INSERT binds ten (bank/ledger.cpp).
-      case 10:
-        return conn_.exec(text, values[0], values[1], values[2], values[3], values[4], values[5], values[6],
-                          values[7], values[8], values[9]);
-      default: throw std::invalid_argument("lab::Db: 0 to 4 or 10 parameters per statement");
-    }
+      values.emplace_back(std::holds_alternative<std::int64_t>(p) ? std::to_string(std::get<std::int64_t>(p))
+                                                                  : std::get<std::string>(p));
+    return conn_.exec_list(text, values);
   }
   template <class Fn>
   auto guard(Fn fn) -> decltype(fn()) {

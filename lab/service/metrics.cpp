@@ -74,6 +74,9 @@ std::string Metrics::render(const std::vector<std::pair<std::string, std::int64_
   header("race_condition_hits_total", "counter",
          "Transfers whose source balance changed between their check and their write.");
   out << "race_condition_hits_total " << race_condition_hits.load() << '\n';
+  header("racelab_idempotent_replays_total", "counter",
+         "Transfers retried with an Idempotency-Key already in the ledger: answered, not run again.");
+  out << "racelab_idempotent_replays_total " << idempotent_replays.load() << '\n';
   header("double_spend_detected_total", "counter",
          "Successful transfers that left their source account below zero.");
   out << "double_spend_detected_total " << double_spend_detected.load() << '\n';

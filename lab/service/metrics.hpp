@@ -5,6 +5,7 @@
 // barrier queue is `barrier_waiting` (the lab's `barrier_waiting_count` too with `lab_names`: a gauge
 // named _count fails `promtool check metrics`). racelab's: racelab_transfers_total{strategy,status},
 // racelab_money / racelab_money_expected, racelab_barrier_timeouts_total, racelab_retries_total{strategy},
+// racelab_idempotent_replays_total,
 // racelab_spans_*. The two lab counters mean different things:
 //   race_condition_hits_total     transfers whose source balance changed between their check and
 //                                 their write (another transfer got into the window)
@@ -47,6 +48,7 @@ class Metrics {
 
   std::atomic<std::int64_t> race_condition_hits{0};
   std::atomic<std::int64_t> double_spend_detected{0};
+  std::atomic<std::int64_t> idempotent_replays{0};
   std::atomic<std::int64_t> concurrent_transfers{0};
   std::int64_t money_expected = 1700;
 

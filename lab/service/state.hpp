@@ -18,6 +18,7 @@
 #include <string>
 #include <utility>
 
+#include "bank/idempotency.hpp"
 #include "bank/sql_bank.hpp"
 #include "service/bank_service.hpp"
 #include "service/connections.hpp"
@@ -40,6 +41,7 @@ struct BankService::State {
   Window window;               // armed under settings_mu
   std::shared_mutex reset_mu;  // transfers share it; /reset takes it alone
   Metrics metrics;
+  bank::KeysInFlight keys_in_flight;  // POST /transfer's Idempotency-Keys being executed
   std::unique_ptr<Tracer> tracer;
   // POST routes by path, so a POST without a body (curl -X POST "…?enabled=true", as the lab's
   // walk-through sends) can be served: cpp-httplib refuses those before routing.
@@ -65,8 +67,13 @@ struct BankService::State {
   // transfer_routes.cpp
   void transfer_routes(httplib::Server& server);
   void transfer(const httplib::Request& req, httplib::Response& res);
-  std::pair<int, json> execute(const std::string& from, const std::string& to, std::int64_t amount,
-                               const std::string& traceparent);
+  struct Answer {
+    int status = 200;
+    json body;
+    bool replayed = false;  // an idempotent retry answered from the ledger
+  };
+  Answer execute(const std::string& from, const std::string& to, std::int64_t amount,
+                 const std::string& traceparent, const std::string& idempotency_key = {});
   void fire(const httplib::Request& req, httplib::Response& res);
   // admin_routes.cpp
   void settings_routes(httplib::Server& server);

@@ -15,6 +15,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A ledger row as the API shows it: POST /transfer's answer (and its idempotent replay), and each
+// entry of GET /transactions.
 json row_json(const bank::LedgerRow& r) {
   const bool success = r.status == to_string(bank::TransferStatus::success);
   return {{"id", r.id},
@@ -28,7 +30,18 @@ json row_json(const bank::LedgerRow& r) {
           {"to_balance_after", r.to_balance_after},
           {"status", r.status},
           {"strategy", r.strategy},
-          {"race_condition_detected", success && r.from_balance_after != r.from_balance_before - r.amount}};
+          {"race_condition_detected", success && r.from_balance_after != r.from_balance_before - r.amount},
+          {"idempotency_key", r.idempotency_key.empty() ? json(nullptr) : json(r.idempotency_key)}};
+}
+
+// The Idempotency-Key header's value: a Structured Field string ("…", as the draft writes it) or,
+// leniently, the bare token clients commonly send. Empty when absent; throws naming a bad one.
+std::string idempotency_key(const httplib::Request& req) {
+  if (!req.has_header("Idempotency-Key")) return {};
+  std::string key = req.get_header_value("Idempotency-Key");
+  if (key.size() >= 2 && key.front() == '"' && key.back() == '"') key = key.substr(1, key.size() - 2);
+  bank::check_idempotency_key(key);
+  return key;
 }
 
 }  // namespace
@@ -77,14 +90,28 @@ void BankService::State::transfer(const httplib::Request& req, httplib::Response
     return error(res, 400, "'amount' is too large (at most " + std::to_string(kMaxAmount) + ")");
   const std::string from = body["from_account"], to = body["to_account"];
   if (from == to) return error(res, 400, "cannot transfer from '" + from + "' to itself");
-  auto [status, record] = execute(from, to, amount, req.get_header_value("traceparent"));
-  reply(res, status, record);
+  std::string key;
+  try {
+    key = idempotency_key(req);
+  } catch (const std::invalid_argument& e) {
+    return error(res, 400, e.what());
+  }
+  std::optional<bank::KeysInFlight::Claim> claim;
+  try {
+    claim.emplace(keys_in_flight.claim(key));
+  } catch (const bank::KeyInFlight& e) {
+    return error(res, 409, e.what());
+  }
+  auto answer = execute(from, to, amount, req.get_header_value("traceparent"), key);
+  if (answer.replayed) res.set_header("Idempotent-Replayed", "true");
+  reply(res, answer.status, answer.body);
 }
 
 // One validated transfer: the bank (and its ledger row), the metrics and the span. Returns the HTTP status
 // and the body (the transfer record, or an error).
-std::pair<int, json> BankService::State::execute(const std::string& from, const std::string& to,
-                                                 std::int64_t amount, const std::string& traceparent) {
+BankService::State::Answer BankService::State::execute(const std::string& from, const std::string& to,
+                                                       std::int64_t amount, const std::string& traceparent,
+                                                       const std::string& idempotency_key) {
   const Strategy strategy = this->strategy();
   Span span = tracer->start("transfer", traceparent);
   span.attributes = {{"transfer.from", from},
@@ -100,10 +127,10 @@ std::pair<int, json> BankService::State::execute(const std::string& from, const 
   const auto start = Clock::now();
   bank::SqlBank bank(db());
   bank::TransferResult r;
-  auto finish = [&](int status, json body) {
+  auto finish = [&](int status, json body, bool replayed = false) {
     span.attributes["http.response.status_code"] = status;
     tracer->finish(std::move(span));
-    return std::pair<int, json>{status, std::move(body)};
+    return Answer{status, std::move(body), replayed};
   };
   struct Refusal {
     int status;
@@ -116,7 +143,9 @@ std::pair<int, json> BankService::State::execute(const std::string& from, const 
     const auto wall = now_unix_nano();
     const auto steady = Clock::now();
     try {
-      r = bank.transfer(from, to, amount, strategy);
+      r = bank.transfer(from, to, amount, strategy, idempotency_key);
+    } catch (const bank::IdempotencyMismatch& e) {
+      refusal = Refusal{422, "failed_idempotency_mismatch", e.what()};
     } catch (const bank::UnknownAccount& e) {
       refusal = Refusal{404, "failed_unknown_account", e.what()};
     } catch (const bank::InvalidTransfer& e) {
@@ -143,8 +172,16 @@ std::pair<int, json> BankService::State::execute(const std::string& from, const 
     span.error = true;
     return finish(refusal->status, {{"error", refusal->message}});
   }
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   const bool success = r.status == bank::TransferStatus::success;
+  const int status = success || config.lab_compat ? 200 : 409;
+  if (bank.replayed()) {
+    // The original answer, from the ledger: nothing moved, so nothing is counted as a transfer.
+    metrics.idempotent_replays += 1;
+    span.attributes["transfer.id"] = bank.recorded().id;
+    span.attributes["transfer.idempotent_replay"] = true;
+    return finish(status, row_json(bank.recorded()), true);
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   // A race hit: the source balance changed between this transfer's check and its write (another
   // transfer got in). A double-spend: the transfer succeeded and left the source below zero.
   const bool race = success && r.from_balance_after != r.from_balance_before - amount;
@@ -155,19 +192,8 @@ std::pair<int, json> BankService::State::execute(const std::string& from, const 
   if (double_spend) metrics.double_spend_detected += 1;
   // The ledger row the transfer committed with its balances: its id and time are the ledger's.
   const bank::LedgerRow& row = bank.recorded();
-  json record = {{"id", row.id},
-                 {"from_account", from},
-                 {"to_account", to},
-                 {"amount", amount},
-                 {"timestamp", row.timestamp},
-                 {"from_balance_before", r.from_balance_before},
-                 {"from_balance_after", r.from_balance_after},
-                 {"to_balance_before", r.to_balance_before},
-                 {"to_balance_after", r.to_balance_after},
-                 {"status", std::string(to_string(r.status))},
-                 {"strategy", std::string(to_string(strategy))},
-                 {"race_condition_detected", race},
-                 {"duration_ms", seconds * 1000.0}};
+  json record = row_json(row);
+  record["duration_ms"] = seconds * 1000.0;
   span.attributes["transfer.id"] = record["id"];
   span.attributes["transfer.status"] = record["status"];
   span.attributes["race_condition.detected"] = race;
@@ -175,7 +201,7 @@ std::pair<int, json> BankService::State::execute(const std::string& from, const 
   for (const char* key :
        {"from_balance_before", "from_balance_after", "to_balance_before", "to_balance_after"})
     span.attributes[std::string("transfer.") + key] = record[key];
-  return finish(success || config.lab_compat ? 200 : 409, std::move(record));
+  return finish(status, std::move(record));
 }
 
 // POST /admin/fire?n=2&from=alice&to=bob&amount=800: N transfers at once, each on a thread of its
@@ -191,7 +217,7 @@ void BankService::State::fire(const httplib::Request& req, httplib::Response& re
   for (const auto& id : {from, to})
     if (!db().query_int64("SELECT balance FROM accounts WHERE id = ?", {id}))
       return error(res, 404, "unknown account '" + id + "'");
-  std::vector<std::pair<int, json>> results(static_cast<std::size_t>(*n));
+  std::vector<Answer> results(static_cast<std::size_t>(*n));
   {
     std::vector<std::thread> threads;
     for (std::size_t i = 0; i < results.size(); ++i)
@@ -201,7 +227,7 @@ void BankService::State::fire(const httplib::Request& req, httplib::Response& re
   json list = json::array();
   std::map<std::string, int> summary;
   int double_spends = 0;
-  for (auto& [status, body] : results) {
+  for (auto& [status, body, replayed] : results) {
     ++summary[body.contains("status") ? body["status"].get<std::string>() : "error"];
     if (body.value("from_balance_after", std::int64_t{0}) < 0 && body.value("status", "") == "success")
       ++double_spends;

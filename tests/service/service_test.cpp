@@ -285,3 +285,80 @@ TEST(Ledger, TransactionsSurviveARestartAndTheAuditExplainsThem) {
     EXPECT_EQ(get(c, "/audit")["ledger_rows"], 0);
   }
 }
+
+namespace {
+
+httplib::Result post_keyed(httplib::Client& c, const std::string& key, const std::string& body) {
+  return c.Post("/transfer", httplib::Headers{{"Idempotency-Key", key}}, body, "application/json");
+}
+
+}  // namespace
+
+// POST /transfer with an Idempotency-Key: the retry gets the original answer (same id, same status,
+// marked Idempotent-Replayed) and moves nothing; the key with another body is a 422; a malformed key
+// a 400; a key whose first request is still running a 409. The key lives in the ledger, so a restart
+// remembers it.
+TEST(Idempotency, ARetryGetsTheOriginalAnswerAndMovesNothing) {
+  const auto db = temp_db("idempotency");
+  std::string id;
+  {
+    ServerProcess server(kCli, {"--db", db});
+    auto c = server.client();
+    ASSERT_EQ(post(c, "/reset"), 200);
+    auto first = post_keyed(c, "\"order-17\"", transfer_body("alice", "bob", 100));  // an SF string
+    ASSERT_TRUE(first);
+    ASSERT_EQ(first->status, 200) << first->body;
+    EXPECT_FALSE(first->has_header("Idempotent-Replayed"));
+    id = json::parse(first->body)["id"];
+    auto again = post_keyed(c, "order-17", transfer_body("alice", "bob", 100));  // the bare token too
+    ASSERT_EQ(again->status, 200);
+    EXPECT_EQ(again->get_header_value("Idempotent-Replayed"), "true");
+    auto replay = json::parse(again->body);
+    EXPECT_EQ(replay["id"], id);
+    EXPECT_EQ(replay["from_balance_after"], 900);
+    EXPECT_EQ(replay["idempotency_key"], "order-17");
+    EXPECT_EQ(balance(c, "alice"), 900);
+
+    auto refused = post_keyed(c, "order-18", transfer_body("charlie", "bob", 5000));
+    EXPECT_EQ(refused->status, 409);
+    EXPECT_EQ(post_keyed(c, "order-18", transfer_body("charlie", "bob", 5000))->status, 409);
+
+    auto other = post_keyed(c, "order-17", transfer_body("alice", "bob", 200));
+    EXPECT_EQ(other->status, 422);
+    EXPECT_NE(json::parse(other->body)["error"].get<std::string>().find("'order-17' was used for another"),
+              std::string::npos)
+        << other->body;
+    for (const std::string& bad : {std::string("\"\""), std::string("has space"), std::string(256, 'k')}) {
+      auto r = post_keyed(c, bad, transfer_body("alice", "bob", 1));
+      EXPECT_EQ(r->status, 400) << "key '" << bad << "': " << r->body;
+    }
+    EXPECT_EQ(balance(c, "alice"), 900);
+    EXPECT_EQ(get(c, "/transactions")["transactions"].size(), 2u);
+    EXPECT_EQ(metric(c, "racelab_idempotent_replays_total"), 2);
+
+    // In flight: the first request sleeps 2 s at the window; the second with its key is a 409.
+    ASSERT_EQ(post(c, "/admin/delay?enabled=true&ms=2000"), 200);
+    int slow_status = 0;
+    std::thread t([&] {
+      auto cs = server.client();
+      auto r = post_keyed(cs, "order-19", transfer_body("alice", "bob", 1));
+      slow_status = r ? r->status : -1;
+    });
+    while (metric(c, "concurrent_transfers") < 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    auto busy = post_keyed(c, "order-19", transfer_body("alice", "bob", 1));
+    t.join();
+    EXPECT_EQ(busy->status, 409);
+    EXPECT_NE(busy->body.find("still in flight"), std::string::npos) << busy->body;
+    EXPECT_EQ(slow_status, 200);
+    ASSERT_EQ(post(c, "/admin/delay?enabled=false"), 200);
+  }
+  // Another process on the same ledger remembers the key.
+  ServerProcess server(kCli, {"--db", db});
+  auto c = server.client();
+  auto after = post_keyed(c, "order-17", transfer_body("alice", "bob", 100));
+  EXPECT_EQ(after->status, 200);
+  EXPECT_EQ(after->get_header_value("Idempotent-Replayed"), "true");
+  EXPECT_EQ(json::parse(after->body)["id"], id);
+  EXPECT_EQ(balance(c, "alice"), 899);
+  EXPECT_EQ(get(c, "/audit")["clean"], true);
+}

@@ -92,6 +92,12 @@ class Connection {
   Result exec_named(std::string_view point, std::string_view sql, const Args&... args) {
     return exec_params(sql, point, {param(args)...});
   }
+  // The same with a parameter list made at run time (nullopt is NULL); an empty `point` names it
+  // from the SQL.
+  Result exec_list(std::string_view sql, const std::vector<std::optional<std::string>>& params,
+                   std::string_view point = {}) {
+    return exec_params(sql, point, params);
+  }
   template <class... Args>
   std::optional<std::int64_t> query_int64(std::string_view sql, const Args&... args) {
     auto r = exec(sql, args...);
