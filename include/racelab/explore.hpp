@@ -67,6 +67,7 @@ struct ExploreOptions {
   std::uint64_t max_steps = 100'000;
   double crash_probability = 0.0;
   std::string crash_points{};
+  std::string faults{};    // which faults crash injection places (SimOptions::faults); empty: crash
   std::string schedule{};  // replay only this schedule
   bool minimize = true;    // shrink the failing schedule
   // Every failure is replayed from its schedule and compared step for step (always). verify also

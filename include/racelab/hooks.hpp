@@ -105,8 +105,13 @@ class Hooks {
   // A thread reaching `then` waits until some thread has passed `first` (every hit by default).
   ActionRef order(std::string_view first, std::string_view then,
                   std::chrono::nanoseconds timeout = kDefaultTimeout);
+  // Fail the call `point` stands for with `fault` (racelab/fault.hpp; once by default), after the
+  // point's other actions. Only points that offer the fault take it: a plain RACELAB_POINT offers
+  // `crash` (InjectedCrash is thrown from it); a database adapter's statements offer the rest.
+  ActionRef fault(std::string_view point, Fault fault);
 
-  // Arms actions from a spec such as "transfer.after_read=delay:200ms;a.b=barrier:2:5s;x=order:y".
+  // Arms actions from a spec such as "transfer.after_read=delay:200ms;a.b=barrier:2:5s;x=order:y;
+  // sql.commit=fault:lost_after_commit".
   // Throws HookSpecError naming the bad part; on error nothing is armed.
   void arm(std::string_view spec);
 

@@ -20,11 +20,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include "racelab/fault.hpp"
 
 namespace racelab {
 
@@ -62,6 +65,10 @@ class Point {
   explicit Point(std::string_view name, const char* file = "(runtime)", int line = 0)
       : site_(&detail::intern_site(name, file, line)) {}
   inline void hit() const;
+  // hit(), at a point that can fail in the ways `offered` names (racelab/fault.hpp): returns the
+  // fault to produce here, if a simulation's strategy or an armed Hooks::fault chose one. A crash
+  // is thrown (InjectedCrash), never returned. Unarmed, the same cost as hit().
+  inline std::optional<Fault> hit_or_fault(FaultSet offered) const;
   std::string_view name() const;
 
  private:
@@ -110,6 +117,8 @@ void disarm_thread() noexcept;
 void register_site(Site& site) noexcept;
 // The slow path: counts the hit, then hands the point to the simulation, the hooks and observers.
 void fire(Site& site);
+// The same for a point offering faults beyond a crash (Point::hit_or_fault).
+std::optional<Fault> fire_or_fault(Site& site, FaultSet offered);
 
 // One Site per distinct Tag (a lambda type made at the call site), registered at start-up.
 template <class Tag>
@@ -144,6 +153,15 @@ inline void Point::hit() const {
 #ifndef RACELAB_DISABLE
   if (__builtin_expect(detail::armed(), 0)) detail::fire(*site_);
 #endif
+}
+
+inline std::optional<Fault> Point::hit_or_fault(FaultSet offered) const {
+#ifndef RACELAB_DISABLE
+  if (__builtin_expect(detail::armed(), 0)) return detail::fire_or_fault(*site_, offered);
+#else
+  static_cast<void>(offered);
+#endif
+  return std::nullopt;
 }
 
 inline std::string_view Point::name() const { return site_->name; }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "racelab/explore.hpp"
+#include "racelab/fault.hpp"
 #include "racelab/hooks.hpp"
 #include "racelab/observe.hpp"
 #include "racelab/outcome.hpp"

@@ -98,6 +98,10 @@ class SqliteDb final : public Db {
       throw DbBusy(e.what());
     } catch (const racelab::sqlite::ConstraintViolation& e) {
       throw DbConstraint(e.what());
+    } catch (const racelab::sqlite::Error& e) {
+      if ((e.code() & 0xff) == SQLITE_IOERR) throw DbLost(e.what());
+      if ((e.code() & 0xff) == SQLITE_INTERRUPT) throw DbTimeout(e.what());
+      throw;
     }
   }
   racelab::sqlite::Connection conn_;
@@ -105,7 +109,8 @@ class SqliteDb final : public Db {
 
 class PostgresDb final : public Db {
  public:
-  explicit PostgresDb(const std::string& conninfo) : conn_(racelab::postgres::Connection::open(conninfo)) {}
+  explicit PostgresDb(const std::string& conninfo)
+      : conninfo_(conninfo), conn_(racelab::postgres::Connection::open(conninfo)) {}
   Backend backend() const override { return Backend::postgres; }
   void script(std::string_view sql) override {
     guard([&] { conn_.run_script(sql); });
@@ -148,6 +153,7 @@ class PostgresDb final : public Db {
     // here (no injected crash, no unwind signal), so the ROLLBACK really runs and the dead task's
     // locks go with it.
     racelab::NoThrowScope in_rollback;
+    if (lost_) return;  // the server rolled back when the connection went
     try {
       conn_.exec("ROLLBACK");
     } catch (...) {
@@ -176,8 +182,17 @@ class PostgresDb final : public Db {
   }
   template <class Fn>
   auto guard(Fn fn) -> decltype(fn()) {
+    if (lost_) {  // a lost connection is replaced on next use, as a pool replaces it
+      conn_ = racelab::postgres::Connection::open(conninfo_);
+      lost_ = false;
+    }
     try {
       return fn();
+    } catch (const racelab::postgres::ConnectionLost& e) {
+      lost_ = true;
+      throw DbLost(e.what());
+    } catch (const racelab::postgres::QueryCanceled& e) {
+      throw DbTimeout(e.what());
     } catch (const racelab::postgres::SerializationFailure& e) {
       throw DbConflict(e.what());
     } catch (const racelab::postgres::DeadlockDetected& e) {
@@ -190,7 +205,9 @@ class PostgresDb final : public Db {
       throw DbConstraint(e.what());
     }
   }
+  std::string conninfo_;
   racelab::postgres::Connection conn_;
+  bool lost_ = false;
   long lock_timeout_ms_ = -1;  // -1: wait as long as the server does
 };
 

@@ -6,10 +6,11 @@
 //   auto n = db->query_int64("SELECT balance FROM accounts WHERE id = ?", {"alice"});
 //   db->commit();
 //
-// SQL uses `?` placeholders for both backends. Backend errors become three lab errors, so
+// SQL uses `?` placeholders for both backends. Backend errors become five lab errors, so
 // strategies can react the same way everywhere: DbBusy (the row or database is locked and we were
-// told not to wait), DbConflict (a serialization failure or deadlock: retry the transaction) and
-// DbConstraint (a CHECK or UNIQUE refused the write).
+// told not to wait), DbConflict (a serialization failure or deadlock: retry the transaction),
+// DbConstraint (a CHECK or UNIQUE refused the write), DbLost (the connection went: the outcome is
+// unknown) and DbTimeout (a statement timeout).
 #pragma once
 
 #include <chrono>
@@ -45,6 +46,18 @@ class DbConflict : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 class DbConstraint : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+// The connection was lost (racelab::Fault::lost_before / lost_after_commit, or a real network
+// failure): whether the statement — a COMMIT — took effect is unknown to the caller. The Db is usable
+// again (PostgreSQL reconnects on next use); an open transaction is gone.
+class DbLost : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+// The statement ran past its timeout and was cancelled (PostgreSQL 57014, SQLITE_INTERRUPT).
+class DbTimeout : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };

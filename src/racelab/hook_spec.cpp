@@ -27,7 +27,8 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
 [[noreturn]] void fail(std::string_view entry, const std::string& why) {
   throw HookSpecError("racelab hook spec: in '" + std::string(entry) + "': " + why +
                       " (expected POINT=delay:DURATION, POINT=barrier:COUNT[:TIMEOUT] or "
-                      "POINT=order:FIRST_POINT[:TIMEOUT]; entries separated by ';')");
+                      "POINT=order:FIRST_POINT[:TIMEOUT] or POINT=fault:KIND[:TIMES|always]; entries "
+                      "separated by ';')");
 }
 
 bool valid_point_name(std::string_view name) {
@@ -84,6 +85,23 @@ HookSpecEntry parse_entry(std::string_view entry) {
     out.first = std::string(trim(fields[1]));
     if (!valid_point_name(out.first)) fail(entry, "bad point name '" + out.first + "'");
     if (fields.size() == 3) out.duration = parse_duration(trim(fields[2]), entry);
+  } else if (verb == "fault") {
+    arity(2, 3);
+    out.kind = HookSpecEntry::Kind::fault;
+    auto kind = trim(fields[1]);
+    auto fault = parse_fault(kind);
+    if (!fault) fail(entry, "unknown fault '" + std::string(kind) + "' (known: " + fault_names() + ")");
+    out.fault = *fault;
+    if (fields.size() == 3) {
+      auto text = trim(fields[2]);
+      if (text == "always") {
+        out.times = -1;
+      } else {
+        auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out.times);
+        if (ec != std::errc() || ptr != text.data() + text.size() || out.times < 1)
+          fail(entry, "fault count '" + std::string(text) + "' is not a positive integer or 'always'");
+      }
+    }
   } else {
     fail(entry, "unknown action '" + std::string(verb) + "'");
   }

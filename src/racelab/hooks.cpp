@@ -20,7 +20,7 @@
 namespace racelab {
 namespace detail {
 
-enum class ActionKind { before, after, delay, barrier, order };
+enum class ActionKind { before, after, delay, barrier, order, fault };
 
 struct Action {
   ActionKind kind{};
@@ -30,6 +30,7 @@ struct Action {
   std::chrono::nanoseconds duration{0};  // delay: the sleep; barrier/order: the timeout
   int count = 0;                         // barrier size
   std::string first;                     // order: the point that must be passed first
+  Fault fault = Fault::crash;            // fault: which
   std::int64_t remaining = -1;           // -1: always
   std::optional<std::string> thread;     // only threads with this label
   std::uint64_t fired = 0;
@@ -205,13 +206,13 @@ void wait_delay(std::unique_lock<std::mutex>& lk, State& st, Action& a, std::str
 
 }  // namespace
 
-void run_point_hooks(std::string_view name) {
+std::optional<Fault> run_point_hooks(std::string_view name, FaultSet offered) {
   State& st = state();
   // Points armed by something else (a PointLog, a simulation elsewhere) pass without the lock. A
   // scope opened this very moment may be missed once, as with arming itself (see point.hpp).
-  if (st.open_scopes.load(std::memory_order_acquire) == 0) return;
+  if (st.open_scopes.load(std::memory_order_acquire) == 0) return std::nullopt;
   std::unique_lock lk(st.mu);
-  if (st.scopes.empty()) return;
+  if (st.scopes.empty()) return std::nullopt;
   const std::string& me = thread_label();
 
   std::vector<std::shared_ptr<Action>> matched;
@@ -245,6 +246,13 @@ void run_point_hooks(std::string_view name) {
   each(ActionKind::after, [&](Action& a) {
     if (claim(a)) run_callback(lk, st, a);
   });
+  // A fault last: the point has been passed (its waits and callbacks ran), and the call it stands
+  // for fails. The first armed fault the point can produce wins; the others keep their firings.
+  std::optional<Fault> fault;
+  each(ActionKind::fault, [&](Action& a) {
+    if (!fault && offered.contains(a.fault) && claim(a)) fault = a.fault;
+  });
+  return fault;
 }
 
 namespace {
@@ -425,6 +433,16 @@ ActionRef Hooks::delay(std::string_view point, std::chrono::nanoseconds duration
   return add(std::move(a));
 }
 
+ActionRef Hooks::fault(std::string_view point, Fault fault) {
+  auto a = std::make_shared<detail::Action>();
+  a->kind = detail::ActionKind::fault;
+  a->names = {std::string(point)};
+  a->display = "fault(" + std::string(point) + ", " + std::string(to_string(fault)) + ")";
+  a->fault = fault;
+  a->remaining = 1;
+  return add(std::move(a));
+}
+
 ActionRef Hooks::barrier(std::string_view point, int count, std::chrono::nanoseconds timeout) {
   if (count < 1) throw std::invalid_argument("racelab: Hooks::barrier needs count >= 1");
   if (timeout <= std::chrono::nanoseconds::zero())
@@ -462,6 +480,14 @@ void Hooks::arm(std::string_view spec) {
       case detail::HookSpecEntry::Kind::order:
         order(e.first, e.point, e.duration.count() > 0 ? e.duration : kDefaultTimeout);
         break;
+      case detail::HookSpecEntry::Kind::fault: {
+        auto ref = fault(e.point, e.fault);
+        if (e.times < 0)
+          ref.always();
+        else
+          ref.times(e.times);
+        break;
+      }
     }
   }
 }

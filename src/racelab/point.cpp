@@ -14,6 +14,7 @@
 #include "racelab/detail/point_sink.hpp"
 #include "racelab/detail/point_state.hpp"
 #include "racelab/observe.hpp"
+#include "racelab/sim/simulation.hpp"
 
 namespace racelab {
 namespace detail {
@@ -135,19 +136,36 @@ void disarm_thread() noexcept {
   if (--t_thread_arms == 0) disarm();
 }
 
-void fire(Site& site) {
+namespace {
+
+void count(Site& site) {
   if (!t_hits_gone && site.index != Site::kUnregistered)
     t_hits.hit(site.index);
   else
     site.hits.fetch_add(1, std::memory_order_relaxed);
   if (PointLog* log = t_point_log != nullptr ? t_point_log : t_fallback_point_log) log->record(site.name);
+}
+
+}  // namespace
+
+void fire(Site& site) {
+  count(site);
   // Inside a simulated task the scheduler owns the interleaving; real-thread hooks (barriers,
   // delays) would only stall the one thread every task runs on, so they do not apply there.
   if (PointSink* sink = t_point_sink) {
     sink->on_point(site.name);
     return;
   }
-  run_point_hooks(site.name);
+  // A plain point can only crash: a Hooks::fault(point, Fault::crash) armed here.
+  if (run_point_hooks(site.name, FaultSet{Fault::crash})) throw InjectedCrash(site.name);
+}
+
+std::optional<Fault> fire_or_fault(Site& site, FaultSet offered) {
+  count(site);
+  if (PointSink* sink = t_point_sink) return sink->on_fault_point(site.name, offered);
+  auto fault = run_point_hooks(site.name, offered.with(Fault::crash));
+  if (fault == Fault::crash) throw InjectedCrash(site.name);
+  return fault;
 }
 
 }  // namespace detail

@@ -13,6 +13,13 @@
 //   pg.exec("UPDATE accounts SET balance = balance - $1 WHERE id = $2", 800, "alice");
 //   tx.commit();
 //
+// Each statement's point offers faults (racelab/fault.hpp, docs/faults.md), produced as the server
+// and libpq would: `lost_before` shuts the connection's socket before the statement is sent (libpq
+// then reports the lost server: ConnectionLost), `lost_after_commit` after COMMIT's reply arrived
+// (ConnectionLost; the COMMIT took effect), and `timeout`, `deadlock`, `serialization`, `busy` are
+// raised by the server in place of the statement (57014, 40P01, 40001, 55P03), which aborts the
+// transaction as the real error does.
+//
 // A Connection belongs to one thread (or one simulated task) at a time.
 #pragma once
 
@@ -56,6 +63,16 @@ class UniqueViolation : public Error {  // 23505
   using Error::Error;
 };
 class CheckViolation : public Error {  // 23514
+ public:
+  using Error::Error;
+};
+class QueryCanceled : public Error {  // 57014: a statement timeout (or a cancel request)
+ public:
+  using Error::Error;
+};
+// The connection broke (08xxx, or libpq lost the server): whether the last statement took effect is
+// unknown. The Connection is unusable from then on; open another.
+class ConnectionLost : public Error {
  public:
   using Error::Error;
 };

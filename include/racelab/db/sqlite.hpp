@@ -10,6 +10,13 @@
 // task until another connection finishes a statement outside a transaction, so the lock holder can
 // commit and real SQLite locking takes part in the search deterministically.
 //
+// Each statement's point offers faults (racelab/fault.hpp, docs/faults.md), surfaced as SQLite's own
+// errors: `lost_before` and `lost_after_commit` as SQLITE_IOERR (an embedded database has no
+// connection to lose: this is the caller losing the answer, before the statement ran or after its
+// COMMIT took effect), `timeout` as SQLITE_INTERRUPT, `busy` and `deadlock` as Busy (SQLITE_BUSY:
+// SQLite answers a deadlock by refusing the lock at once), `serialization` as Busy with
+// SQLITE_BUSY_SNAPSHOT (a WAL snapshot too old to write from).
+//
 //   auto db = racelab::sqlite::Connection::open("bank.db", {.wal = true});
 //   db.exec("CREATE TABLE IF NOT EXISTS counter(id INTEGER PRIMARY KEY, n INTEGER NOT NULL)");
 //   racelab::sqlite::Transaction tx(db, racelab::sqlite::Transaction::Mode::immediate);
@@ -71,6 +78,7 @@ class Statement {
       : db_(other.db_),
         stmt_(std::exchange(other.stmt_, nullptr)),
         point_(other.point_),
+        faults_(other.faults_),
         cached_(std::exchange(other.cached_, nullptr)),
         started_(other.started_) {}
   Statement& operator=(Statement&&) = delete;
@@ -101,11 +109,14 @@ class Statement {
 
  private:
   friend class Connection;
-  Statement(sqlite3* db, sqlite3_stmt* stmt, Point point, detail::CachedStatement* cached = nullptr)
-      : db_(db), stmt_(stmt), point_(point), cached_(cached) {}
+  Statement(sqlite3* db, sqlite3_stmt* stmt, Point point, FaultSet faults,
+            detail::CachedStatement* cached = nullptr)
+      : db_(db), stmt_(stmt), point_(point), faults_(faults), cached_(cached) {}
+  [[noreturn]] void inject(Fault fault);
   sqlite3* db_;
   sqlite3_stmt* stmt_;
   Point point_;
+  FaultSet faults_;                  // what the point offers (racelab/fault.hpp)
   detail::CachedStatement* cached_;  // the connection's cache entry this statement returns to
   bool started_ = false;
 };

@@ -10,8 +10,16 @@
 #include <string>
 #include <string_view>
 
+#include "racelab/fault.hpp"
+
 namespace racelab::db {
 
 std::string statement_point_name(std::string_view sql);
+
+// The faults a statement's point offers (racelab/fault.hpp), by its verb; an adapter keeps those its
+// database can produce. BEGIN: the connection lost first. COMMIT: lost first, lost after it took
+// effect, a serialization failure. ROLLBACK: none (it must always run). Any other statement: lost
+// first, a statement timeout, a deadlock victim, a serialization failure, a lock wait timed out.
+FaultSet statement_faults(std::string_view sql);
 
 }  // namespace racelab::db

@@ -42,6 +42,10 @@ struct SimOptions {
   // Which points may crash: comma-separated names, `prefix.*` for a family; empty: every
   // RACELAB_POINT (never racelab's own sync operations).
   std::string crash_points{};
+  // Which faults crash injection places (racelab/fault.hpp): comma-separated names or `all`; empty:
+  // `crash` only. A point offers its own (a database statement: lost_before, deadlock, …); where
+  // several apply, each is one more choice (dfs tries each; random draws one).
+  std::string faults{};
 };
 
 // Thrown inside a task at a point chosen by crash injection. A task ended by it is not a failure:

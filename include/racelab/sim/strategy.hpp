@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 
+#include "racelab/fault.hpp"
 #include "racelab/sim/trace.hpp"
 
 namespace racelab {
@@ -59,20 +60,26 @@ struct PickContext {
   bool crashable = false;
   bool crash_enabled = false;
   double crash_probability = 0.0;
+  // Faults beyond a crash the point can produce (racelab/fault.hpp), in enum order: answering
+  // `enabled.size() + i` injects faults[i]. Valid answers whenever listed (a replay may give them);
+  // `faults_enabled` says which of them the options ask for, with `crash_probability`.
+  std::span<const Fault> faults{};
+  FaultSet faults_enabled{};
 };
 
 class Strategy {
  public:
-  // pick()'s answers besides a position in `enabled`: crash the arriving task here; nobody runs
-  // (only when `enabled` is empty).
+  // pick()'s answers besides a position in `enabled` (or `enabled.size() + i` for faults[i]): crash
+  // the arriving task here; nobody runs (only when `enabled` is empty).
   static constexpr std::size_t kCrash = static_cast<std::size_t>(-1);
   static constexpr std::size_t kNobody = static_cast<std::size_t>(-2);
 
   virtual ~Strategy() = default;
   virtual std::string name() const = 0;
   virtual void begin_run(Random& random) { static_cast<void>(random); }
-  // A position in `enabled`, kCrash, or kNobody. Throws ScheduleDiverged when the run no longer
-  // fits what the strategy expects (a replayed schedule, a DFS prefix re-executed differently).
+  // A position in `enabled`, enabled.size() + i for faults[i], kCrash, or kNobody. Throws ScheduleDiverged
+  // when the run no longer fits what the strategy expects (a replayed schedule, a DFS prefix re-executed
+  // differently).
   virtual std::size_t pick(const PickContext& context) = 0;
   // After each run. False when there is nothing left to explore (an exhausted DFS).
   virtual bool end_run(std::uint64_t steps) {
@@ -98,6 +105,9 @@ std::unique_ptr<Strategy> make_strategy(std::string_view spec);
 
 namespace detail {
 std::shared_ptr<Strategy> make_shared_strategy(std::string_view spec);  // one allocation, for the engine
-}
+// The faults the options ask for at this decision, as pick() answers: kCrash first, then
+// enabled.size() + i for each faults[i] enabled. Writes at most kFaultKinds; returns how many.
+std::size_t fault_options(const PickContext& context, std::size_t* out);
+}  // namespace detail
 
 }  // namespace racelab

@@ -8,7 +8,8 @@
 //   racelab-schedule/1: *>A A@bank.after_read#1>B B@end>A
 //
 // reads "start with A; when A reaches bank.after_read for the first time, switch to B; when B
-// ends, switch to A". `!crash` instead of `>X` injects a crash there.
+// ends, switch to A". `!crash` instead of `>X` injects a crash there; `!deadlock`, `!lost_after_commit`
+// and the other names of racelab/fault.hpp inject that fault where the point offers it.
 //
 //   std::cout << out.trace().timeline();        // one column per task, one row per step
 //   std::ofstream("run.json") << out.trace().chrome_json();   // open in Perfetto
@@ -19,6 +20,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "racelab/fault.hpp"
 
 namespace racelab {
 
@@ -31,7 +34,7 @@ enum class StepKind : std::uint8_t {
   point,   // the task reached a point and may be preempted here
   block,   // the task blocked (mutex, condition variable, join, sleep)
   finish,  // the task ended
-  crash,   // an injected crash was thrown in the task here
+  crash,   // an injected fault: a crash was thrown in the task here, or TraceStep::fault produced
   idle,    // no task was running (the start, or every task waited and the clock advanced)
 };
 
@@ -42,8 +45,9 @@ struct TraceStep {
   std::uint32_t task = 0;  // who arrived (meaningless for idle)
   std::string_view point;  // where ("end" for finish)
   StepKind kind = StepKind::point;
-  std::uint32_t next = 0;    // who runs next, or kNoTask
-  std::int64_t time_ns = 0;  // virtual time
+  Fault fault = Fault::crash;  // for a crash step: which fault
+  std::uint32_t next = 0;      // who runs next, or kNoTask
+  std::int64_t time_ns = 0;    // virtual time
 };
 
 class Trace {
@@ -70,7 +74,8 @@ struct ScheduleEntry {
   std::string point;             // where `from` was
   std::uint32_t occurrence = 0;  // `from`'s n-th step at `point` (1-based)
   std::string to;                // who runs next ("" for a crash)
-  bool crash = false;
+  bool crash = false;            // a fault is injected here: `fault` (written !crash, !deadlock, …)
+  Fault fault = Fault::crash;
 };
 
 class ScheduleParseError : public std::invalid_argument {

@@ -3,6 +3,7 @@
 
 #include <libpq-fe.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <chrono>
 
@@ -21,6 +22,8 @@ namespace {
   if (sqlstate == "55P03") throw LockNotAvailable(sqlstate, message);
   if (sqlstate == "23505") throw UniqueViolation(sqlstate, message);
   if (sqlstate == "23514") throw CheckViolation(sqlstate, message);
+  if (sqlstate == "57014") throw QueryCanceled(sqlstate, message);
+  if (sqlstate.starts_with("08")) throw ConnectionLost(sqlstate, message);
   throw Error(sqlstate, message);
 }
 
@@ -32,6 +35,7 @@ void check_result(PGresult* r, PGconn* conn, std::string_view sql) {
                         (r != nullptr ? PQresultErrorMessage(r) : PQerrorMessage(conn));
   while (!message.empty() && message.back() == '\n') message.pop_back();
   std::string sqlstate = state != nullptr ? state : "";
+  if (sqlstate.empty() && PQstatus(conn) == CONNECTION_BAD) sqlstate = "08006";  // libpq lost the server
   PQclear(r);
   raise(sqlstate, message);
 }
@@ -179,19 +183,59 @@ Connection::~Connection() {
   if (conn_ != nullptr) PQfinish(conn_);
 }
 
+namespace {
+
+// What the server answers in place of a statement for an injected fault: the real SQLSTATE and
+// message, raised server-side so the transaction is aborted as the real error aborts it.
+std::string raised_by_server(Fault fault, std::string_view point) {
+  const char* state = "";
+  const char* message = "";
+  switch (fault) {
+    case Fault::timeout: state = "57014", message = "canceling statement due to statement timeout"; break;
+    case Fault::deadlock: state = "40P01", message = "deadlock detected"; break;
+    case Fault::serialization:
+      state = "40001", message = "could not serialize access due to concurrent update";
+      break;
+    case Fault::busy: state = "55P03", message = "canceling statement due to lock timeout"; break;
+    default: return {};
+  }
+  return std::string("DO $racelab$ BEGIN RAISE EXCEPTION USING ERRCODE = '") + state + "', MESSAGE = '" +
+         message + " (racelab fault " + std::string(to_string(fault)) + " at " + std::string(point) +
+         ")'; END $racelab$";
+}
+
+// The connection dropped, as a network failure drops it: libpq finds the server gone.
+void lose(PGconn* conn) noexcept { static_cast<void>(::shutdown(PQsocket(conn), SHUT_RDWR)); }
+
+}  // namespace
+
 Result Connection::exec_params(std::string_view sql, std::string_view point,
                                const std::vector<std::optional<std::string>>& params) {
-  Point(point.empty() ? db::statement_point_name(sql) : std::string(point)).hit();
+  const Point at(point.empty() ? db::statement_point_name(sql) : std::string(point));
+  const std::optional<Fault> fault = at.hit_or_fault(db::statement_faults(sql));
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
   std::string text(sql);
-  const int n = static_cast<int>(values.size());
+  int n = static_cast<int>(values.size());
+  if (fault == Fault::lost_before) lose(conn_);
+  if (fault && fault != Fault::lost_before && fault != Fault::lost_after_commit) {
+    text = raised_by_server(*fault, at.name());
+    n = 0;
+  }
   PGresult* r = !racelab::this_thread::simulated()
                     ? PQexecParams(conn_, text.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0)
                 : racelab::abandoned() ? exec_in_teardown(conn_, text, n, values.data())
                                        : exec_async(conn_, text, n, values.data());
   check_result(r, conn_, sql);
+  if (fault == Fault::lost_after_commit) {
+    PQclear(r);
+    lose(conn_);
+    throw ConnectionLost("08006", "postgres: " + std::string(sql) +
+                                      ": server closed the connection unexpectedly (racelab fault "
+                                      "lost_after_commit at " +
+                                      std::string(at.name()) + ")");
+  }
   return Result(r);
 }
 

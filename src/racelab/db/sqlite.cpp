@@ -111,6 +111,7 @@ namespace detail {
 struct CachedStatement {
   sqlite3_stmt* stmt;
   Point point;
+  FaultSet faults;
   bool in_use = false;
   bool orphaned = false;  // its connection closed while a Statement still held it: that one frees it
 };
@@ -197,19 +198,47 @@ Statement& Statement::bind(int index, std::nullptr_t) {
   return *this;
 }
 
+void Statement::inject(Fault fault) {
+  const std::string where =
+      " (racelab fault " + std::string(to_string(fault)) + " at " + std::string(point_.name()) + ")";
+  switch (fault) {
+    case Fault::crash: break;  // thrown by the point itself
+    case Fault::lost_before:
+    case Fault::lost_after_commit:
+      throw Error(SQLITE_IOERR, "sqlite: " + std::string(sqlite3_sql(stmt_)) + ": disk I/O error" + where);
+    case Fault::timeout:
+      throw Error(SQLITE_INTERRUPT, "sqlite: " + std::string(sqlite3_sql(stmt_)) + ": interrupted" + where);
+    case Fault::busy:
+    case Fault::deadlock:
+      throw Busy(SQLITE_BUSY, "sqlite: " + std::string(sqlite3_sql(stmt_)) + ": database is locked" + where);
+    case Fault::serialization:
+      throw Busy(SQLITE_BUSY_SNAPSHOT,
+                 "sqlite: " + std::string(sqlite3_sql(stmt_)) + ": database is locked" + where);
+  }
+  throw Error(SQLITE_ERROR, "sqlite: unknown fault" + where);
+}
+
 bool Statement::step() {
+  std::optional<Fault> after;  // lost_after_commit: raised once the statement has run
   if (!started_) {
     started_ = true;
-    point_.hit();
+    if (auto fault = point_.hit_or_fault(faults_)) {
+      if (*fault != Fault::lost_after_commit) inject(*fault);
+      after = fault;
+    }
   }
   // Whether this statement may hold a lock others wait for: it runs in a transaction, or it writes.
   const bool held = sqlite3_get_autocommit(db_) == 0 || sqlite3_stmt_readonly(stmt_) == 0;
   note_generation();
   int rc = sqlite3_step(stmt_);
   end_turn();
-  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_ROW) {
+    if (after) inject(*after);
+    return true;
+  }
   if (rc == SQLITE_DONE) {
     lock_may_be_free(db_, held);
+    if (after) inject(*after);
     return false;
   }
   std::string sql = sqlite3_sql(stmt_);
@@ -324,7 +353,7 @@ Statement Connection::prepare(std::string_view sql, std::string_view point) {
     auto it = cache_->by_sql.find(std::string(sql));
     if (it != cache_->by_sql.end() && !it->second->in_use) {
       it->second->in_use = true;
-      return Statement(db_, it->second->stmt, it->second->point, it->second.get());
+      return Statement(db_, it->second->stmt, it->second->point, it->second->faults, it->second.get());
     }
     if (it == cache_->by_sql.end() && cache_->by_sql.size() < kCacheCapacity) {
       sqlite3_stmt* stmt = nullptr;
@@ -333,15 +362,17 @@ Statement Connection::prepare(std::string_view sql, std::string_view point) {
       end_turn();  // reading the schema may have waited for a lock
       check(db_, rc, "prepare '" + std::string(sql) + "'");
       auto& entry = cache_->by_sql[std::string(sql)];
-      entry.reset(new detail::CachedStatement{stmt, Point(db::statement_point_name(sql)), true});
-      return Statement(db_, stmt, entry->point, entry.get());
+      entry.reset(new detail::CachedStatement{stmt, Point(db::statement_point_name(sql)),
+                                              db::statement_faults(sql), true});
+      return Statement(db_, stmt, entry->point, entry->faults, entry.get());
     }
   }
   sqlite3_stmt* stmt = nullptr;
   const int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
   end_turn();
   check(db_, rc, "prepare '" + std::string(sql) + "'");
-  return Statement(db_, stmt, Point(point.empty() ? db::statement_point_name(sql) : std::string(point)));
+  return Statement(db_, stmt, Point(point.empty() ? db::statement_point_name(sql) : std::string(point)),
+                   db::statement_faults(sql));
 }
 
 std::int64_t Connection::changes() const { return sqlite3_changes64(db_); }

@@ -43,4 +43,14 @@ std::string statement_point_name(std::string_view sql) {
   return table.empty() ? "sql." + verb : "sql." + verb + "." + table;
 }
 
+FaultSet statement_faults(std::string_view sql) {
+  std::size_t at = 0;
+  const std::string verb = lower_word(sql, at);
+  if (verb == "rollback") return {};
+  if (verb == "begin" || verb == "start") return {Fault::lost_before};
+  if (verb == "commit" || verb == "end")
+    return {Fault::lost_before, Fault::lost_after_commit, Fault::serialization};
+  return {Fault::lost_before, Fault::timeout, Fault::deadlock, Fault::serialization, Fault::busy};
+}
+
 }  // namespace racelab::db

@@ -5,13 +5,18 @@
 // the point to it instead of running the real-thread hooks.
 #pragma once
 
+#include <optional>
 #include <string_view>
+
+#include "racelab/fault.hpp"
 
 namespace racelab::detail {
 
 class PointSink {
  public:
   virtual void on_point(std::string_view point) = 0;
+  // A point offering faults: the one to produce here, if any (a crash is thrown instead).
+  virtual std::optional<Fault> on_fault_point(std::string_view point, FaultSet offered) = 0;
 
  protected:
   ~PointSink() = default;

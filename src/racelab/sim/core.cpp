@@ -106,6 +106,11 @@ void SimCore::configure(SimOptions&& options, std::shared_ptr<Strategy> strategy
     strategy_spec_ = options.strategy.starts_with("dfs") ? std::string() : options.strategy;
   }
   crash_filter_ = split_filter(options.crash_points);
+  try {
+    fault_kinds_ = options.faults.empty() ? FaultSet{Fault::crash} : FaultSet::parse(options.faults);
+  } catch (const std::invalid_argument& e) {
+    throw SimulationError(std::string("racelab: SimOptions::faults: ") + e.what());
+  }
   random_.reseed(options.seed);
   const bool new_stacks = executor_ && options.stack_size != options_.stack_size;
   options_ = std::move(options);
@@ -231,7 +236,8 @@ bool SimCore::can_throw(const SimTask* task) const {
   return task->nothrow_depth == 0 && std::uncaught_exceptions() == 0;
 }
 
-SimCore::Decision SimCore::decide(SimTask* from, std::string_view point, StepKind kind, bool crashable) {
+SimCore::Decision SimCore::decide(SimTask* from, std::string_view point, StepKind kind, bool crashable,
+                                  FaultSet offered) {
   if (stopped_) return {};
   // The enabled set, rebuilt per decision into a buffer that only grows (no capacity checks).
   if (enabled_.size() < tasks_.size()) enabled_.resize(tasks_.size() * 2);
@@ -249,7 +255,13 @@ SimCore::Decision SimCore::decide(SimTask* from, std::string_view point, StepKin
     return {};
   }
   ++steps_;
-  const bool crash_enabled = crashable && options_.crash_probability > 0.0 && crash_allowed_at(point);
+  const bool inject = crashable && options_.crash_probability > 0.0 && crash_allowed_at(point);
+  const bool crash_enabled = inject && fault_kinds_.contains(Fault::crash);
+  // The faults this point can produce beyond a crash, in enum order: answers n, n + 1, …
+  faults_.clear();
+  if (crashable)
+    for (int f = 1; f < kFaultKinds; ++f)
+      if (offered.contains(static_cast<Fault>(f))) faults_.push_back(static_cast<Fault>(f));
   PickContext context{std::span<const std::uint32_t>(out, n),
                       current,
                       steps_,
@@ -260,7 +272,9 @@ SimCore::Decision SimCore::decide(SimTask* from, std::string_view point, StepKin
                       names_,
                       crashable,
                       crash_enabled,
-                      options_.crash_probability};
+                      options_.crash_probability,
+                      faults_,
+                      inject ? offered & fault_kinds_ : FaultSet{}};
   std::size_t pos = 0;
   try {
     pos = strategy_->pick(context);
@@ -270,8 +284,13 @@ SimCore::Decision SimCore::decide(SimTask* from, std::string_view point, StepKin
   }
   const std::uint32_t from_index = from != nullptr ? from->index : 0;
   if (pos == Strategy::kCrash && crashable) {
-    trace_.steps_.push_back(TraceStep{from_index, point, StepKind::crash, from_index, now_ns_});
+    trace_.steps_.push_back(TraceStep{from_index, point, StepKind::crash, Fault::crash, from_index, now_ns_});
     return {from, true};
+  }
+  if (pos >= n && pos - n < faults_.size()) {
+    const Fault fault = faults_[pos - n];
+    trace_.steps_.push_back(TraceStep{from_index, point, StepKind::crash, fault, from_index, now_ns_});
+    return {from, true, fault};
   }
   if (pos >= n) {  // kNobody, or a strategy's answer out of range
     if (n != 0) {
@@ -279,11 +298,11 @@ SimCore::Decision SimCore::decide(SimTask* from, std::string_view point, StepKin
                                       strategy_->name() + "' chose no runnable task");
       return {};
     }
-    trace_.steps_.push_back(TraceStep{from_index, point, kind, kNoTask, now_ns_});
+    trace_.steps_.push_back(TraceStep{from_index, point, kind, Fault::crash, kNoTask, now_ns_});
     return {};
   }
   SimTask* chosen = tasks_[out[pos]].get();
-  trace_.steps_.push_back(TraceStep{from_index, point, kind, chosen->index, now_ns_});
+  trace_.steps_.push_back(TraceStep{from_index, point, kind, Fault::crash, chosen->index, now_ns_});
   return {chosen, false};
 }
 
@@ -301,27 +320,32 @@ void SimCore::teardown_op(SimTask* me) {
   executor_->park(*me);  // never resumed
 }
 
-void SimCore::at_point(std::string_view point, bool user_point, bool may_throw) {
+std::optional<Fault> SimCore::at_point(std::string_view point, bool user_point, bool may_throw,
+                                       FaultSet offered) {
   SimTask* me = current_;
   if (aborting_) {
     teardown_op(me);
     if (may_throw && can_throw(me)) throw Abandon{};
-    return;
+    return std::nullopt;
   }
   me->at = point;
   // Whether a crash could be thrown here matters only when crashes are injected or replayed; asking
   // the C++ runtime (std::uncaught_exceptions) costs a thread-local lookup per point otherwise.
   const bool crashable =
       user_point && may_throw && (options_.crash_probability > 0.0 || replay_ != nullptr) && can_throw(me);
-  Decision d = decide(me, point, StepKind::point, crashable);
-  if (d.crash) throw InjectedCrash(std::string(point));
-  if (d.next == me) return;
+  Decision d = decide(me, point, StepKind::point, crashable, offered);
+  if (d.crash) {
+    if (d.fault == Fault::crash) throw InjectedCrash(std::string(point));
+    return d.fault;  // the code at the point produces it; the task goes on running
+  }
+  if (d.next == me) return std::nullopt;
   next_ = d.next;
   executor_->park(*me);
   if (aborting_) {  // resumed only to unwind
     teardown_op(me);
     if (may_throw && can_throw(me)) throw Abandon{};
   }
+  return std::nullopt;
 }
 
 WaitResult SimCore::block(std::string_view point, std::string_view why, std::int64_t deadline_ns,

@@ -121,7 +121,10 @@ class SimCore final : public PointSink {
   void use_replay(Schedule schedule, bool lenient);
 
   // Called from the running task. `may_throw` false for operations that run in destructors.
-  void at_point(std::string_view point, bool user_point, bool may_throw = true);
+  // `offered`: the faults beyond a crash the code at a user point can produce (Point::hit_or_fault);
+  // returns the one chosen, if any. A crash is thrown (InjectedCrash).
+  std::optional<Fault> at_point(std::string_view point, bool user_point, bool may_throw = true,
+                                FaultSet offered = {});
   WaitResult block(std::string_view point, std::string_view why, std::int64_t deadline_ns, WaitList* list,
                    bool may_throw, WaitDescribe describe = nullptr, const void* object = nullptr);
   void wake(SimTask* task) noexcept;
@@ -133,6 +136,9 @@ class SimCore final : public PointSink {
   // Ends the run at the next decision with an ok outcome (Simulation::end).
   void end(std::string message) { stop(OutcomeKind::ok, std::move(message)); }
   void on_point(std::string_view point) override { at_point(point, true); }
+  std::optional<Fault> on_fault_point(std::string_view point, FaultSet offered) override {
+    return at_point(point, true, true, offered.without(Fault::crash));
+  }
   // The body the executor runs for a task (never throws).
   void task_main(SimTask* task) noexcept;
 
@@ -151,12 +157,14 @@ class SimCore final : public PointSink {
  private:
   struct Decision {
     SimTask* next = nullptr;
-    bool crash = false;
+    bool crash = false;  // a fault was chosen: `fault` says which
+    Fault fault = Fault::crash;
   };
   void configure(SimOptions&& options, std::shared_ptr<Strategy> strategy);
   [[gnu::cold]] void stop_at_step_limit();
   void reset();
-  Decision decide(SimTask* from, std::string_view point, StepKind kind, bool crashable);
+  Decision decide(SimTask* from, std::string_view point, StepKind kind, bool crashable,
+                  FaultSet offered = {});
   bool can_throw(const SimTask* task) const;
   void teardown_op(SimTask* me);
   bool crash_allowed_at(std::string_view point) const;
@@ -179,6 +187,8 @@ class SimCore final : public PointSink {
   std::vector<std::uint32_t> enabled_;
   std::vector<std::string> names_;  // by task index, for strategies
   std::vector<std::string> crash_filter_;
+  FaultSet fault_kinds_{Fault::crash};  // SimOptions::faults
+  std::vector<Fault> faults_;           // the decision's fault answers, a buffer kept across decisions
   SimTask* current_ = nullptr;
   SimTask* next_ = nullptr;
   PointSink* saved_sink_ = nullptr;

@@ -149,6 +149,7 @@ SimOptions sim_options(const ExploreOptions& o, std::uint64_t seed) {
   s.max_steps = o.max_steps;
   s.crash_probability = o.crash_probability;
   s.crash_points = o.crash_points;
+  s.faults = o.faults;
   return s;
 }
 

@@ -50,12 +50,20 @@ std::size_t ReplayStrategy::pick(const PickContext& c) {
   if (match >= 0) {
     const auto& e = entries[static_cast<std::size_t>(match)];
     next_ = static_cast<std::size_t>(match) + 1;
-    if (e.crash) {
+    if (e.crash && e.fault == Fault::crash) {
       if (c.crashable) return kCrash;
       if (!lenient_)
         throw ScheduleDiverged("the schedule crashes '" + from + "' at " + std::string(c.point) + "#" +
                                std::to_string(occurrence) +
                                ", which cannot crash there (not a RACELAB_POINT, or it is unwinding)");
+    } else if (e.crash) {
+      for (std::size_t i = 0; i < c.faults.size(); ++i)
+        if (c.faults[i] == e.fault) return c.enabled.size() + i;
+      if (!lenient_)
+        throw ScheduleDiverged("the schedule injects " + std::string(to_string(e.fault)) + " into '" + from +
+                               "' at " + std::string(c.point) + "#" + std::to_string(occurrence) +
+                               ", which cannot fail that way there (the point does not offer it, or the "
+                               "task is unwinding)");
     } else if (long pos = position_of(c, e.to); pos >= 0) {
       return static_cast<std::size_t>(pos);
     } else if (!lenient_) {

@@ -39,13 +39,14 @@ void PathDfs::begin_run(Random&) {
 }
 
 std::size_t PathDfs::pick(const PickContext& c) {
-  const bool crash = c.crashable && c.crash_enabled;
-  if (c.enabled.empty() && !crash) return kNobody;
-  // The options, as BoundedDfs orders them: the running task, the others by index, a crash.
+  std::size_t faults[kFaultKinds];
+  const std::size_t n_faults = fault_options(c, faults);
+  if (c.enabled.empty() && n_faults == 0) return kNobody;
+  // The options, as BoundedDfs orders them: the running task, the others by index, the faults.
   const bool running = c.current >= 0;
   const bool others = !(running && bound_ >= 0 && preemptions_ >= bound_);
   const std::size_t n_others = others ? c.enabled.size() - (running ? 1 : 0) : 0;
-  const auto count = static_cast<std::uint32_t>((running ? 1 : 0) + n_others + (crash ? 1 : 0));
+  const auto count = static_cast<std::uint32_t>((running ? 1 : 0) + n_others + n_faults);
   std::uint32_t print = 2166136261u;
   auto mix = [&](std::uint32_t v) { print = (print ^ v) * 16777619u; };
   for (auto task : c.enabled) mix(task);
@@ -74,7 +75,7 @@ std::size_t PathDfs::pick(const PickContext& c) {
     if (running) ++preemptions_;
     return chosen;
   }
-  return kCrash;
+  return faults[p - n_others];
 }
 
 // --- the search -------------------------------------------------------------------------------

@@ -53,19 +53,35 @@ bool Random::chance(double p) {
   return static_cast<double>(next() >> 11) * 0x1.0p-53 < p;
 }
 
+namespace {}  // namespace
+
+std::size_t detail::fault_options(const PickContext& c, std::size_t* out) {
+  std::size_t n = 0;
+  if (!c.crashable) return 0;
+  if (c.crash_enabled) out[n++] = Strategy::kCrash;
+  for (std::size_t i = 0; i < c.faults.size(); ++i)
+    if (c.faults_enabled.contains(c.faults[i])) out[n++] = c.enabled.size() + i;
+  return n;
+}
+
 namespace {
 
-// A crash, when the options ask for them, is drawn before the task: with the run's stream, so the
-// seed decides both.
-bool draw_crash(const PickContext& c) {
-  return c.crashable && c.crash_enabled && c.random.chance(c.crash_probability);
+using detail::fault_options;
+
+// A fault, when the options ask for them, is drawn before the task: with the run's stream, so the
+// seed decides both. With a single kind on offer (a crash, as before faults) no second draw is made.
+std::size_t draw_fault(const PickContext& c) {
+  std::size_t options[kFaultKinds];
+  const std::size_t n = fault_options(c, options);
+  if (n == 0 || !c.random.chance(c.crash_probability)) return Strategy::kNobody;
+  return n == 1 ? options[0] : options[c.random.uniform(n)];
 }
 
 class RandomWalk final : public Strategy {
  public:
   std::string name() const override { return "random"; }
   std::size_t pick(const PickContext& c) override {
-    if (draw_crash(c)) return kCrash;
+    if (auto f = draw_fault(c); f != kNobody) return f;
     if (c.enabled.empty()) return kNobody;
     return c.enabled.size() == 1 ? 0 : c.random.uniform(c.enabled.size());
   }
@@ -85,7 +101,7 @@ class Pct final : public Strategy {
     std::sort(change_.begin(), change_.end());
   }
   std::size_t pick(const PickContext& c) override {
-    if (draw_crash(c)) return kCrash;
+    if (auto f = draw_fault(c); f != kNobody) return f;
     if (c.enabled.empty()) return kNobody;
     for (auto task : c.enabled) {
       if (task >= priority_.size()) priority_.resize(task + 1, kUnset);
@@ -119,10 +135,10 @@ class Pct final : public Strategy {
 // Stateless DFS by re-execution: each run replays the current prefix of choices, then takes the
 // first untried option at each new decision. Options are the running task first (no preemption),
 // then the others in task order, then (where crash injection is on and the point is crashable) a
-// crash of the arriving task; once the preemption budget is spent only the running task and the
-// crash are options. When every option of every decision has been taken, the search is complete.
-// Re-executing a prefix must offer the same choices at every step; if it does not, the code under
-// test is not deterministic and the search says so (ScheduleDiverged) instead of guessing.
+// crash of the arriving task and each fault the point offers; once the preemption budget is spent
+// only the running task and the faults are options. When every option of every decision has been taken, the
+// search is complete. Re-executing a prefix must offer the same choices at every step; if it does not, the
+// code under test is not deterministic and the search says so (ScheduleDiverged) instead of guessing.
 class BoundedDfs final : public Strategy {
  public:
   explicit BoundedDfs(std::int64_t bound) : bound_(bound) {}
@@ -133,7 +149,8 @@ class BoundedDfs final : public Strategy {
     preemptions_ = 0;
   }
   std::size_t pick(const PickContext& c) override {
-    if (c.enabled.empty() && !(c.crashable && c.crash_enabled)) return kNobody;
+    std::size_t faults[kFaultKinds];
+    if (c.enabled.empty() && fault_options(c, faults) == 0) return kNobody;
     if (depth_ == stack_.size()) {
       stack_.push_back(Frame{{c.enabled.begin(), c.enabled.end()}, c.current, options(c), 0});
     } else if (!same_choice(stack_[depth_], c)) {
@@ -144,7 +161,8 @@ class BoundedDfs final : public Strategy {
     }
     Frame& f = stack_[depth_++];
     std::size_t pos = f.options[f.next];
-    if (pos != kCrash && c.current >= 0 && pos != static_cast<std::size_t>(c.current)) ++preemptions_;
+    if (pos < c.enabled.size() && c.current >= 0 && pos != static_cast<std::size_t>(c.current))
+      ++preemptions_;
     return pos;
   }
   bool end_run(std::uint64_t) override {
@@ -174,7 +192,8 @@ class BoundedDfs final : public Strategy {
       for (std::size_t i = 0; i < c.enabled.size(); ++i)
         if (static_cast<int>(i) != c.current) out.push_back(i);
     }
-    if (c.crashable && c.crash_enabled) out.push_back(kCrash);
+    std::size_t faults[kFaultKinds];
+    out.insert(out.end(), faults, faults + fault_options(c, faults));
     return out;
   }
   std::int64_t bound_;

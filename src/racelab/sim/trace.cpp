@@ -57,7 +57,7 @@ std::string Trace::text() const {
     out += ' ';
     out += s.point;
     out += " -> ";
-    out += s.kind == StepKind::crash ? std::string("(crash)")
+    out += s.kind == StepKind::crash ? "(" + std::string(to_string(s.fault)) + ")"
            : s.next == kNoTask       ? std::string("(nobody)")
                                      : tasks_[s.next];
     if (s.time_ns != 0) out += " @" + std::to_string(s.time_ns) + "ns";
@@ -78,7 +78,11 @@ std::string Trace::timeline() const {
       case StepKind::point: cell = std::string(s.point); break;
       case StepKind::block: cell = "blocks at " + std::string(s.point); break;
       case StepKind::finish: cell = "(end)"; break;
-      case StepKind::crash: cell = "CRASH at " + std::string(s.point); break;
+      case StepKind::crash:
+        cell = s.fault == Fault::crash
+                   ? "CRASH at " + std::string(s.point)
+                   : "FAULT " + std::string(to_string(s.fault)) + " at " + std::string(s.point);
+        break;
       case StepKind::idle: break;
     }
     if (s.kind != StepKind::idle)
@@ -149,7 +153,7 @@ std::string Schedule::text() const {
       continue;
     }
     out += e.from + "@" + e.point + "#" + std::to_string(e.occurrence);
-    out += e.crash ? std::string("!crash") : ">" + e.to;
+    out += e.crash ? "!" + std::string(to_string(e.fault)) : ">" + e.to;
   }
   return out;
 }
@@ -157,7 +161,8 @@ std::string Schedule::text() const {
 Schedule Schedule::parse(std::string_view text) {
   auto bad = [&](std::string_view token, const std::string& why) -> ScheduleParseError {
     return ScheduleParseError("bad schedule token '" + std::string(token) + "': " + why +
-                              " (expected *>TASK, TASK@POINT#N>TASK or TASK@POINT#N!crash)");
+                              " (expected *>TASK, TASK@POINT#N>TASK or TASK@POINT#N!FAULT, FAULT one of " +
+                              fault_names() + ")");
   };
   while (!text.empty() && (text.front() == ' ' || text.front() == '\n')) text.remove_prefix(1);
   if (text.starts_with(kScheduleTag)) {
@@ -193,12 +198,15 @@ Schedule Schedule::parse(std::string_view text) {
     if (ec != std::errc() || ptr == rest.data() || e.occurrence == 0)
       throw bad(token, "occurrence is not a number >= 1");
     std::string_view tail(ptr, static_cast<std::size_t>(rest.data() + rest.size() - ptr));
-    if (tail == "!crash") {
+    if (tail.starts_with("!")) {
+      auto fault = parse_fault(tail.substr(1));
+      if (!fault) throw bad(token, "unknown fault '" + std::string(tail.substr(1)) + "'");
       e.crash = true;
+      e.fault = *fault;
     } else if (tail.starts_with(">") && tail.size() > 1) {
       e.to = std::string(tail.substr(1));
     } else {
-      throw bad(token, "expected '>TASK' or '!crash' after the occurrence");
+      throw bad(token, "expected '>TASK' or '!FAULT' after the occurrence");
     }
     out.entries.push_back(std::move(e));
   }
@@ -211,15 +219,17 @@ Schedule Schedule::from_trace(const Trace& trace) {
   const auto& names = trace.tasks();
   for (const auto& s : trace.steps()) {
     if (s.kind == StepKind::idle) {
-      if (s.next != kNoTask) out.entries.push_back(ScheduleEntry{"", "", 0, names[s.next], false});
+      if (s.next != kNoTask)
+        out.entries.push_back(ScheduleEntry{"", "", 0, names[s.next], false, Fault::crash});
       continue;
     }
     const std::uint32_t occurrence = occurrences.count(s.task, s.point);
     if (s.kind == StepKind::crash) {
-      out.entries.push_back(ScheduleEntry{names[s.task], std::string(s.point), occurrence, "", true});
+      out.entries.push_back(
+          ScheduleEntry{names[s.task], std::string(s.point), occurrence, "", true, s.fault});
     } else if (s.next != kNoTask && (s.next != s.task || s.kind != StepKind::point)) {
       out.entries.push_back(
-          ScheduleEntry{names[s.task], std::string(s.point), occurrence, names[s.next], false});
+          ScheduleEntry{names[s.task], std::string(s.point), occurrence, names[s.next], false, Fault::crash});
     }
   }
   return out;
