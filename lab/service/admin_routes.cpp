@@ -1,8 +1,18 @@
 // The lab's switches over HTTP: /admin/delay, /admin/barrier, /admin/transactions, /admin/strategy,
-// /admin/fire and /admin/settings (see bank_service.hpp and docs/service.md).
+// /admin/fire, /admin/settings and /admin/fault (see bank_service.hpp and docs/service.md).
 #include "service/state.hpp"
 
 namespace lab::service {
+
+json BankService::State::faults_json() {
+  json list = json::array();
+  for (const auto& f : armed_faults)
+    list.push_back({{"point", f.point},
+                    {"kind", std::string(racelab::to_string(f.kind))},
+                    {"times", f.times < 0 ? json("always") : json(f.times)},
+                    {"fired", f.action.fired()}});
+  return {{"faults", list}};
+}
 
 void BankService::State::settings_routes(httplib::Server& server) {
   auto admin = [this](auto fn) {
@@ -66,6 +76,47 @@ void BankService::State::settings_routes(httplib::Server& server) {
        }));
   post(server, "/admin/fire",
        admin([this](const httplib::Request& req, httplib::Response& res) { fire(req, res); }));
+  // POST /admin/fault?point=sql.commit&kind=lost_after_commit[&times=N|always]: the next N statements
+  // at that point fail so (once by default); ?clear=true disarms every fault.
+  post(server, "/admin/fault", admin([this](const httplib::Request& req, httplib::Response& res) {
+         auto clear = bool_param(req, res, "clear", false);
+         if (!clear) return;
+         std::lock_guard lk(settings_mu);
+         if (*clear) {
+           armed_faults.clear();
+           fault_hooks.reset();
+           return reply(res, 200, faults_json());
+         }
+         const std::string point = req.get_param_value("point"), kind = req.get_param_value("kind");
+         if (point.empty()) return error(res, 400, "'point' is missing (e.g. point=sql.commit)");
+         auto fault = racelab::parse_fault(kind);
+         if (!fault)
+           return error(res, 400,
+                        "unknown fault kind '" + kind + "' (one of: " + racelab::fault_names() + ")");
+         std::int64_t times = 1;
+         if (req.has_param("times")) {
+           const std::string t = req.get_param_value("times");
+           if (t == "always") {
+             times = -1;
+           } else {
+             auto n = int_param(req, res, "times", 1, 1, 1'000'000);
+             if (!n) return;
+             times = *n;
+           }
+         }
+         if (!fault_hooks) fault_hooks = std::make_unique<racelab::Hooks>();
+         auto action = fault_hooks->fault(point, *fault);
+         if (times < 0)
+           action.always();
+         else
+           action.times(times);
+         armed_faults.push_back({point, *fault, times, action});
+         reply(res, 200, faults_json());
+       }));
+  server.Get("/admin/faults", admin([this](const httplib::Request&, httplib::Response& res) {
+               std::lock_guard lk(settings_mu);
+               reply(res, 200, faults_json());
+             }));
   server.Get("/admin/settings", admin([this](const httplib::Request&, httplib::Response& res) {
                std::lock_guard lk(settings_mu);
                reply(res, 200, settings_json(settings));

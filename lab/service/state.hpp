@@ -17,6 +17,7 @@
 #include <shared_mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "bank/idempotency.hpp"
 #include "bank/sql_bank.hpp"
@@ -37,8 +38,19 @@ struct BankService::State {
   Config config;
   Connections connections;
   std::mutex settings_mu;
-  Settings settings;           // guarded by settings_mu
-  Window window;               // armed under settings_mu
+  Settings settings;  // guarded by settings_mu
+  Window window;      // armed under settings_mu
+  // Faults armed from POST /admin/fault (racelab::Hooks::fault at the database adapters' points), and
+  // what was armed, for GET /admin/faults; both under settings_mu.
+  std::unique_ptr<racelab::Hooks> fault_hooks;
+  struct ArmedFault {
+    std::string point;
+    racelab::Fault kind;
+    std::int64_t times;  // -1: always
+    racelab::ActionRef action;
+  };
+  std::vector<ArmedFault> armed_faults;
+  json faults_json();          // holds settings_mu
   std::shared_mutex reset_mu;  // transfers share it; /reset takes it alone
   Metrics metrics;
   bank::KeysInFlight keys_in_flight;  // POST /transfer's Idempotency-Keys being executed

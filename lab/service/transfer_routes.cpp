@@ -154,6 +154,16 @@ BankService::State::Answer BankService::State::execute(const std::string& from, 
       refusal = Refusal{409, "failed_busy", "the account is busy (nowait): retry later"};
     } catch (const DbConflict& e) {
       refusal = Refusal{409, "failed_conflict", std::string("gave up after repeated conflicts: ") + e.what()};
+    } catch (const DbLost& e) {
+      // The answer is unknown (the COMMIT may have taken effect): the client must retry, and only a
+      // retry with the same Idempotency-Key is safe.
+      refusal = Refusal{503, "failed_lost",
+                        std::string("the database connection was lost, so the transfer may or may not have "
+                                    "happened: retry with the same Idempotency-Key (") +
+                            e.what() + ")"};
+    } catch (const DbTimeout& e) {
+      refusal =
+          Refusal{503, "failed_timeout", std::string("the database timed out: retry (") + e.what() + ")"};
     }
     // The points this transfer passed become the span's events, on the wall clock.
     json names = json::array();

@@ -190,7 +190,8 @@ struct SqliteDb {
 
 }  // namespace
 
-// Each fault at a SQLite statement surfaces as SQLite's own error; `lost_after_commit` does commit.
+// Each fault at a SQLite statement in a transaction surfaces as SQLite's own error (a deadlock is
+// offered only there: outside one SQLite cannot deadlock); `lost_after_commit` does commit.
 TEST(SqliteFaults, EachSurfacesAsSqlitesOwnError) {
   const std::map<Fault, int> codes{{Fault::lost_before, SQLITE_IOERR},
                                    {Fault::timeout, SQLITE_INTERRUPT},
@@ -202,6 +203,7 @@ TEST(SqliteFaults, EachSurfacesAsSqlitesOwnError) {
     racelab::Hooks hooks;
     hooks.fault("sql.insert.t", fault);
     try {
+      racelab::sqlite::Transaction tx(s.db);
       s.db.run("INSERT INTO t VALUES (1)");
       FAIL() << racelab::to_string(fault) << " was not raised";
     } catch (const racelab::sqlite::Error& e) {
@@ -213,6 +215,13 @@ TEST(SqliteFaults, EachSurfacesAsSqlitesOwnError) {
                 dynamic_cast<const racelab::sqlite::Busy*>(&e) != nullptr);
     }
     EXPECT_EQ(s.rows(), 0) << racelab::to_string(fault) << ": the statement ran";
+  }
+  {
+    SqliteDb s;
+    racelab::Hooks hooks;
+    hooks.fault("sql.insert.t", Fault::deadlock);
+    s.db.run("INSERT INTO t VALUES (1)");  // autocommit: not offered, so not taken
+    EXPECT_EQ(s.rows(), 1);
   }
   for (auto [fault, committed] : {std::pair{Fault::lost_before, 0}, std::pair{Fault::lost_after_commit, 1}}) {
     SqliteDb s;

@@ -362,3 +362,39 @@ TEST(Idempotency, ARetryGetsTheOriginalAnswerAndMovesNothing) {
   EXPECT_EQ(balance(c, "alice"), 899);
   EXPECT_EQ(get(c, "/audit")["clean"], true);
 }
+
+// POST /admin/fault arms a database fault for the page and curl: a COMMIT whose answer is lost is a
+// 503 to the client, although the money moved. The retry with its Idempotency-Key gets the original
+// answer; a retry without one moves the money again — the double transfer faults exist to show.
+TEST(Faults, ALostCommitIsA503AndOnlyAKeyedRetryIsSafe) {
+  ServerProcess server(kCli, {"--db", temp_db("faults")});
+  auto c = server.client();
+  ASSERT_EQ(post(c, "/reset"), 200);
+  json out;
+  EXPECT_EQ(post(c, "/admin/fault?point=sql.commit&kind=gremlin", "", &out), 400);
+  EXPECT_NE(out["error"].get<std::string>().find("unknown fault kind 'gremlin'"), std::string::npos) << out;
+  EXPECT_EQ(post(c, "/admin/fault?kind=busy", "", &out), 400);
+  EXPECT_EQ(post(c, "/admin/fault?point=sql.commit&kind=busy&times=0", "", &out), 400);
+
+  ASSERT_EQ(post(c, "/admin/fault?point=sql.commit&kind=lost_after_commit", "", &out), 200);
+  ASSERT_EQ(out["faults"].size(), 1u) << out;
+  auto lost = post_keyed(c, "pay-1", transfer_body("alice", "bob", 100));
+  ASSERT_EQ(lost->status, 503) << lost->body;
+  EXPECT_NE(lost->body.find("may or may not have happened"), std::string::npos) << lost->body;
+  EXPECT_EQ(balance(c, "alice"), 900);  // it did
+  auto retried = post_keyed(c, "pay-1", transfer_body("alice", "bob", 100));
+  EXPECT_EQ(retried->status, 200) << retried->body;
+  EXPECT_EQ(retried->get_header_value("Idempotent-Replayed"), "true");
+  EXPECT_EQ(balance(c, "alice"), 900);
+  EXPECT_EQ(get(c, "/admin/faults")["faults"][0]["fired"], 1);
+
+  ASSERT_EQ(post(c, "/admin/fault?point=sql.commit&kind=lost_after_commit", "", &out), 200);
+  EXPECT_EQ(post(c, "/transfer", transfer_body("alice", "bob", 100)), 503);
+  EXPECT_EQ(post(c, "/transfer", transfer_body("alice", "bob", 100)), 200);  // the blind retry
+  EXPECT_EQ(balance(c, "alice"), 700);                                       // moved twice
+  EXPECT_EQ(get(c, "/audit")["clean"], true);  // the books explain it: two transfers, two rows
+
+  ASSERT_EQ(post(c, "/admin/fault?clear=true", "", &out), 200);
+  EXPECT_EQ(out["faults"].size(), 0u);
+  EXPECT_EQ(post(c, "/transfer", transfer_body("alice", "bob", 100)), 200);
+}
