@@ -398,3 +398,17 @@ TEST(Faults, ALostCommitIsA503AndOnlyAKeyedRetryIsSafe) {
   EXPECT_EQ(out["faults"].size(), 0u);
   EXPECT_EQ(post(c, "/transfer", transfer_body("alice", "bob", 100)), 200);
 }
+
+// RACELAB_HOOKS arms the same fault for a whole process, without the admin API: the service's first
+// COMMIT loses its answer.
+TEST(Faults, RacelabHooksArmsThemForAWholeProcess) {
+  ServerProcess server(kCli, {"--db", temp_db("faults_env")},
+                       {"RACELAB_HOOKS=sql.commit=fault:lost_after_commit"});
+  auto c = server.client();
+  auto lost = post_keyed(c, "env-1", transfer_body("alice", "bob", 100));
+  ASSERT_EQ(lost->status, 503) << lost->body;
+  auto retried = post_keyed(c, "env-1", transfer_body("alice", "bob", 100));
+  EXPECT_EQ(retried->status, 200) << retried->body;
+  EXPECT_EQ(retried->get_header_value("Idempotent-Replayed"), "true");
+  EXPECT_EQ(balance(c, "alice"), 900);
+}
