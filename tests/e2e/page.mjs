@@ -112,6 +112,23 @@ try {
   check((await page.textContent("#money-check")).includes("conserved"), "money is shown conserved");
   await page.screenshot({ path: join(artifacts, "page-fixed.png"), fullPage: true });
 
+  // A fault from the page: the next COMMIT's answer is lost. The transfer answers an error (503)
+  // although the money moved, which the balances then show.
+  await page.selectOption("#fault-kind", "lost_after_commit");
+  await page.click("#fault-button");
+  await page.locator("#fault-result").filter({ hasText: "Armed: lost_after_commit at sql.commit" }).waitFor({ timeout: 5000 });
+  await page.fill("#fire-n", "1");
+  await page.fill("#fire-amount", "100");
+  await page.click("#fire-button");
+  await page.locator("#fire-result").filter({ hasText: "Fired 1" }).waitFor({ timeout: 15000 });
+  const lost = await page.textContent("#fire-result");
+  check(lost.includes("1 error"), "a lost COMMIT answers an error (" + lost + ")");
+  await alice.filter({ hasText: /^100$/ }).waitFor({ timeout: 5000 });
+  check(true, "the money moved all the same: alice 200 -> 100");
+  await page.click("#fault-clear");
+  await page.locator("#fault-result").filter({ hasText: "No fault armed." }).waitFor({ timeout: 5000 });
+  check(true, "the fault is cleared from the page");
+
   // The API page: an operation opened and sent, a bad input refused with a message naming it.
   await page.goto(url + "/docs");
   const account = page.locator('details[data-op="get /accounts/{id}"]');
