@@ -197,6 +197,7 @@ Run run(const Scenario& sc, racelab::SimOptions options) {
   options.max_steps = kMaxSteps;
   options.crash_probability = sc.crash_probability;
   options.crash_points = sim_prop::kCrashPoints;
+  options.faults = sc.faults;
   Run r;
   try {
     racelab::Simulation sim(options);
@@ -308,6 +309,7 @@ std::string minimised_schedule_still_fails(const Scenario& sc) {
                                         .max_steps = kMaxSteps,
                                         .crash_probability = sc.crash_probability,
                                         .crash_points = sim_prop::kCrashPoints,
+                                        .faults = sc.faults,
                                         .use_env = false};
   racelab::Report report;
   try {
@@ -378,6 +380,7 @@ std::string one_answer_for_any_jobs_or_shards(const Scenario& sc) {
                                  .max_steps = kMaxSteps,
                                  .crash_probability = sc.crash_probability,
                                  .crash_points = sim_prop::kCrashPoints,
+                                 .faults = sc.faults,
                                  .minimize = false,
                                  .use_env = false,
                                  .jobs = 1};
@@ -448,7 +451,8 @@ std::string one_answer_for_any_jobs_or_shards(const Scenario& sc) {
                             .strategy = strategy,
                             .max_steps = base.max_steps,
                             .crash_probability = base.crash_probability,
-                            .crash_points = base.crash_points};
+                            .crash_points = base.crash_points,
+                            .faults = base.faults};
       racelab::Simulation sim(o, dfs);
       try {
         body(sim);
@@ -500,7 +504,8 @@ TEST(GeneratedScenarios, EachTaskKeepsItsOwnExceptionState) {
             300);
 }
 
-// 666 scenarios end ok, failed and deadlocked, crash, sleep, race, spawn; none hits the step limit.
+// 666 scenarios end ok, failed and deadlocked, crash, fail a call, sleep, race, spawn; none hits the
+// step limit.
 TEST(GeneratedScenarios, CoverEveryOutcome) {
   if (single()) GTEST_SKIP() << "coverage is over many scenarios";
   std::map<std::string, int> seen;
@@ -510,7 +515,8 @@ TEST(GeneratedScenarios, CoverEveryOutcome) {
     ++seen[std::string(racelab::to_string(r.outcome.kind()))];
     ++seen[sc.ordered ? "ordered" : "unordered"];
     for (const auto& step : r.outcome.trace().steps()) {
-      if (step.kind == racelab::StepKind::crash) ++seen["crash"];
+      if (step.kind == racelab::StepKind::crash)
+        ++seen[step.fault == racelab::Fault::crash ? "crash" : "fault"];
       if (step.kind == racelab::StepKind::idle && step.time_ns > 0) ++seen["clock advance"];
       if (step.point == "prop.window") ++seen["racy window"];
     }
@@ -523,7 +529,7 @@ TEST(GeneratedScenarios, CoverEveryOutcome) {
   std::string tally;
   for (const auto& [what, n] : seen) tally += what + "=" + std::to_string(n) + " ";
   for (const char* what :
-       {"ok", "failure", "deadlock", "crash", "clock advance", "racy window", "child task"})
+       {"ok", "failure", "deadlock", "crash", "fault", "clock advance", "racy window", "child task"})
     EXPECT_GT(seen[what], 0) << what << " never happened: " << tally;
   std::cout << "coverage: " << tally << '\n';
 }

@@ -50,6 +50,7 @@ enum class OpKind : std::uint8_t {
   queue_notify,  // queue.notify_one (b == 0) or notify_all (b == 1), then RACELAB_POINT("prop.queue")
   spawn,         // racelab::thread running body; meanwhile the parent runs `other`; join
   throw_catch,   // try { throw runtime_error("t<a>") } catch (...) { body; throw; and check }
+  fault_call,    // a call whose point prop.fault offers faults: failed += what came back
 };
 
 struct Op {
@@ -64,6 +65,7 @@ struct Scenario {
   std::uint64_t generator_seed = 0;
   bool ordered = true;  // locks in one global order, every wait timed: no deadlock possible
   double crash_probability = 0.0;
+  std::string faults;                  // SimOptions::faults: "all" or "" (crashes only)
   std::vector<std::vector<Op>> tasks;  // top-level tasks A, B, C, D
 };
 
@@ -93,10 +95,10 @@ struct Where {
 inline std::vector<Op> gen_ops(Gen& g, Where w, int count);
 
 inline Op gen_op(Gen& g, Where w) {
-  static constexpr OpKind kLeaves[] = {OpKind::point,     OpKind::point,      OpKind::yield,
-                                       OpKind::sleep,     OpKind::fetch_add,  OpKind::racy_add,
-                                       OpKind::racy_add,  OpKind::check,      OpKind::cv_wait,
-                                       OpKind::cv_notify, OpKind::queue_wait, OpKind::queue_notify};
+  static constexpr OpKind kLeaves[] = {
+      OpKind::point,      OpKind::point,        OpKind::yield,     OpKind::sleep,   OpKind::fetch_add,
+      OpKind::racy_add,   OpKind::racy_add,     OpKind::check,     OpKind::cv_wait, OpKind::cv_notify,
+      OpKind::queue_wait, OpKind::queue_notify, OpKind::fault_call};
   const bool nest = w.depth < 2 && g.chance(35);
   Op op;
   op.kind = nest ? std::array{OpKind::locked, OpKind::spawn, OpKind::throw_catch}[g.below(3)]
@@ -154,6 +156,7 @@ inline Scenario generate(std::uint64_t seed) {
   sc.generator_seed = seed;
   sc.ordered = g.ordered = g.chance(50);
   sc.crash_probability = g.chance(25) ? std::array{0.1, 0.3}[g.below(2)] : 0.0;
+  sc.faults = sc.crash_probability > 0 && g.chance(50) ? "all" : "";
   const int tasks = 2 + g.below(3);
   for (int t = 0; t < tasks; ++t) sc.tasks.push_back(detail::gen_ops(g, {}, 2 + g.below(5)));
   return sc;
@@ -175,6 +178,7 @@ inline void describe_op(std::string& out, const Op& op, int indent) {
     case OpKind::yield: out += pad + "yield\n"; break;
     case OpKind::sleep: out += pad + "sleep " + ms + "\n"; break;
     case OpKind::fetch_add: out += pad + "hits.fetch_add(1)\n"; break;
+    case OpKind::fault_call: out += pad + "call prop.fault (timeout, deadlock, lost_before)\n"; break;
     case OpKind::racy_add: out += pad + "v = plain; point prop.window; plain = v + 1; ++completed\n"; break;
     case OpKind::check: out += pad + "RACELAB_ASSERT(plain == completed)\n"; break;
     case OpKind::cv_wait:
@@ -223,13 +227,14 @@ inline int size(const Scenario& sc) {
 }
 
 inline std::string describe(const Scenario& sc) {
-  std::string out =
-      "scenario " + std::to_string(sc.generator_seed) + ": " + std::to_string(sc.tasks.size()) + " tasks, " +
-      (sc.ordered ? "locks in order m0 < m1, every wait timed" : "locks in any order") +
-      (sc.crash_probability > 0
-           ? ", crashes p=" + std::to_string(sc.crash_probability).substr(0, 3) + " at " + kCrashPoints
-           : std::string()) +
-      "\n";
+  std::string out = "scenario " + std::to_string(sc.generator_seed) + ": " + std::to_string(sc.tasks.size()) +
+                    " tasks, " +
+                    (sc.ordered ? "locks in order m0 < m1, every wait timed" : "locks in any order") +
+                    (sc.crash_probability > 0
+                         ? ", crashes p=" + std::to_string(sc.crash_probability).substr(0, 3) + " at " +
+                               kCrashPoints + (sc.faults.empty() ? "" : " (faults: " + sc.faults + ")")
+                         : std::string()) +
+                    "\n";
   for (std::size_t t = 0; t < sc.tasks.size(); ++t) {
     out += std::string("  ") + task_name(t) + ":\n";
     detail::describe_ops(out, sc.tasks[t], 2);
@@ -248,13 +253,15 @@ struct State {
   int flag = 0;
   int plain = 0;                 // updated non-atomically by racy_add
   int completed = 0;             // racy_adds that finished
+  int failed = 0;                // fault_calls that came back failed, weighted by the fault
   std::string exception_errors;  // what a task saw of exception state that was not its own
 
   racelab::mutex& mutex(int i) { return i == 0 ? m0 : m1; }
   // Everything a run leaves behind, for comparing two runs.
   std::string text() {
     return "hits=" + std::to_string(hits.load()) + " flag=" + std::to_string(flag) +
-           " plain=" + std::to_string(plain) + " completed=" + std::to_string(completed);
+           " plain=" + std::to_string(plain) + " completed=" + std::to_string(completed) +
+           " failed=" + std::to_string(failed);
   }
   void note(const std::string& what) {
     if (exception_errors.size() < 2000) exception_errors += what + "\n";
@@ -317,6 +324,13 @@ inline void run_op(const Op& op, const std::shared_ptr<State>& s) {
     case OpKind::yield: racelab::this_thread::yield(); break;
     case OpKind::sleep: racelab::this_thread::sleep_for(milliseconds(op.a)); break;
     case OpKind::fetch_add: s->hits.fetch_add(1); break;
+    case OpKind::fault_call: {
+      static const racelab::Point call("prop.fault");
+      if (auto f = call.hit_or_fault(
+              {racelab::Fault::timeout, racelab::Fault::deadlock, racelab::Fault::lost_before}))
+        s->failed += static_cast<int>(*f);
+      break;
+    }
     case OpKind::racy_add: {
       const int v = s->plain;
       RACELAB_POINT("prop.window");
