@@ -81,6 +81,7 @@ class Result {
  public:
   int rows() const;
   int columns() const;
+  std::string column_name(int column) const;  // as the query names it (AS …)
   bool is_null(int row, int column) const;
   std::string text(int row, int column) const;
   std::int64_t int64(int row, int column) const;

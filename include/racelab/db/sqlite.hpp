@@ -105,6 +105,7 @@ class Statement {
   std::int64_t column_int64(int column) const;  // 0-based, as in SQLite
   std::string column_text(int column) const;
   int column_count() const;
+  std::string column_name(int column) const;  // as the query names it (AS …)
   bool column_is_null(int column) const;
 
  private:

@@ -146,6 +146,11 @@ PGresult* exec_in_teardown(PGconn* conn, const std::string& sql, int n, const ch
 Result::Result(pg_result* r) : result_(r, &PQclear) {}
 int Result::rows() const { return PQntuples(result_.get()); }
 int Result::columns() const { return PQnfields(result_.get()); }
+
+std::string Result::column_name(int column) const {
+  const char* name = PQfname(result_.get(), column);
+  return name != nullptr ? name : "";
+}
 bool Result::is_null(int row, int column) const { return PQgetisnull(result_.get(), row, column) != 0; }
 std::string Result::text(int row, int column) const { return PQgetvalue(result_.get(), row, column); }
 std::int64_t Result::int64(int row, int column) const {

@@ -264,6 +264,11 @@ std::string Statement::column_text(int column) const {
 
 int Statement::column_count() const { return sqlite3_column_count(stmt_); }
 
+std::string Statement::column_name(int column) const {
+  const char* name = sqlite3_column_name(stmt_, column);
+  return name != nullptr ? name : "";
+}
+
 bool Statement::column_is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
 
 Connection Connection::open(const std::string& path, Options options) {

@@ -1,0 +1,211 @@
+#include "sqlcase/case.hpp"
+
+#include <cctype>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace lab::sqlcase {
+namespace {
+
+std::string trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return std::string(s);
+}
+
+std::string upper_words(std::string_view sql, int words) {
+  std::string out;
+  std::size_t i = 0;
+  for (int w = 0; w < words; ++w) {
+    while (i < sql.size() && std::isspace(static_cast<unsigned char>(sql[i]))) ++i;
+    if (i >= sql.size()) break;
+    if (!out.empty()) out += ' ';
+    while (i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i])))
+      out += static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i++])));
+  }
+  return out;
+}
+
+bool begins_transaction(std::string_view sql) {
+  const auto w = upper_words(sql, 2);
+  return w == "BEGIN" || w.starts_with("BEGIN ") || w == "START TRANSACTION";
+}
+
+bool ends_transaction(std::string_view sql) {
+  const auto w = upper_words(sql, 1);
+  return w == "COMMIT" || w == "ROLLBACK" || w == "END";
+}
+
+// A section's text (its lines joined) into statements, ';' outside quotes ending each.
+struct Splitter {
+  const std::string& source;
+  std::vector<Statement> out;
+  std::string current;
+  int current_line = 0;
+  char quote = 0;       // ' or " while inside one
+  bool dollar = false;  // inside $$ … $$
+  void feed(std::string_view text, int line) {
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      const char c = text[i];
+      if (trim(current).empty() && !std::isspace(static_cast<unsigned char>(c))) current_line = line;
+      if (quote != 0) {
+        if (c == quote) quote = 0;
+      } else if (dollar) {
+        if (c == '$' && i + 1 < text.size() && text[i + 1] == '$') {
+          dollar = false;
+          current += "$$";
+          ++i;
+          continue;
+        }
+      } else if (c == '\'' || c == '"') {
+        quote = c;
+      } else if (c == '$' && i + 1 < text.size() && text[i + 1] == '$') {
+        dollar = true;
+        current += "$$";
+        ++i;
+        continue;
+      } else if (c == ';') {
+        flush();
+        continue;
+      } else if (c == '\\' && text.substr(i, 5) == "\\gset") {  // ends its statement, as in psql
+        current += "\\gset";
+        flush();
+        i += 4;
+        continue;
+      }
+      current += c;
+    }
+    current += ' ';
+  }
+  void flush() {
+    std::string sql;
+    bool space = false;
+    for (char c : trim(current)) {  // blanks collapsed, for the timeline (quotes kept as written)
+      if (std::isspace(static_cast<unsigned char>(c))) {
+        space = true;
+        continue;
+      }
+      if (space && !sql.empty()) sql += ' ';
+      space = false;
+      sql += c;
+    }
+    bool gset = false;
+    if (sql.ends_with("\\gset")) {
+      gset = true;
+      sql = trim(std::string_view(sql).substr(0, sql.size() - 5));
+    }
+    if (!sql.empty()) out.push_back({sql, current_line, gset});
+    current.clear();
+  }
+  std::vector<Statement> finish(int last_line) {
+    if (quote != 0 || dollar)
+      throw CaseError(source + ":" + std::to_string(current_line) + ": a quote opened here is never closed");
+    if (!trim(current).empty())
+      throw CaseError(source + ":" + std::to_string(current_line) + ": the statement '" + trim(current) +
+                      "' has no ';' at its end (line " + std::to_string(last_line) + ")");
+    return std::move(out);
+  }
+};
+
+bool valid_name(std::string_view name) {
+  if (name.empty() || !std::isalpha(static_cast<unsigned char>(name.front()))) return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  return true;
+}
+
+}  // namespace
+
+Case parse(std::string_view text, const std::string& source) {
+  Case out;
+  out.source = source;
+  struct Section {
+    std::string name;
+    int line = 0;
+    std::vector<std::pair<std::string, int>> lines;
+  };
+  std::vector<Section> sections;
+  std::istringstream in{std::string(text)};
+  std::string raw;
+  int number = 0;
+  auto where = [&](int line) { return source + ":" + std::to_string(line) + ": "; };
+  while (std::getline(in, raw)) {
+    ++number;
+    const std::string line = trim(raw);
+    if (line.empty()) continue;
+    if (line.starts_with("--")) {
+      if (out.title.empty() && sections.empty()) out.title = trim(std::string_view(line).substr(2));
+      continue;
+    }
+    if (std::isspace(static_cast<unsigned char>(raw.front()))) {
+      if (sections.empty())
+        throw CaseError(where(number) + "an indented line continues a section, but no section has begun");
+      sections.back().lines.emplace_back(raw, number);
+      continue;
+    }
+    const auto colon = raw.find(':');
+    const std::string name = colon == std::string::npos ? std::string() : trim(raw.substr(0, colon));
+    if (!valid_name(name))
+      throw CaseError(where(number) +
+                      "expected 'setup:', 'check:' or a session 'NAME:' at the start of the line, got '" +
+                      line.substr(0, 40) + "'");
+    for (const auto& s : sections)
+      if (s.name == name)
+        throw CaseError(where(number) + "'" + name + ":' appears twice (first at line " +
+                        std::to_string(s.line) + ")");
+    sections.push_back({name, number, {{raw.substr(colon + 1), number}}});
+  }
+  for (const auto& section : sections) {
+    Splitter split{source, {}, {}, section.line};
+    for (const auto& [t, line] : section.lines) split.feed(t, line);
+    auto statements = split.finish(section.lines.back().second);
+    if (statements.empty()) throw CaseError(where(section.line) + "'" + section.name + ":' has no statement");
+    if (section.name == "setup" || section.name == "check")
+      for (const auto& st : statements)
+        if (st.gset)
+          throw CaseError(where(st.line) + "\\gset keeps values for a session's later statements; '" +
+                          section.name + ":' has no session");
+    if (section.name == "setup") {
+      out.setup = std::move(statements);
+    } else if (section.name == "check") {
+      if (statements.size() != 1)
+        throw CaseError(where(section.line) +
+                        "'check:' must be one query (its single value must be true), got " +
+                        std::to_string(statements.size()) + " statements");
+      out.check = std::move(statements.front());
+    } else {
+      // A session must end every transaction it begins: the search explores what it commits.
+      int open_at = 0;
+      for (const auto& st : statements) {
+        if (begins_transaction(st.sql)) {
+          if (open_at != 0)
+            throw CaseError(where(st.line) + "session " + section.name +
+                            " begins a transaction inside the one begun at line " + std::to_string(open_at));
+          open_at = st.line;
+        } else if (ends_transaction(st.sql)) {
+          open_at = 0;
+        }
+      }
+      if (open_at != 0)
+        throw CaseError(where(open_at) + "session " + section.name +
+                        " never commits: the transaction it begins here is still open at its end (add "
+                        "COMMIT; or ROLLBACK;)");
+      out.sessions.push_back({section.name, std::move(statements), section.line});
+    }
+  }
+  if (out.sessions.size() < 2 || out.sessions.size() > 4)
+    throw CaseError(source + ": a case needs two to four sessions, this one has " +
+                    std::to_string(out.sessions.size()));
+  return out;
+}
+
+Case load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw CaseError(path + ": cannot read the case file");
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), path);
+}
+
+}  // namespace lab::sqlcase

@@ -1,0 +1,661 @@
+#include "sqlcase/explore.hpp"
+
+#include <libpq-fe.h>
+#include <poll.h>
+#include <unistd.h>
+#include <racelab/db/postgres.hpp>
+#include <racelab/db/sqlite.hpp>
+#include <racelab/db/statement.hpp>
+#include <racelab/racelab.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+namespace lab::sqlcase {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string first_word(std::string_view sql) {
+  std::string w;
+  for (char c : sql) {
+    if (std::isalpha(static_cast<unsigned char>(c))) {
+      w += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    } else if (!w.empty()) {
+      break;
+    }
+  }
+  return w;
+}
+
+bool changes_rows(std::string_view sql) {
+  const auto w = first_word(sql);
+  return w == "INSERT" || w == "UPDATE" || w == "DELETE" || w == "REPLACE" || w == "MERGE";
+}
+
+bool is_begin(std::string_view sql) {
+  const auto w = first_word(sql);
+  return w == "BEGIN" || w == "START";
+}
+
+bool is_end(std::string_view sql) {
+  const auto w = first_word(sql);
+  return w == "COMMIT" || w == "ROLLBACK" || w == "END";
+}
+
+// What a statement returned: its rows (with the columns' names), or how many rows it changed.
+struct Answer {
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::string>> rows;
+  std::int64_t changed = 0;
+};
+
+// "(2)", "2 rows: (alice, t), (bob, t)", "no rows", "1 row changed", "ok"; at most 5 rows shown.
+std::string describe(const std::string& sql, const Answer& a) {
+  auto row_text = [](const std::vector<std::string>& row) {
+    std::string s = "(";
+    for (std::size_t i = 0; i < row.size(); ++i) s += (i ? ", " : "") + row[i];
+    return s + ")";
+  };
+  if (a.columns.empty()) {
+    if (!changes_rows(sql)) return "ok";
+    return std::to_string(a.changed) + (a.changed == 1 ? " row changed" : " rows changed");
+  }
+  if (a.rows.empty()) return "no rows";
+  if (a.rows.size() == 1) return row_text(a.rows.front());
+  std::string s = std::to_string(a.rows.size()) + " rows: ";
+  for (std::size_t i = 0; i < a.rows.size() && i < 5; ++i) s += (i ? ", " : "") + row_text(a.rows[i]);
+  if (a.rows.size() > 5) s += ", ...";
+  return s;
+}
+
+// `:name` outside quotes replaced by the session's value (a number as it is, text quoted); `::`
+// (PostgreSQL's cast) and names the session has no value for are left alone.
+std::string substitute(const std::string& sql, const std::map<std::string, std::string>& values) {
+  if (values.empty()) return sql;
+  std::string out;
+  char quote = 0;
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    const char c = sql[i];
+    if (quote != 0) {
+      if (c == quote) quote = 0;
+      out += c;
+      continue;
+    }
+    if (c == '\'' || c == '"') quote = c;
+    const bool name_follows = c == ':' && i + 1 < sql.size() &&
+                              (std::isalpha(static_cast<unsigned char>(sql[i + 1])) || sql[i + 1] == '_') &&
+                              (i == 0 || sql[i - 1] != ':');
+    if (!name_follows) {
+      out += c;
+      continue;
+    }
+    std::size_t end = i + 1;
+    while (end < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[end])) || sql[end] == '_')) ++end;
+    const auto it = values.find(sql.substr(i + 1, end - i - 1));
+    if (it == values.end()) {
+      out += c;
+      continue;
+    }
+    const std::string& v = it->second;
+    const bool number = !v.empty() && v.find_first_not_of("-0123456789.") == std::string::npos &&
+                        std::isdigit(static_cast<unsigned char>(v.back()));
+    if (number || v == "NULL") {
+      out += v;
+    } else {
+      out += '\'';
+      for (char ch : v) out += ch == '\'' ? std::string("''") : std::string(1, ch);
+      out += '\'';
+    }
+    i = end - 1;
+  }
+  return out;
+}
+
+// One session's connection, whichever the backend.
+class Conn {
+ public:
+  virtual ~Conn() = default;
+  virtual Answer run(const std::string& sql) = 0;  // throws what the driver throws
+  virtual void rollback() noexcept = 0;
+  // Whether the last statement waited for a lock while another session ran (PostgreSQL; SQLite's
+  // lock waits happen inside the library, and the timeline does not mark them).
+  bool waited() const { return waited_; }
+  virtual void ended() {}  // its session's task is done
+
+ protected:
+  bool waited_ = false;
+};
+
+class SqliteSession : public Conn {
+ public:
+  SqliteSession(const std::string& path, bool wal, bool immediate)
+      : conn_(racelab::sqlite::Connection::open(path, {.wal = wal})), immediate_(immediate) {}
+  Answer run(const std::string& sql) override {
+    // `immediate` sessions take the write lock at BEGIN, as an application asking for it does.
+    const std::string text = immediate_ && lower(sql) == "begin" ? std::string("BEGIN IMMEDIATE") : sql;
+    auto stmt = conn_.prepare(text);
+    Answer a;
+    for (int c = 0; c < stmt.column_count(); ++c) a.columns.push_back(stmt.column_name(c));
+    while (stmt.step()) {
+      auto& row = a.rows.emplace_back();
+      for (int c = 0; c < stmt.column_count(); ++c)
+        row.push_back(stmt.column_is_null(c) ? "NULL" : stmt.column_text(c));
+    }
+    a.changed = conn_.changes();
+    return a;
+  }
+  void rollback() noexcept override {
+    racelab::NoThrowScope in_rollback;
+    try {
+      if (conn_.in_transaction()) conn_.exec("ROLLBACK");
+    } catch (...) {
+    }
+  }
+  void exec_script(const std::string& sql) { conn_.exec(sql); }
+
+ private:
+  racelab::sqlite::Connection conn_;
+  bool immediate_;
+};
+
+// PostgreSQL, deterministic. A statement runs to its reply, or until the server says it waits for
+// a lock one of the case's other sessions holds; the session then parks (a racelab WaitQueue, not
+// the socket) and the others run. After each reply every other session's statement in flight is
+// let settle (answered, or blocked: a COMMIT may have released the lock it waited for) and the
+// answered ones are woken. When a statement blocks and no other session can run, the server must
+// resolve it (a deadlock victim, a lock timeout): the session waits in real time for that, then
+// settles and wakes as above. So every scheduling decision sees each statement in flight either
+// answered or blocked, and what the scheduler may choose follows from the schedule, not from the
+// server's timing (a bare adapter leaves that to the server: docs/simulation.md).
+class PgRun;
+
+class PostgresSession : public Conn {
+ public:
+  PostgresSession(const std::string& conninfo, PgRun* run)
+      : conn_(racelab::postgres::Connection::open(conninfo)), run_(run) {}
+  PostgresSession(const PostgresSession&) = delete;
+  PostgresSession& operator=(const PostgresSession&) = delete;
+  Answer run(const std::string& sql) override;
+  // An aborted transaction keeps its locks until ROLLBACK: it goes the same settled way.
+  void rollback() noexcept override {
+    racelab::NoThrowScope in_rollback;
+    try {
+      if (PQtransactionStatus(conn_.handle()) != PQTRANS_IDLE) static_cast<void>(run("ROLLBACK"));
+    } catch (...) {
+    }
+  }
+  void ended() override { done = true; }
+  // Ready for the next run: its transaction, if a torn-down task left one, rolled back.
+  void reset() {
+    done = false;
+    waited_ = false;
+    if (PQtransactionStatus(conn_.handle()) != PQTRANS_IDLE) conn_.run_script("ROLLBACK");
+  }
+  void script(const std::string& sql) { conn_.run_script(sql); }
+  int pid() const { return PQbackendPID(conn_.handle()); }
+  int socket() const { return PQsocket(conn_.handle()); }
+  bool in_flight() const { return in_flight_; }
+  bool parked() const { return parked_; }
+  bool done = false;  // its task has ended
+  // The reply is there (on the socket, or read): never reads the socket itself.
+  bool replied() const;
+  // Waits in real time until the statement in flight, if any, is answered or blocked on a lock.
+  void settle();
+  void wake() { queue_.notify_all(); }
+
+ private:
+  static Answer answer_of(const racelab::postgres::Result& r);
+  static Answer answer_of(PGresult* r);
+  void await();  // until this session's statement is answered, letting the others run meanwhile
+
+  racelab::postgres::Connection conn_;
+  PgRun* run_;
+  racelab::WaitQueue queue_;
+  bool in_flight_ = false;
+  bool parked_ = false;
+};
+
+// The sessions of one run and a connection that watches them (pg_isolation_test_session_is_blocked,
+// which PostgreSQL's own isolation tester uses).
+class PgRun {
+ public:
+  explicit PgRun(const std::string& conninfo) : monitor_(racelab::postgres::Connection::open(conninfo)) {}
+  void add(PostgresSession* s) {
+    sessions_.push_back(s);
+    pids_ = "{";
+    for (std::size_t i = 0; i < sessions_.size(); ++i)
+      pids_ += (i ? "," : "") + std::to_string(sessions_[i]->pid());
+    pids_ += "}";
+  }
+  // Asked with libpq directly, in real time: the question is not part of the run (no point).
+  bool blocked(int pid) {
+    const std::string p = std::to_string(pid);
+    const char* values[] = {p.c_str(), pids_.c_str()};
+    PGresult* r =
+        PQexecParams(monitor_.handle(), "SELECT pg_isolation_test_session_is_blocked($1::int, $2::int[])", 2,
+                     nullptr, values, nullptr, nullptr, 0);
+    const bool yes =
+        PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return yes;
+  }
+  // After `self` got its reply: every other statement in flight settles; the answered ones wake.
+  void settle_and_wake(const PostgresSession* self) {
+    for (auto* s : sessions_)
+      if (s != self) s->settle();
+    for (auto* s : sessions_)
+      if (s != self && s->parked() && s->replied()) s->wake();
+  }
+  // Whether a session other than `self` may run: neither parked nor ended.
+  bool others_can_run(const PostgresSession* self) const {
+    for (auto* s : sessions_)
+      if (s != self && !s->parked() && !s->done) return true;
+    return false;
+  }
+  // Every session blocked on the server: wait (real time) until some reply comes (the server
+  // resolved a deadlock or a lock timed out). False if none came within `ms`.
+  bool await_server(int ms) {
+    std::vector<pollfd> fds;
+    for (auto* s : sessions_)
+      if (s->in_flight()) fds.push_back(pollfd{s->socket(), POLLIN, 0});
+    return !fds.empty() && ::poll(fds.data(), fds.size(), ms) > 0;
+  }
+
+ private:
+  racelab::postgres::Connection monitor_;
+  std::vector<PostgresSession*> sessions_;
+  std::string pids_;
+};
+
+bool PostgresSession::replied() const {
+  if (!in_flight_ || PQisBusy(conn_.handle()) == 0) return true;
+  pollfd fd{socket(), POLLIN, 0};
+  return ::poll(&fd, 1, 0) > 0;
+}
+
+void PostgresSession::settle() {
+  if (!in_flight_) return;
+  while (!replied() && !run_->blocked(pid())) {
+    pollfd fd{socket(), POLLIN, 0};
+    static_cast<void>(::poll(&fd, 1, 1));
+  }
+}
+
+Answer PostgresSession::answer_of(const racelab::postgres::Result& r) {
+  Answer a;
+  for (int c = 0; c < r.columns(); ++c) a.columns.push_back(r.column_name(c));
+  for (int i = 0; i < r.rows(); ++i) {
+    auto& row = a.rows.emplace_back();
+    for (int c = 0; c < r.columns(); ++c) row.push_back(r.is_null(i, c) ? "NULL" : r.text(i, c));
+  }
+  if (a.columns.empty()) a.changed = r.affected();
+  return a;
+}
+
+Answer PostgresSession::answer_of(PGresult* r) {
+  Answer a;
+  for (int c = 0; c < PQnfields(r); ++c) a.columns.push_back(PQfname(r, c));
+  for (int i = 0; i < PQntuples(r); ++i) {
+    auto& row = a.rows.emplace_back();
+    for (int c = 0; c < PQnfields(r); ++c) row.push_back(PQgetisnull(r, i, c) ? "NULL" : PQgetvalue(r, i, c));
+  }
+  const char* n = PQcmdTuples(r);
+  if (a.columns.empty() && n != nullptr && *n != '\0') a.changed = std::strtoll(n, nullptr, 10);
+  return a;
+}
+
+void PostgresSession::await() {
+  constexpr int kServerMs = 15'000;  // past lock_timeout (10 s): the server always answers by then
+  PGconn* c = conn_.handle();
+  for (;;) {
+    settle();
+    if (PQconsumeInput(c) == 0 || PQisBusy(c) == 0) return;
+    if (!run_->blocked(pid())) continue;  // the rest of a reply is on its way
+    waited_ = true;
+    if (run_->others_can_run(this)) {
+      parked_ = true;
+      const auto r = queue_.wait("sql.wait", "a lock held by another session");
+      parked_ = false;
+      if (r == racelab::WaitResult::abandoned) return;
+      continue;
+    }
+    // Everyone waits on the server: a deadlock it will break, or a lock timeout.
+    if (!run_->await_server(kServerMs))
+      throw racelab::postgres::Error("57014", "postgres: no session of the case got an answer within 15 s");
+    run_->settle_and_wake(this);
+  }
+}
+
+Answer PostgresSession::run(const std::string& sql) {
+  if (run_ == nullptr || !racelab::this_thread::simulated()) return answer_of(conn_.exec_list(sql, {}));
+  racelab::Point(racelab::db::statement_point_name(sql)).hit();
+  PGconn* c = conn_.handle();
+  if (PQsendQuery(c, sql.c_str()) == 0)
+    throw racelab::postgres::Error("08006", std::string("postgres: send failed: ") + PQerrorMessage(c));
+  in_flight_ = true;
+  waited_ = false;
+  struct Landed {  // however the task leaves (torn down mid-wait too), nothing stays in flight
+    PostgresSession& s;
+    ~Landed() {
+      if (!s.in_flight_) return;
+      s.in_flight_ = false;
+      PGconn* conn = s.conn_.handle();
+      if (PQisBusy(conn) != 0) {
+        if (PGcancel* cancel = PQgetCancel(conn)) {
+          char error[256];
+          static_cast<void>(PQcancel(cancel, error, sizeof error));
+          PQfreeCancel(cancel);
+        }
+      }
+      while (PGresult* r = PQgetResult(conn)) PQclear(r);
+    }
+  } landed{*this};
+  await();
+  in_flight_ = false;
+  PGresult* last = nullptr;
+  while (PGresult* r = PQgetResult(c)) {
+    if (last != nullptr) PQclear(last);
+    last = r;
+  }
+  run_->settle_and_wake(this);  // what this statement released (a COMMIT, an abort) lets others on
+  const auto status = last != nullptr ? PQresultStatus(last) : PGRES_FATAL_ERROR;
+  if (status == PGRES_FATAL_ERROR || status == PGRES_NONFATAL_ERROR) {
+    std::string message = last != nullptr ? PQresultErrorMessage(last) : PQerrorMessage(c);
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    const char* state = last != nullptr ? PQresultErrorField(last, PG_DIAG_SQLSTATE) : nullptr;
+    const std::string sqlstate = state != nullptr ? state : "08006";
+    if (last != nullptr) PQclear(last);
+    throw racelab::postgres::Error(sqlstate, message + " (" + sqlstate + ")");
+  }
+  const auto result = answer_of(last);
+  PQclear(last);
+  return result;
+}
+
+// Where and how the runs take place: the backend, the level as applied, and a fresh database.
+class Target {
+ public:
+  Target(const Options& options) {
+    const auto& db = options.db;
+    if (db == "sqlite" || db.rfind("sqlite:", 0) == 0) {
+      backend_ = "sqlite";
+      dir_ = db.size() > 7 ? db.substr(7) : std::string();
+      if (dir_.empty()) {
+        std::string tmpl = (fs::temp_directory_path() / "racelab-sql-XXXXXX").string();
+        if (::mkdtemp(tmpl.data()) == nullptr) throw RunError("cannot make a scratch directory in /tmp");
+        dir_ = tmpl;
+        owned_ = true;
+      } else {
+        std::error_code ec;
+        fs::create_directories(dir_, ec);
+        if (!fs::is_directory(dir_))
+          throw RunError("sqlite:" + dir_ +
+                         " must name a directory for the scratch databases (each run makes a new one there)");
+      }
+      sqlite_level(options.level);
+    } else if (db.rfind("mariadb:", 0) == 0 || db.rfind("mysql:", 0) == 0) {
+      throw RunError("'" + db + "': this racelab has no MariaDB adapter; use sqlite:DIR or a PostgreSQL URL");
+    } else if (db.rfind("postgresql://", 0) == 0 || db.rfind("postgres://", 0) == 0 ||
+               db.find('=') != std::string::npos) {
+      backend_ = "postgresql";
+      conninfo_ = db;
+      schema_ = options.schema;
+      if (schema_.empty() ||
+          schema_.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos ||
+          std::isdigit(static_cast<unsigned char>(schema_.front())))
+        throw RunError("schema '" + schema_ + "': use lower-case letters, digits and _");
+      postgres_level(options.level);
+    } else {
+      throw RunError("--db '" + db +
+                     "': use sqlite:DIR, or a PostgreSQL conninfo (host=… dbname=…) or postgresql:// URL");
+    }
+  }
+  ~Target() {
+    std::error_code ec;
+    if (owned_) fs::remove_all(dir_, ec);
+  }
+  Target(const Target&) = delete;
+  Target& operator=(const Target&) = delete;
+
+  const std::string& backend() const { return backend_; }
+  const std::string& level() const { return level_; }
+
+  // A fresh database with the setup applied, and `n` sessions on it; throws what the driver
+  // throws. SQLite: a new file and new connections. PostgreSQL: the schema made again, and the
+  // same connections as the last run (rolled back; a connection costs a server process).
+  Conn& fresh(const std::vector<Statement>& setup, std::size_t n) {
+    if (backend_ == "sqlite") {
+      sessions_.clear();
+      setup_.reset();
+      const auto path = database_path();
+      std::error_code ec;
+      for (const char* suffix : {"", "-wal", "-shm", "-journal"}) fs::remove(path + suffix, ec);
+      auto s = std::make_unique<SqliteSession>(path, wal_, false);
+      for (const auto& st : setup) s->exec_script(st.sql);
+      setup_ = std::move(s);
+      for (std::size_t i = 0; i < n; ++i)
+        sessions_.push_back(std::make_unique<SqliteSession>(database_path(), wal_, immediate_));
+      return *setup_;
+    }
+    if (!pg_run_) {
+      pg_run_ = std::make_unique<PgRun>(conninfo_);
+      auto s = std::make_unique<PostgresSession>(conninfo_, nullptr);
+      s->script("SET client_min_messages = error");
+      setup_ = std::move(s);
+    }
+    while (sessions_.size() < n) {
+      const auto index = sessions_.size();
+      auto s = std::make_unique<PostgresSession>(conninfo_, pg_run_.get());
+      // The server looks for a deadlock once a session has waited deadlock_timeout, and aborts the
+      // session that found it. Staggered by session, the first in the case among those in the cycle
+      // is the victim, whatever the timing; lock_timeout ends any wait a case could leave hanging.
+      s->script("SET client_min_messages = error; SET search_path TO " + schema_ + "; SET deadlock_timeout = '" +
+                std::to_string(20 + 200 * index) +
+                "ms'; SET lock_timeout = '10s'; SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL " +
+                level_);
+      pg_run_->add(s.get());
+      sessions_.push_back(std::move(s));
+    }
+    for (auto& s : sessions_) static_cast<PostgresSession&>(*s).reset();
+    auto& pg = static_cast<PostgresSession&>(*setup_);
+    pg.script("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE; CREATE SCHEMA " + schema_ + "; SET search_path TO " +
+              schema_);
+    for (const auto& st : setup) pg.script(st.sql);
+    return *setup_;
+  }
+  Conn& session(std::size_t index) { return *sessions_.at(index); }
+
+ private:
+  std::string database_path() const { return (fs::path(dir_) / "case.db").string(); }
+
+  void sqlite_level(const std::string& level) {
+    std::istringstream words(lower(level));
+    std::string w;
+    bool mode_set = false, journal_set = false;
+    while (words >> w) {
+      if ((w == "deferred" || w == "immediate") && !mode_set) {
+        immediate_ = w == "immediate";
+        mode_set = true;
+      } else if ((w == "wal" || w == "rollback") && !journal_set) {
+        wal_ = w == "wal";
+        journal_set = true;
+      } else {
+        throw RunError(
+            "--level '" + level +
+            "': SQLite's levels are 'deferred' or 'immediate' and 'wal' or 'rollback', e.g. 'immediate "
+            "rollback'");
+      }
+    }
+    level_ = std::string(immediate_ ? "immediate" : "deferred") + (wal_ ? " wal" : " rollback");
+  }
+
+  void postgres_level(const std::string& level) {
+    std::string l = lower(level);
+    std::replace(l.begin(), l.end(), '_', ' ');
+    if (l.empty()) l = "read committed";
+    if (l != "read committed" && l != "repeatable read" && l != "serializable")
+      throw RunError("--level '" + level +
+                     "': PostgreSQL's levels are 'read committed', 'repeatable read' and 'serializable' "
+                     "(its 'read uncommitted' is read committed)");
+    level_ = l;
+  }
+
+  std::string backend_;
+  std::string level_;
+  std::string dir_;
+  bool owned_ = false;
+  bool wal_ = true;
+  bool immediate_ = false;
+  std::string conninfo_;
+  std::string schema_;
+  // Declared before the connections that use it, so it outlives them.
+  std::unique_ptr<PgRun> pg_run_;
+  std::unique_ptr<Conn> setup_;
+  std::vector<std::unique_ptr<Conn>> sessions_;
+};
+
+bool truthy(const std::string& v) {
+  const auto l = lower(v);
+  return l == "1" || l == "t" || l == "true";
+}
+
+// One run: fresh database, the sessions as tasks, the check. What it saw goes to `steps`/`check`.
+struct RunLog {
+  std::vector<Step> steps;
+  std::string check_value;
+};
+
+void run_case(racelab::Simulation& sim, const Case& c, Target& target, RunLog& log) {
+  log = {};
+  auto& setup = target.fresh(c.setup, c.sessions.size());
+  for (std::size_t i = 0; i < c.sessions.size(); ++i) {
+    sim.spawn(c.sessions[i].name, [&c, &log, &target, i] {
+      const auto& session = c.sessions[i];
+      auto& conn = target.session(i);
+      struct Ended {
+        Conn& conn;
+        ~Ended() { conn.ended(); }
+      } ended{conn};
+      bool in_tx = false;
+      std::map<std::string, std::string> values;  // what \gset kept
+      for (const auto& st : session.statements) {
+        Step step{session.name, substitute(st.sql, values), {}, false};
+        try {
+          const Answer a = conn.run(step.sql);
+          step.result = describe(step.sql, a);
+          if (st.gset) {
+            if (a.rows.size() != 1)
+              step.result =
+                  "error: \\gset needs exactly one row, the query returned " + std::to_string(a.rows.size());
+            else
+              for (std::size_t col = 0; col < a.columns.size(); ++col)
+                values[a.columns[col]] = a.rows[0][col];
+          }
+        } catch (const racelab::InjectedCrash&) {
+          throw;
+        } catch (const std::exception& e) {
+          step.result = std::string("error: ") + e.what();
+        }
+        step.waited = conn.waited();
+        const bool failed = step.result.rfind("error: ", 0) == 0;
+        log.steps.push_back(std::move(step));
+        if (failed) {  // the application gives up on the request: its transaction goes
+          if (in_tx) conn.rollback();
+          return;
+        }
+        if (is_begin(st.sql)) in_tx = true;
+        if (is_end(st.sql)) in_tx = false;
+      }
+    });
+  }
+  if (!sim.run().ok()) return;
+  if (!c.check) return;
+  const auto rows = setup.run(c.check->sql).rows;
+  log.check_value = rows.empty() || rows.front().empty() ? "no value" : rows.front().front();
+  RACELAB_ASSERT(truthy(log.check_value));
+}
+
+}  // namespace
+
+Result explore(const Case& c, const Options& options) {
+  Target target(options);
+  // The setup once outside the search: SQL the server rejects is the case's error, not a failure.
+  try {
+    auto& setup = target.fresh(c.setup, c.sessions.size());
+    if (c.check) static_cast<void>(setup.run(c.check->sql));
+  } catch (const std::exception& e) {
+    throw RunError(c.source + ": the setup or check failed on " + target.backend() + ": " + e.what());
+  }
+  RunLog log;
+  racelab::ExploreOptions eo;
+  eo.runs = options.runs;
+  eo.strategy = options.strategy;
+  eo.seed = options.seed;
+  eo.schedule = options.schedule;
+  eo.verify = options.verify;
+  eo.use_env = false;
+  eo.jobs = 1;  // one database: the runs take turns
+  Result result;
+  result.backend = target.backend();
+  result.level = target.level();
+  result.report = racelab::explore(eo, [&](racelab::Simulation& sim) { run_case(sim, c, target, log); });
+  if (result.report.failed()) {
+    // The witness: the minimal failing schedule, run once more to see what each statement returned.
+    racelab::ExploreOptions replay = eo;
+    replay.schedule = result.report.schedule();
+    replay.minimize = false;
+    static_cast<void>(
+        racelab::explore(replay, [&](racelab::Simulation& sim) { run_case(sim, c, target, log); }));
+    result.witness = log.steps;
+    result.check_value = log.check_value;
+  }
+  return result;
+}
+
+std::string timeline(const Case& c, const std::vector<Step>& steps) {
+  constexpr std::size_t kWidth = 44;
+  auto clip = [](std::string s) {
+    if (s.size() > kWidth) s = s.substr(0, kWidth - 3) + "...";
+    return s;
+  };
+  auto pad = [](std::string s, std::size_t width) {
+    if (s.size() < width) s.append(width - s.size(), ' ');
+    return s + "  ";
+  };
+  std::ostringstream out;
+  std::string header = "     ";
+  for (const auto& s : c.sessions) header += pad(s.name, kWidth);
+  while (!header.empty() && header.back() == ' ') header.pop_back();
+  out << header << '\n';
+  int n = 0;
+  for (const auto& step : steps) {
+    const auto column =
+        static_cast<std::size_t>(std::find_if(c.sessions.begin(), c.sessions.end(),
+                                              [&](const Session& s) { return s.name == step.session; }) -
+                                 c.sessions.begin());
+    const std::string lines[2] = {clip(step.sql),
+                                  clip("-> " + step.result + (step.waited ? " (after a lock wait)" : ""))};
+    for (int l = 0; l < 2; ++l) {
+      std::string row = l == 0 ? std::to_string(++n) : std::string();
+      row.resize(5, ' ');
+      for (std::size_t i = 0; i < c.sessions.size(); ++i) row += pad(i == column ? lines[l] : "", kWidth);
+      while (!row.empty() && row.back() == ' ') row.pop_back();
+      out << row << '\n';
+    }
+  }
+  return out.str();
+}
+
+}  // namespace lab::sqlcase

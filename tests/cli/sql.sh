@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# `racelab sql` as a user runs it: a lost update found on PostgreSQL at read committed (exit 1, the
+# timeline, a replay command that, run, fails the same way), none at repeatable read or on SQLite
+# (exit 0, all explored), --json's fields, and every bad input an exit 2 naming the problem.
+. "$(dirname "$0")/lib.sh"
+cli=$1
+cases=$2
+pg=$(cat "$RACELAB_PG_DIR/conninfo") || fail "no PostgreSQL cluster in $RACELAB_PG_DIR"
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+
+run 1 "$cli" sql "$cases/lost_update.sql" --db "$pg" --schema cli_sql
+contains "postgresql (read committed): an interleaving breaks it"
+contains "check: SELECT n = (SELECT count(*) FROM done) FROM counter WHERE id = 1 -> f"
+contains "UPDATE counter SET n = 0 + 1 WHERE id = 1"
+contains "-> 1 row changed (after a lock wait)"
+replay=$(printf '%s\n' "$out" | sed -n 's/^replay:   //p')
+[ -n "$replay" ] || fail "no replay command in: $out"
+run 1 bash -c "${replay/racelab/\"$cli\"}"
+contains "an interleaving breaks it (found after 1 interleaving)"
+
+run 0 "$cli" sql "$cases/lost_update.sql" --db "$pg" --schema cli_sql --level 'repeatable read'
+contains "postgresql (repeatable read): no interleaving of"
+contains "breaks it (all explored)"
+run 0 "$cli" sql "$cases/lost_update.sql" --db "sqlite:$dir/lite" --level 'immediate rollback'
+contains "sqlite (immediate rollback): no interleaving of"
+
+run 1 "$cli" sql "$cases/write_skew.sql" --db "$pg" --schema cli_sql --level 'repeatable read' --json
+contains '"backend":"postgresql"'
+contains '"level":"repeatable read"'
+contains '"result":"breaks"'
+contains '"check_value":"f"'
+contains '"witness":[{'
+run 0 "$cli" sql "$cases/write_skew.sql" --db "$pg" --schema cli_sql --level serializable --json
+contains '"result":"holds"'
+contains '"complete":true'
+
+printf 'T1: BEGIN; SELECT 1;\nT2: SELECT 2;\n' >"$dir/open.sql"
+run 2 "$cli" sql "$dir/open.sql"
+contains "open.sql:1: session T1 never commits"
+printf 'T1: SELECT 1\n' >"$dir/nosemi.sql"
+run 2 "$cli" sql "$dir/nosemi.sql"
+contains "has no ';' at its end"
+printf 'setup: CREATE TABLE;\nT1: SELECT 1;\nT2: SELECT 2;\n' >"$dir/badsetup.sql"
+run 2 "$cli" sql "$dir/badsetup.sql" --db "sqlite:$dir/lite"
+contains "the setup or check failed on sqlite"
+run 2 "$cli" sql "$dir/missing.sql"
+contains "missing.sql: cannot read the case file"
+run 2 "$cli" sql "$cases/lost_update.sql" --level 'read sideways'
+contains "SQLite's levels are"
+run 2 "$cli" sql "$cases/lost_update.sql" --db "$pg" --level 'read uncommitted'
+contains "PostgreSQL's levels are"
+run 2 "$cli" sql "$cases/lost_update.sql" --db nowhere
+contains "--db 'nowhere'"
+run 2 "$cli" sql "$cases/lost_update.sql" --schedule 'racelab-schedule/1: zz'
+contains "racelab sql:"
+echo "sql: 30 checks passed"

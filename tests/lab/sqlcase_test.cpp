@@ -1,0 +1,177 @@
+// `racelab sql`'s case files and their search on SQLite and PostgreSQL (lab/sqlcase, docs/sql.md):
+// the parser names each mistake with its line; the shipped anomaly cases break at the weak levels
+// and hold at the strong ones, each by an exhaustive DFS; the witness replays from its schedule.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "db_env.hpp"
+#include "sqlcase/explore.hpp"
+
+namespace sqlcase = lab::sqlcase;
+
+namespace {
+
+std::string case_path(const std::string& name) {
+  return std::string(RACELAB_SQL_CASES) + "/" + name + ".sql";
+}
+
+std::string parse_error(const std::string& text) {
+  try {
+    static_cast<void>(sqlcase::parse(text, "t.sql"));
+  } catch (const sqlcase::CaseError& e) {
+    return e.what();
+  }
+  return "(parsed)";
+}
+
+std::string sqlite_dir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("racelab-sqlcase-" + name);
+  std::filesystem::remove_all(dir);
+  return "sqlite:" + dir.string();
+}
+
+// PostgreSQL, each test in a schema of its own (ctest runs them in parallel).
+sqlcase::Options pg(const std::string& level, const std::string& schema) {
+  return {.db = db_env::postgres_base(), .level = level, .schema = schema};
+}
+
+}  // namespace
+
+TEST(SqlCase, ParsesSessionsSetupCheckAndGset) {
+  const auto c = sqlcase::parse(
+      "-- a title\n"
+      "setup: CREATE TABLE t(n INTEGER);\n"
+      "       INSERT INTO t VALUES (1);\n"
+      "A: BEGIN; SELECT n FROM t \\gset\n"
+      "   UPDATE t SET n = :n + 1; COMMIT;\n"
+      "-- a comment between sections\n"
+      "B: SELECT 'a;b' FROM t;\n"
+      "check: SELECT n = 2 FROM t;\n",
+      "t.sql");
+  EXPECT_EQ(c.title, "a title");
+  ASSERT_EQ(c.setup.size(), 2u);
+  EXPECT_EQ(c.setup[1].sql, "INSERT INTO t VALUES (1)");
+  EXPECT_EQ(c.setup[1].line, 3);
+  ASSERT_EQ(c.sessions.size(), 2u);
+  ASSERT_EQ(c.sessions[0].statements.size(), 4u);
+  EXPECT_EQ(c.sessions[0].statements[1].sql, "SELECT n FROM t");
+  EXPECT_TRUE(c.sessions[0].statements[1].gset);
+  EXPECT_EQ(c.sessions[0].statements[2].sql, "UPDATE t SET n = :n + 1");
+  EXPECT_EQ(c.sessions[0].statements[2].line, 5);
+  EXPECT_EQ(c.sessions[1].statements[0].sql, "SELECT 'a;b' FROM t");  // ';' inside quotes
+  ASSERT_TRUE(c.check.has_value());
+  EXPECT_EQ(c.check->sql, "SELECT n = 2 FROM t");
+}
+
+TEST(SqlCase, EveryMistakeIsNamedWithItsLine) {
+  EXPECT_EQ(parse_error("A: SELECT 1\nB: SELECT 2;\n"),
+            "t.sql:1: the statement 'SELECT 1' has no ';' at its end (line 1)");
+  EXPECT_EQ(parse_error("A: SELECT 1;\nA: SELECT 2;\n"), "t.sql:2: 'A:' appears twice (first at line 1)");
+  EXPECT_EQ(parse_error("A: SELECT 1;\n"), "t.sql: a case needs two to four sessions, this one has 1");
+  EXPECT_EQ(parse_error("A: BEGIN; SELECT 1;\nB: SELECT 2;\n"),
+            "t.sql:1: session A never commits: the transaction it begins here is still open at its end (add "
+            "COMMIT; or ROLLBACK;)");
+  EXPECT_EQ(parse_error("A: SELECT 'x;\nB: SELECT 2;\n"), "t.sql:1: a quote opened here is never closed");
+  EXPECT_EQ(parse_error("setup: SELECT 1 \\gset\nA: SELECT 1;\nB: SELECT 2;\n"),
+            "t.sql:1: \\gset keeps values for a session's later statements; 'setup:' has no session");
+  EXPECT_EQ(parse_error("A: SELECT 1;\nB: SELECT 2;\ncheck: SELECT 1; SELECT 2;\n"),
+            "t.sql:3: 'check:' must be one query (its single value must be true), got 2 statements");
+  EXPECT_EQ(parse_error("  SELECT 1;\n"),
+            "t.sql:1: an indented line continues a section, but no section has begun");
+  EXPECT_EQ(
+      parse_error("SELECT 1;\n"),
+      "t.sql:1: expected 'setup:', 'check:' or a session 'NAME:' at the start of the line, got 'SELECT 1;'");
+  EXPECT_EQ(parse_error("A:\nB: SELECT 1;\n"), "t.sql:1: 'A:' has no statement");
+}
+
+TEST(SqlCase, BadLevelsDatabasesAndSetupsAreRunErrors) {
+  const auto c = sqlcase::load(case_path("lost_update"));
+  EXPECT_THROW(sqlcase::explore(c, {.db = sqlite_dir("bad_level"), .level = "snapshot"}), sqlcase::RunError);
+  EXPECT_THROW(sqlcase::explore(c, {.db = "nowhere"}), sqlcase::RunError);
+  auto broken = sqlcase::parse("setup: CREATE TABLE;\nA: SELECT 1;\nB: SELECT 2;\n", "broken.sql");
+  try {
+    static_cast<void>(sqlcase::explore(broken, {.db = sqlite_dir("bad_setup")}));
+    FAIL() << "a setup SQLite rejects ran";
+  } catch (const sqlcase::RunError& e) {
+    EXPECT_NE(std::string(e.what()).find("broken.sql: the setup or check failed on sqlite"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// The lost update: the second session writes back a stale read in PostgreSQL's read committed (DFS
+// finds it, the witness shows both reads of 0 and the check's false), and is refused at repeatable
+// read; SQLite never loses it (a writer with a stale snapshot gets SQLITE_BUSY_SNAPSHOT in WAL).
+TEST(SqlCase, LostUpdateOccursAtReadCommittedOnly) {
+  const auto c = sqlcase::load(case_path("lost_update"));
+  auto rc = sqlcase::explore(c, pg("read committed", "sqlcase_lost"));
+  ASSERT_TRUE(rc.report.failed()) << rc.report;
+  EXPECT_EQ(rc.backend, "postgresql");
+  EXPECT_EQ(rc.check_value, "f");
+  const auto timeline = sqlcase::timeline(c, rc.witness);
+  EXPECT_NE(timeline.find("UPDATE counter SET n = 0 + 1 WHERE id = 1"), std::string::npos) << timeline;
+  int stale_reads = 0;
+  for (const auto& step : rc.witness) stale_reads += step.sql.starts_with("SELECT n") && step.result == "(0)";
+  EXPECT_EQ(stale_reads, 2) << timeline;
+  // Its schedule replays it: the same statements, the same answers.
+  auto again = sqlcase::explore(c, {.db = db_env::postgres_base(),
+                                    .level = "read committed",
+                                    .schedule = rc.report.schedule(),
+                                    .schema = "sqlcase_lost"});
+  ASSERT_TRUE(again.report.failed());
+  ASSERT_EQ(again.witness.size(), rc.witness.size());
+  for (std::size_t i = 0; i < rc.witness.size(); ++i) {
+    EXPECT_EQ(again.witness[i].sql, rc.witness[i].sql);
+    EXPECT_EQ(again.witness[i].result, rc.witness[i].result);
+  }
+  for (const char* level : {"repeatable read", "serializable"}) {
+    auto r = sqlcase::explore(c, pg(level, "sqlcase_lost"));
+    EXPECT_FALSE(r.report.failed()) << level << ": " << r.report << sqlcase::timeline(c, r.witness);
+    EXPECT_TRUE(r.report.complete()) << level;
+  }
+  for (const char* level : {"deferred wal", "immediate wal", "immediate rollback"}) {
+    auto r = sqlcase::explore(c, {.db = sqlite_dir("lost_update"), .level = level});
+    EXPECT_FALSE(r.report.failed()) << level << ": " << r.report << sqlcase::timeline(c, r.witness);
+    EXPECT_TRUE(r.report.complete()) << level;
+  }
+}
+
+// Write skew: PostgreSQL's repeatable read (snapshot isolation) lets both doctors go; serializable
+// (SSI) aborts one; SQLite's single writer never lets both see two on call and write.
+TEST(SqlCase, WriteSkewOccursUnderSnapshotIsolationNotSerializable) {
+  const auto c = sqlcase::load(case_path("write_skew"));
+  auto rr = sqlcase::explore(c, pg("repeatable read", "sqlcase_skew"));
+  ASSERT_TRUE(rr.report.failed()) << rr.report;
+  EXPECT_EQ(rr.check_value, "f");
+  auto s = sqlcase::explore(c, pg("serializable", "sqlcase_skew"));
+  EXPECT_FALSE(s.report.failed()) << s.report << sqlcase::timeline(c, s.witness);
+  EXPECT_TRUE(s.report.complete());
+  auto lite = sqlcase::explore(c, {.db = sqlite_dir("write_skew"), .level = "deferred wal"});
+  EXPECT_FALSE(lite.report.failed()) << lite.report << sqlcase::timeline(c, lite.witness);
+}
+
+// Read skew shows at read committed (the report reads x before and y after the transfer) and not
+// at repeatable read (one snapshot for the whole report).
+TEST(SqlCase, ReadSkewOccursAtReadCommittedOnly) {
+  const auto c = sqlcase::load(case_path("read_skew"));
+  auto rc = sqlcase::explore(c, pg("read committed", "sqlcase_read"));
+  ASSERT_TRUE(rc.report.failed()) << rc.report;
+  auto rr = sqlcase::explore(c, pg("repeatable read", "sqlcase_read"));
+  EXPECT_FALSE(rr.report.failed()) << rr.report << sqlcase::timeline(c, rr.witness);
+  EXPECT_TRUE(rr.report.complete());
+}
+
+// A dirty write is prevented everywhere: the second writer waits for the first's row lock (the
+// witness of any run shows a statement that waited, or a deadlock victim on PostgreSQL).
+TEST(SqlCase, DirtyWriteIsPreventedAndLockWaitsAreSearched) {
+  const auto c = sqlcase::load(case_path("dirty_write"));
+  auto server = sqlcase::explore(c, pg("read committed", "sqlcase_dirty"));
+  EXPECT_FALSE(server.report.failed()) << server.report << sqlcase::timeline(c, server.witness);
+  EXPECT_TRUE(server.report.complete());
+  auto lite = sqlcase::explore(c, {.db = sqlite_dir("dirty_write"), .level = "deferred rollback"});
+  EXPECT_FALSE(lite.report.failed()) << lite.report << sqlcase::timeline(c, lite.witness);
+}

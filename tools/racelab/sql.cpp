@@ -1,0 +1,133 @@
+// `racelab sql CASE --db URL [--level L]`: every interleaving of a case's SQL sessions on a real
+// database (lab/sqlcase, docs/sql.md). Exit 0 when no interleaving breaks the check, 1 when one
+// does (its timeline and replay command printed), 2 for a case or database that cannot be run.
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "sqlcase/explore.hpp"
+#include "verbs.hpp"
+
+namespace racelab::cli {
+namespace {
+
+struct SqlOptions {
+  std::string file;
+  lab::sqlcase::Options run;
+  bool json = false;
+};
+
+std::string quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string replay_command(const SqlOptions& o, const lab::sqlcase::Result& r) {
+  return "racelab sql " + quoted(o.file) + " --db " + quoted(o.run.db) + " --level " + quoted(r.level) +
+         (o.run.schema != lab::sqlcase::Options{}.schema ? " --schema " + o.run.schema : std::string()) +
+         " --schedule " + quoted(r.report.schedule());
+}
+
+void print_json(const SqlOptions& o, const lab::sqlcase::Case& c, const lab::sqlcase::Result& r) {
+  nlohmann::json out = {{"case", o.file},
+                        {"title", c.title},
+                        {"backend", r.backend},
+                        {"level", r.level},
+                        {"result", r.report.failed() ? "breaks" : "holds"},
+                        {"schedules", r.report.runs()},
+                        {"complete", r.report.complete()},
+                        {"strategy", r.report.strategy()}};
+  if (r.report.failed()) {
+    out["schedule"] = r.report.schedule();
+    out["check_value"] = r.check_value;
+    out["witness"] = nlohmann::json::array();
+    for (const auto& s : r.witness)
+      out["witness"].push_back(
+          {{"session", s.session}, {"sql", s.sql}, {"result", s.result}, {"waited", s.waited}});
+    out["replay"] = replay_command(o, r);
+  }
+  std::cout << out.dump() << '\n';
+}
+
+int sql(SqlOptions o) {
+  lab::sqlcase::Case c;
+  lab::sqlcase::Result r;
+  try {
+    c = lab::sqlcase::load(o.file);
+    r = lab::sqlcase::explore(c, o.run);
+  } catch (const lab::sqlcase::CaseError& e) {
+    std::cerr << "racelab sql: " << e.what() << '\n';
+    return kExitUsage;
+  } catch (const std::exception& e) {  // RunError, a database that cannot be opened, a bad schedule
+    std::cerr << "racelab sql: " << e.what() << '\n';
+    return kExitUsage;
+  }
+  if (o.json) {
+    print_json(o, c, r);
+    return r.report.failed() ? kExitFailed : kExitOk;
+  }
+  const std::string where = r.backend + " (" + r.level + ")";
+  if (!c.title.empty()) std::cout << c.title << '\n';
+  for (const auto& note : r.report.notes()) std::cout << note << '\n';
+  if (!r.report.failed()) {
+    if (!c.check) std::cout << "no check: every interleaving ran to its end\n";
+    if (r.report.complete())
+      std::cout << where << ": no interleaving of " << r.report.runs() << " breaks it (all explored)\n";
+    else
+      std::cout << where << ": none of " << r.report.runs()
+                << " interleavings breaks it (the search stopped at " << o.run.runs
+                << " runs; not all explored)\n";
+    return kExitOk;
+  }
+  std::cout << where << ": an interleaving breaks it (found after " << r.report.runs()
+            << (r.report.runs() == 1 ? " interleaving)\n" : " interleavings)\n");
+  if (!r.check_value.empty())
+    std::cout << "check: " << c.check->sql << " -> " << r.check_value << "\n\n";
+  else
+    std::cout << r.report.outcome() << '\n';
+  std::cout << lab::sqlcase::timeline(c, r.witness) << '\n'
+            << "schedule: " << r.report.schedule() << '\n'
+            << "replay:   " << replay_command(o, r) << '\n';
+  return kExitFailed;
+}
+
+}  // namespace
+
+void add_sql(CLI::App& app, std::function<int()>& run) {
+  auto* cmd = app.add_subcommand("sql",
+                                 "Explore every interleaving of a case's SQL sessions on a real database "
+                                 "(exit 0 none breaks the check, 1 one "
+                                 "does, 2 the case cannot be run); the case format is in docs/sql.md");
+  auto o = std::make_shared<SqlOptions>();
+  o->run.db = "sqlite";
+  cmd->add_option("case", o->file, "The case file: setup:, two to four sessions, check:")->required();
+  cmd->add_option(
+         "--db", o->run.db,
+         "sqlite (a scratch directory in /tmp), sqlite:DIR, or a PostgreSQL conninfo / postgresql://… URL "
+         "(the schema racelab_sql is dropped and made again for each interleaving)")
+      ->capture_default_str();
+  cmd->add_option(
+      "--level", o->run.level,
+      "SQLite: 'deferred' or 'immediate' and 'wal' or 'rollback' (default 'deferred wal'); PostgreSQL: "
+      "'read committed' (default), 'repeatable read', 'serializable'");
+  cmd->add_option("--strategy", o->run.strategy,
+                  "dfs (every interleaving), dfs:N (at most N preemptions), random, pct:D")
+      ->capture_default_str();
+  cmd->add_option("--runs", o->run.runs, "At most this many interleavings")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", o->run.seed, "First seed (random, pct)");
+  cmd->add_option("--schedule", o->run.schedule, "Replay this schedule (as printed by a failing run)");
+  cmd->add_flag("--verify", o->run.verify,
+                "Replay every interleaving from its schedule as well and report any that runs differently");
+  cmd->add_option("--schema", o->run.schema,
+                  "PostgreSQL: the schema each interleaving makes afresh (it is dropped)")
+      ->capture_default_str();
+  cmd->add_flag("--json", o->json,
+                "Print one JSON object: backend, level, result (holds | breaks), schedules, witness");
+  cmd->callback([&run, o] { run = [o] { return sql(*o); }; });
+}
+
+}  // namespace racelab::cli
