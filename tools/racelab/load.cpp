@@ -1,6 +1,7 @@
 // `racelab load`: the lab's k6 scripts as a built-in. Fires concurrent transfers at a running
-// `racelab serve`, then audits the books: no negative balance, money conserved, and every accepted
-// transfer applied exactly once. Exit 1 when the books do not balance.
+// `racelab serve` for a while (--duration) or a number of transfers (--transfers, the first to
+// come), then audits the books: no negative balance, money conserved, and every accepted transfer
+// applied exactly once. Exit 1 when the books do not balance.
 #include <httplib.h>
 #include <unistd.h>
 
@@ -29,6 +30,8 @@ struct LoadOptions {
   std::string duration = "5s";
   std::string scenario = "basic";
   bool reset = true;
+  long transfers = 0;           // 0: no limit, --duration alone decides
+  bool duration_given = false;  // with --transfers and no --duration, the count alone decides
 };
 
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& s) {
@@ -106,18 +109,27 @@ int load(const LoadOptions& o) {
     ids.push_back(id);
     total_before += b;
   }
-  std::cout << "racelab load: " << o.vus << " virtual users, " << o.duration << ", scenario " << o.scenario
-            << " against " << o.url << std::endl;
+  if (o.transfers > 0 && !o.duration_given) duration = std::chrono::hours(24 * 365);
+  std::cout << "racelab load: " << o.vus << " virtual users, ";
+  if (o.transfers > 0) std::cout << o.transfers << " transfers" << (o.duration_given ? " or " : "");
+  if (o.transfers == 0 || o.duration_given) std::cout << o.duration;
+  std::cout << ", scenario " << o.scenario << " against " << o.url << std::endl;
   Tally tally;
   std::atomic<bool> stop{false};
+  std::atomic<long> claimed{0};  // transfers started, against --transfers
   std::vector<std::thread> vus;
   const auto start = Clock::now();
   for (int v = 0; v < o.vus; ++v) {
     vus.emplace_back([&, v] {
       httplib::Client client(o.url);
       client.set_read_timeout(30, 0);
+      // One connection per virtual user, as a browser or k6 keeps it; headers and body are two
+      // writes, which Nagle's algorithm and a delayed ACK would hold for 40 ms.
+      client.set_keep_alive(true);
+      client.set_tcp_nodelay(true);
       std::mt19937 rng(static_cast<unsigned>(v) * 7919u + 1);
       while (!stop.load()) {
+        if (o.transfers > 0 && claimed.fetch_add(1) >= o.transfers) break;
         std::string from, to;
         std::int64_t amount = 0;
         if (o.scenario == "barrier") {  // everyone spends from alice, as the lab's barrier-test.js
@@ -145,13 +157,18 @@ int load(const LoadOptions& o) {
   }
   ProgressBar bar("ms");
   const auto total_ms = std::chrono::duration_cast<std::chrono::milliseconds>(*duration).count();
-  while (Clock::now() - start < *duration) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  while (Clock::now() - start < *duration && (o.transfers == 0 || claimed.load() < o.transfers)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(o.transfers > 0 ? 20 : 200));
     if (!bar.shown()) continue;
     long n = 0;
     {
       std::lock_guard lk(tally.mu);
       for (const auto& [s, k] : tally.by_status) n += k;
+      n += tally.errors;
+    }
+    if (o.transfers > 0 && !o.duration_given) {
+      bar.update(n, o.transfers);
+      continue;
     }
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
     bar.update(static_cast<long>(elapsed), static_cast<long>(total_ms),
@@ -212,12 +229,19 @@ void add_load(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--vus", o->vus, "Concurrent virtual users")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  cmd->add_option("--duration", o->duration, "How long: 500ms, 5s, 1m")->capture_default_str();
+  auto* duration =
+      cmd->add_option("--duration", o->duration, "How long: 500ms, 5s, 1m")->capture_default_str();
+  cmd->add_option("--transfers", o->transfers,
+                  "Stop after this many transfers (with --duration too: whichever comes first)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--scenario", o->scenario,
                   "basic (random transfers) or barrier (everyone spends from alice)")
       ->capture_default_str();
   cmd->add_flag("!--no-reset", o->reset, "Do not POST /reset first");
-  cmd->callback([&run, o] { run = [o] { return load(*o); }; });
+  cmd->callback([&run, o, duration] {
+    o->duration_given = duration->count() > 0;
+    run = [o] { return load(*o); };
+  });
 }
 
 }  // namespace racelab::cli
