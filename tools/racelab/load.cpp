@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "progress.hpp"
 #include "verbs.hpp"
@@ -56,6 +57,7 @@ struct Tally {
   std::map<std::string, std::int64_t> applied;  // net effect of accepted transfers per account
   std::vector<double> latencies_ms;
   long errors = 0;
+  std::map<std::string, long> error_kinds;  // httplib's name for each failure: Connection, Read, …
   void record(int status, double ms, const std::string& from, const std::string& to, std::int64_t amount) {
     std::lock_guard lk(mu);
     ++by_status[status];
@@ -149,6 +151,7 @@ int load(const LoadOptions& o) {
         if (!r) {
           std::lock_guard lk(tally.mu);
           ++tally.errors;
+          ++tally.error_kinds[httplib::to_string(r.error())];
           continue;
         }
         tally.record(r->status, ms, from, to, amount);
@@ -206,7 +209,12 @@ int load(const LoadOptions& o) {
             << static_cast<long>(static_cast<double>(requests) / seconds) << "/s), p50 " << pct(0.5)
             << " ms, p99 " << pct(0.99) << " ms; by status:";
   for (const auto& [s, k] : tally.by_status) std::cout << ' ' << s << "×" << k;
-  if (tally.errors > 0) std::cout << "; " << tally.errors << " connection errors";
+  if (tally.errors > 0) {
+    std::cout << "; " << tally.errors << " connection errors (";
+    const char* sep = "";
+    for (const auto& [kind, k] : tally.error_kinds) std::cout << std::exchange(sep, ", ") << kind << " " << k;
+    std::cout << ")";
+  }
   std::cout << '\n';
   if (problems.empty()) {
     std::cout
