@@ -54,7 +54,9 @@ bench: test-deps build
 	@RACELAB_PROPERTY_SCENARIOS=30000 $(BUILD)/tests/racelab_lib_tests --gtest_filter='GeneratedScenarios.*'
 	@bench/run_benchmark.sh $(BUILD)/tools/racelab/racelab
 	@conn=$$(scripts/pg start $(BUILD)/pg) && $(BUILD)/bench/db_benchmark --pg "$$conn" && \
-	  bench/service_wrk.sh $(BUILD)/tools/racelab/racelab --pg "$$conn"; rc=$$?; scripts/pg stop $(BUILD)/pg; exit $$rc
+	  bench/service_wrk.sh $(BUILD)/tools/racelab/racelab --pg "$$conn" && \
+	  bench/million.sh $(BUILD)/tools/racelab/racelab --pg "$$conn" && \
+	  RACELAB_PG_DIR=$(BUILD)/pg bench/soak.sh $(BUILD); rc=$$?; scripts/pg stop $(BUILD)/pg; exit $$rc
 
 FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp')
 format:

@@ -50,6 +50,16 @@ bool SqlBank::ensure_schema(Db& db, Strategy strategy) {
   return ledger::upgrade(db);
 }
 
+bool SqlBank::has_balance_check(Db& db) {
+  if (db.backend() == Backend::postgres)
+    return db.query_int64(
+                 "SELECT count(*) FROM pg_constraint WHERE conrelid = 'accounts'::regclass AND contype = 'c'",
+                 {})
+               .value_or(0) > 0;
+  auto rows = db.query_text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'accounts'", {});
+  return !rows.empty() && rows[0][0].find("CHECK") != std::string::npos;
+}
+
 void SqlBank::reset_many(Db& db, Strategy strategy, int accounts, std::int64_t balance) {
   reset(db, strategy);
   db.run("DELETE FROM accounts", {});

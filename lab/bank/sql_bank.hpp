@@ -58,6 +58,9 @@ class SqlBank {
   // Creates the schema when `db` holds no bank of this version (no ledger, no opening balances);
   // true when it did. An existing bank and its ledger are kept.
   static bool ensure_schema(Db& db, Strategy strategy);
+  // Whether `accounts` has the CHECK (balance >= 0) that reset() gives `constraint`: a service
+  // restarted on a bank made for `constraint` keeps its books when switched back to it.
+  static bool has_balance_check(Db& db);
 
  private:
   std::int64_t read_balance(const std::string& id, const char* lock_clause = "");

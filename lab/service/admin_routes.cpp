@@ -26,8 +26,12 @@ void BankService::State::settings_routes(httplib::Server& server) {
     Settings before = settings;
     change(settings);
     rearm();
-    if ((before.strategy == Strategy::constraint) != (settings.strategy == Strategy::constraint)) {
-      reset_bank(settings.strategy);  // the CHECK lives in the schema
+    // The CHECK lives in the schema: switching to or from `constraint` makes a new bank, unless the
+    // schema already is what the new strategy needs (a restarted service, back on its strategy).
+    const bool check = settings.strategy == Strategy::constraint;
+    if ((before.strategy == Strategy::constraint) != check &&
+        bank::SqlBank::has_balance_check(db()) != check) {
+      reset_bank(settings.strategy);
     }
     reply(res, 200, settings_json(settings));
   };

@@ -1,6 +1,7 @@
 // Transfers over HTTP: POST /transfer and /admin/fire run them; GET /transactions and GET /audit
 // read the domain's ledger (bank/ledger.hpp), which the transfer wrote in its own transaction.
 #include <racelab/observe.hpp>
+#include <racelab/point.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -191,6 +192,10 @@ BankService::State::Answer BankService::State::execute(const std::string& from, 
     span.attributes["transfer.idempotent_replay"] = true;
     return finish(status, row_json(bank.recorded()), true);
   }
+  // The transfer and its ledger row are committed; the client has not been answered yet. A process
+  // killed here leaves a transfer that happened but was never acknowledged: only a retry with the
+  // same Idempotency-Key is then safe (tests/service/crash_test.cpp).
+  RACELAB_POINT("transfer.after_commit");
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   // A race hit: the source balance changed between this transfer's check and its write (another
   // transfer got in). A double-spend: the transfer succeeded and left the source below zero.

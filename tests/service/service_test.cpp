@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "bank/sql_bank.hpp"
 #include "common/db.hpp"
 #include "scrape.hpp"
 #include "server_process.hpp"
@@ -284,6 +285,27 @@ TEST(Ledger, TransactionsSurviveARestartAndTheAuditExplainsThem) {
     EXPECT_EQ(get(c, "/transactions")["transactions"].size(), 0u);
     EXPECT_EQ(get(c, "/audit")["ledger_rows"], 0);
   }
+}
+
+// `constraint` keeps its CHECK in the schema, so switching to it makes a new bank; a service
+// restarted on a bank already made for it, and switched back to it, keeps the books.
+TEST(Ledger, ARestartedServiceSwitchedBackToConstraintKeepsItsBooks) {
+  const auto db = temp_db("constraint");
+  {
+    ServerProcess server(kCli, {"--db", db});
+    auto c = server.client();
+    ASSERT_EQ(post(c, "/admin/strategy?name=constraint"), 200);
+    ASSERT_EQ(post(c, "/transfer", transfer_body("alice", "bob", 100)), 200);
+  }
+  ServerProcess server(kCli, {"--db", db});
+  auto c = server.client();
+  ASSERT_EQ(post(c, "/admin/strategy?name=constraint"), 200);
+  EXPECT_EQ(get(c, "/transactions")["transactions"].size(), 1u);
+  EXPECT_EQ(balance(c, "alice"), 900);
+  EXPECT_TRUE(lab::bank::SqlBank::has_balance_check(*lab::open_db(db)));
+  ASSERT_EQ(post(c, "/admin/strategy?name=atomic"), 200);  // away from it: a new bank, without the CHECK
+  EXPECT_EQ(get(c, "/transactions")["transactions"].size(), 0u);
+  EXPECT_FALSE(lab::bank::SqlBank::has_balance_check(*lab::open_db(db)));
 }
 
 namespace {

@@ -1,6 +1,7 @@
 // `racelab load`: the lab's k6 scripts as a built-in. Fires concurrent transfers at a running
-// `racelab serve`, then audits the books: no negative balance, money conserved, and every accepted
-// transfer applied exactly once. Exit 1 when the books do not balance.
+// `racelab serve` for a while (--duration) or a number of transfers (--transfers, the first to
+// come), then audits the books: no negative balance, money conserved, and every accepted transfer
+// applied exactly once. Exit 1 when the books do not balance.
 #include <httplib.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "progress.hpp"
 #include "verbs.hpp"
@@ -29,6 +31,8 @@ struct LoadOptions {
   std::string duration = "5s";
   std::string scenario = "basic";
   bool reset = true;
+  long transfers = 0;           // 0: no limit, --duration alone decides
+  bool duration_given = false;  // with --transfers and no --duration, the count alone decides
 };
 
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& s) {
@@ -53,6 +57,7 @@ struct Tally {
   std::map<std::string, std::int64_t> applied;  // net effect of accepted transfers per account
   std::vector<double> latencies_ms;
   long errors = 0;
+  std::map<std::string, long> error_kinds;  // httplib's name for each failure: Connection, Read, …
   void record(int status, double ms, const std::string& from, const std::string& to, std::int64_t amount) {
     std::lock_guard lk(mu);
     ++by_status[status];
@@ -106,18 +111,27 @@ int load(const LoadOptions& o) {
     ids.push_back(id);
     total_before += b;
   }
-  std::cout << "racelab load: " << o.vus << " virtual users, " << o.duration << ", scenario " << o.scenario
-            << " against " << o.url << std::endl;
+  if (o.transfers > 0 && !o.duration_given) duration = std::chrono::hours(24 * 365);
+  std::cout << "racelab load: " << o.vus << " virtual users, ";
+  if (o.transfers > 0) std::cout << o.transfers << " transfers" << (o.duration_given ? " or " : "");
+  if (o.transfers == 0 || o.duration_given) std::cout << o.duration;
+  std::cout << ", scenario " << o.scenario << " against " << o.url << std::endl;
   Tally tally;
   std::atomic<bool> stop{false};
+  std::atomic<long> claimed{0};  // transfers started, against --transfers
   std::vector<std::thread> vus;
   const auto start = Clock::now();
   for (int v = 0; v < o.vus; ++v) {
     vus.emplace_back([&, v] {
       httplib::Client client(o.url);
       client.set_read_timeout(30, 0);
+      // One connection per virtual user, as a browser or k6 keeps it; headers and body are two
+      // writes, which Nagle's algorithm and a delayed ACK would hold for 40 ms.
+      client.set_keep_alive(true);
+      client.set_tcp_nodelay(true);
       std::mt19937 rng(static_cast<unsigned>(v) * 7919u + 1);
       while (!stop.load()) {
+        if (o.transfers > 0 && claimed.fetch_add(1) >= o.transfers) break;
         std::string from, to;
         std::int64_t amount = 0;
         if (o.scenario == "barrier") {  // everyone spends from alice, as the lab's barrier-test.js
@@ -137,6 +151,7 @@ int load(const LoadOptions& o) {
         if (!r) {
           std::lock_guard lk(tally.mu);
           ++tally.errors;
+          ++tally.error_kinds[httplib::to_string(r.error())];
           continue;
         }
         tally.record(r->status, ms, from, to, amount);
@@ -145,13 +160,18 @@ int load(const LoadOptions& o) {
   }
   ProgressBar bar("ms");
   const auto total_ms = std::chrono::duration_cast<std::chrono::milliseconds>(*duration).count();
-  while (Clock::now() - start < *duration) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  while (Clock::now() - start < *duration && (o.transfers == 0 || claimed.load() < o.transfers)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(o.transfers > 0 ? 20 : 200));
     if (!bar.shown()) continue;
     long n = 0;
     {
       std::lock_guard lk(tally.mu);
       for (const auto& [s, k] : tally.by_status) n += k;
+      n += tally.errors;
+    }
+    if (o.transfers > 0 && !o.duration_given) {
+      bar.update(n, o.transfers);
+      continue;
     }
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
     bar.update(static_cast<long>(elapsed), static_cast<long>(total_ms),
@@ -189,7 +209,12 @@ int load(const LoadOptions& o) {
             << static_cast<long>(static_cast<double>(requests) / seconds) << "/s), p50 " << pct(0.5)
             << " ms, p99 " << pct(0.99) << " ms; by status:";
   for (const auto& [s, k] : tally.by_status) std::cout << ' ' << s << "×" << k;
-  if (tally.errors > 0) std::cout << "; " << tally.errors << " connection errors";
+  if (tally.errors > 0) {
+    std::cout << "; " << tally.errors << " connection errors (";
+    const char* sep = "";
+    for (const auto& [kind, k] : tally.error_kinds) std::cout << std::exchange(sep, ", ") << kind << " " << k;
+    std::cout << ")";
+  }
   std::cout << '\n';
   if (problems.empty()) {
     std::cout
@@ -212,12 +237,19 @@ void add_load(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--vus", o->vus, "Concurrent virtual users")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  cmd->add_option("--duration", o->duration, "How long: 500ms, 5s, 1m")->capture_default_str();
+  auto* duration =
+      cmd->add_option("--duration", o->duration, "How long: 500ms, 5s, 1m")->capture_default_str();
+  cmd->add_option("--transfers", o->transfers,
+                  "Stop after this many transfers (with --duration too: whichever comes first)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--scenario", o->scenario,
                   "basic (random transfers) or barrier (everyone spends from alice)")
       ->capture_default_str();
   cmd->add_flag("!--no-reset", o->reset, "Do not POST /reset first");
-  cmd->callback([&run, o] { run = [o] { return load(*o); }; });
+  cmd->callback([&run, o, duration] {
+    o->duration_given = duration->count() > 0;
+    run = [o] { return load(*o); };
+  });
 }
 
 }  // namespace racelab::cli

@@ -7,7 +7,8 @@
 // Start-up waits at most 15 s for "listening on" (and kills the child if it does not come). A
 // thread keeps reading the child's output, so a chatty child never blocks on a full pipe. The
 // destructor sends SIGTERM, then SIGKILL after 5 s, and prints the child's output when it did not
-// exit cleanly (a crash, a sanitizer report), so that is never lost.
+// exit cleanly (a crash, a sanitizer report), so that is never lost. kill() is the crash on
+// purpose: SIGKILL, and no report.
 #pragma once
 
 #include <httplib.h>
@@ -67,6 +68,18 @@ class ServerProcess {
   std::string output() const {
     std::lock_guard lock(mu_);
     return output_;
+  }
+  pid_t pid() const { return pid_; }
+  // SIGKILL, as a crash would: no handler runs, nothing is flushed, open transactions are cut off.
+  // Waits for the child and its output; an intended kill is not reported as an unclean exit.
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    if (reader_.joinable()) reader_.join();
+    ::close(fd_);
   }
 
  private:
