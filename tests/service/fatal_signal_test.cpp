@@ -65,6 +65,8 @@ struct Case {
   const char* report;
 };
 
+void PrintTo(const Case& c, std::ostream* os) { *os << "SIG" << ::sigabbrev_np(c.sig); }
+
 class FatalSignal : public testing::TestWithParam<Case> {};
 
 }  // namespace
