@@ -4,7 +4,7 @@ PRESET ?= release
 BUILD  := build/$(PRESET)
 JOBS   ?= 2
 
-.PHONY: all deps test-deps build demo test test-fast sanitize asan tsan clang bench format format-check clean
+.PHONY: all deps test-deps build demo test test-fast sanitize asan tsan clang bench fuzz format format-check clean
 
 all: build
 
@@ -57,6 +57,16 @@ bench: test-deps build
 	  bench/service_wrk.sh $(BUILD)/tools/racelab/racelab --pg "$$conn" && \
 	  bench/million.sh $(BUILD)/tools/racelab/racelab --pg "$$conn" && \
 	  RACELAB_PG_DIR=$(BUILD)/pg bench/soak.sh $(BUILD); rc=$$?; scripts/pg stop $(BUILD)/pg; exit $$rc
+
+# libFuzzer on the service's request parsing (fuzz/request_fuzzer.cpp), built by Clang with ASan and
+# UBSan, for FUZZ_SECONDS (60 by default). Findings are written to build/fuzz/findings/.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@cmake --preset $@ >/dev/null
+	@cmake --build --preset $@ -j $(JOBS)
+	@mkdir -p build/fuzz/corpus build/fuzz/findings && cp -n fuzz/corpus/* build/fuzz/corpus/
+	@build/fuzz/fuzz/request_fuzzer build/fuzz/corpus -dict=fuzz/request.dict -max_total_time=$(FUZZ_SECONDS) \
+	  -print_final_stats=1 -artifact_prefix=build/fuzz/findings/
 
 FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp')
 format:

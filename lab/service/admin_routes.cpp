@@ -69,12 +69,13 @@ void BankService::State::settings_routes(httplib::Server& server) {
          update(res, [&](Settings& s) { s.strategy = *enabled ? Strategy::mutex : Strategy::unsafe; });
        }));
   post(server, "/admin/strategy", admin([update](const httplib::Request& req, httplib::Response& res) {
-         auto name = req.get_param_value("name");
-         auto strategy = parse_strategy(name);
+         auto name = text_param(req, res, "name");
+         if (!name) return;
+         auto strategy = parse_strategy(*name);
          if (!strategy) {
            std::string names;
            for (auto s : kAllStrategies) names += (names.empty() ? "" : ", ") + std::string(to_string(s));
-           return error(res, 400, "unknown strategy '" + name + "' (one of: " + names + ")");
+           return error(res, 400, "unknown strategy '" + clip(*name) + "' (one of: " + names + ")");
          }
          update(res, [&](Settings& s) { s.strategy = *strategy; });
        }));
@@ -91,16 +92,20 @@ void BankService::State::settings_routes(httplib::Server& server) {
            fault_hooks.reset();
            return reply(res, 200, faults_json());
          }
-         const std::string point = req.get_param_value("point"), kind = req.get_param_value("kind");
+         auto point_param = text_param(req, res, "point");
+         if (!point_param) return;
+         auto kind_param = text_param(req, res, "kind");
+         if (!kind_param) return;
+         const std::string point = *point_param, kind = *kind_param;
          if (point.empty()) return error(res, 400, "'point' is missing (e.g. point=sql.commit)");
          auto fault = racelab::parse_fault(kind);
          if (!fault)
            return error(res, 400,
-                        "unknown fault kind '" + kind + "' (one of: " + racelab::fault_names() + ")");
+                        "unknown fault kind '" + clip(kind) + "' (one of: " + racelab::fault_names() + ")");
          std::int64_t times = 1;
          if (req.has_param("times")) {
            const std::string t = req.get_param_value("times");
-           if (t == "always") {
+           if (t == "always" && req.get_param_value_count("times") == 1) {
              times = -1;
            } else {
              auto n = int_param(req, res, "times", 1, 1, 1'000'000);
@@ -126,42 +131,14 @@ void BankService::State::settings_routes(httplib::Server& server) {
                reply(res, 200, settings_json(settings));
              }));
   post(server, "/admin/settings", admin([this, update](const httplib::Request& req, httplib::Response& res) {
-         auto body = json_object(req, res);
-         if (!body) return;
-         Settings next;
+         Settings current;
          {
            std::lock_guard lk(settings_mu);
-           next = settings;
+           current = settings;
          }
-         for (auto& [key, value] : body->items()) {
-           if ((key == "delay_enabled" || key == "barrier_enabled" || key == "use_transactions") &&
-               !value.is_boolean())
-             return error(res, 400, "'" + key + "' must be true or false");
-           if ((key == "delay_ms" || key == "barrier_count") && !value.is_number_integer())
-             return error(res, 400, "'" + key + "' must be an integer");
-           if (key == "delay_enabled")
-             next.delay_enabled = value;
-           else if (key == "delay_ms") {
-             int v = value;
-             if (v < 0 || v > 60'000) return error(res, 400, "'delay_ms' must be from 0 to 60000");
-             next.delay_ms = v;
-           } else if (key == "barrier_enabled")
-             next.barrier_enabled = value;
-           else if (key == "barrier_count") {
-             int v = value;
-             if (v < 1 || v > 60) return error(res, 400, "'barrier_count' must be from 1 to 60");
-             next.barrier_count = v;
-           } else if (key == "use_transactions")
-             next.strategy = value.get<bool>() ? Strategy::mutex : Strategy::unsafe;
-           else if (key == "strategy") {
-             auto s = value.is_string() ? parse_strategy(value.get<std::string>()) : std::nullopt;
-             if (!s) return error(res, 400, "unknown strategy " + value.dump());
-             next.strategy = *s;
-           } else {
-             return error(res, 400, "unknown setting '" + key + "'");
-           }
-         }
-         update(res, [&](Settings& s) { s = next; });
+         auto next = settings_request(req, res, current);
+         if (!next) return;
+         update(res, [&](Settings& s) { s = *next; });
        }));
 }
 

@@ -97,7 +97,7 @@ void BankService::mount(httplib::Server& server) {
   server.Get(R"(/accounts/([^/]+))", [st](const httplib::Request& req, httplib::Response& res) {
     const std::string id = req.matches[1];
     auto balance = st->db().query_int64("SELECT balance FROM accounts WHERE id = ?", {id});
-    if (!balance) return error(res, 404, "unknown account '" + id + "'");
+    if (!balance) return error(res, 404, "unknown account '" + clip(id) + "'");
     reply(res, 200, {{"id", id}, {"balance", *balance}});
   });
   st->post(server, "/reset", [st](const httplib::Request&, httplib::Response& res) {
@@ -129,6 +129,10 @@ void BankService::mount(httplib::Server& server) {
   });
   st->settings_routes(server);
   server.set_pre_routing_handler([st](const httplib::Request& req, httplib::Response& res) {
+    // Range is ignored (RFC 9110 lets a server): a byte range of a JSON document is no document, and
+    // cpp-httplib 0.11 cuts even error bodies to it. `req` is the server's own (non-const) request,
+    // handed to this hook as const.
+    if (!req.ranges.empty()) const_cast<httplib::Request&>(req).ranges.clear();
     if (req.method != "POST" || req.has_header("Content-Length") || req.has_header("Transfer-Encoding"))
       return httplib::Server::HandlerResponse::Unhandled;
     auto it = st->posts.find(req.path);
@@ -136,8 +140,23 @@ void BankService::mount(httplib::Server& server) {
     it->second(req, res);
     return httplib::Server::HandlerResponse::Handled;
   });
+  // Every error is a JSON {"error": ...}: httplib's own refusals (a malformed request, a body or URI
+  // too large) as well as unknown routes.
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (res.body.empty()) error(res, res.status, "no route for " + req.method + " " + req.path);
+    if (!res.body.empty()) return;
+    // cpp-httplib refuses some requests (a bad Range, a URI or header too long, a malformed body)
+    // before it has read their bodies, and would then read the next request from the middle of the
+    // unread body: the connection closes instead. A 404 comes after the body was read.
+    if (res.status != 404) res.set_header("Connection", "close");
+    const std::string what = clip(req.method, 32) + " " + clip(req.path, 200);
+    switch (res.status) {
+      case 404: return error(res, 404, "no route for " + what);
+      case 400: return error(res, 400, "malformed request (" + what + ")");
+      case 413: return error(res, 413, "the request body is too large (" + what + ")");
+      case 414: return error(res, 414, "the request URI is too long");
+      case 416: return error(res, 416, "the requested range cannot be satisfied (" + what + ")");
+      default: return error(res, res.status, "the request was refused (" + what + ")");
+    }
   });
   server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
     std::string what = "internal error";

@@ -1,16 +1,39 @@
 #include "service/http.hpp"
 
-#include <cstdlib>
+#include <charconv>
+#include <cstdint>
 
 namespace lab::service {
+namespace {
+
+// Whether `name` is absent (nullopt: use the fallback), or its one value; given twice it is a 400.
+std::optional<std::optional<std::string>> single_param(const httplib::Request& req, httplib::Response& res,
+                                                       const char* name) {
+  const auto count = req.get_param_value_count(name);
+  if (count == 0) return std::optional<std::string>{};
+  if (count > 1) {
+    error(res, 400,
+          std::string("query parameter '") + name + "' is given " + std::to_string(count) +
+              " times (give it once)");
+    return std::nullopt;
+  }
+  return std::optional<std::string>{req.get_param_value(name)};
+}
+
+}  // namespace
 
 void reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 void error(httplib::Response& res, int status, const std::string& message) {
   reply(res, status, {{"error", message}});
+}
+
+std::string clip(std::string_view s, std::size_t max) {
+  if (s.size() <= max) return std::string(s);
+  return std::string(s.substr(0, max)) + "... (" + std::to_string(s.size()) + " bytes)";
 }
 
 std::optional<json> json_object(const httplib::Request& req, httplib::Response& res) {
@@ -18,52 +41,47 @@ std::optional<json> json_object(const httplib::Request& req, httplib::Response& 
     json body = json::parse(req.body);
     if (body.is_object()) return body;
     error(res, 400, "the body must be a JSON object");
-  } catch (const json::parse_error& e) {
-    error(res, 400, std::string("malformed JSON: ") + e.what());
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number beyond a double
+    error(res, 400, std::string("malformed JSON: ") + clip(e.what(), 200));
   }
   return std::nullopt;
 }
 
 std::optional<bool> bool_param(const httplib::Request& req, httplib::Response& res, const char* name,
                                bool fallback) {
-  if (!req.has_param(name)) return fallback;
-  auto v = req.get_param_value(name);
+  auto given = single_param(req, res, name);
+  if (!given) return std::nullopt;
+  if (!*given) return fallback;
+  const std::string& v = **given;
   if (v == "true" || v == "1") return true;
   if (v == "false" || v == "0") return false;
-  error(res, 400, std::string("query parameter '") + name + "' must be true or false, got '" + v + "'");
+  error(res, 400, std::string("query parameter '") + name + "' must be true or false, got '" + clip(v) + "'");
   return std::nullopt;
 }
 
+// Decimal digits with an optional '-', nothing else (no spaces, '+', or bytes after a NUL).
 std::optional<int> int_param(const httplib::Request& req, httplib::Response& res, const char* name,
                              int fallback, int lo, int hi) {
-  if (!req.has_param(name)) return fallback;
-  auto v = req.get_param_value(name);
-  char* end = nullptr;
-  long n = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || n < lo || n > hi) {
+  auto given = single_param(req, res, name);
+  if (!given) return std::nullopt;
+  if (!*given) return fallback;
+  const std::string& v = **given;
+  std::int64_t n = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size() || n < lo || n > hi) {
     error(res, 400,
           std::string("query parameter '") + name + "' must be an integer from " + std::to_string(lo) +
-              " to " + std::to_string(hi) + ", got '" + v + "'");
+              " to " + std::to_string(hi) + ", got '" + clip(v) + "'");
     return std::nullopt;
   }
   return static_cast<int>(n);
 }
 
-json audit_json(const bank::AuditReport& a) {
-  json accounts = json::array();
-  for (const auto& acc : a.accounts)
-    accounts.push_back({{"id", acc.id},
-                        {"balance", acc.balance},
-                        {"opening_balance", acc.opening_balance},
-                        {"ledger_movements", acc.movements},
-                        {"matches_ledger", acc.matches()}});
-  return {{"clean", a.clean()},
-          {"money_total", a.money_total},
-          {"money_expected", a.money_expected},
-          {"ledger_rows", a.ledger_rows},
-          {"ledger_successes", a.ledger_successes},
-          {"problems", a.problems()},
-          {"accounts", accounts}};
+std::optional<std::string> text_param(const httplib::Request& req, httplib::Response& res, const char* name,
+                                      const std::string& fallback) {
+  auto given = single_param(req, res, name);
+  if (!given) return std::nullopt;
+  return given->value_or(fallback);
 }
 
 }  // namespace lab::service

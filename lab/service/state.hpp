@@ -25,13 +25,13 @@
 #include "service/connections.hpp"
 #include "service/http.hpp"
 #include "service/metrics.hpp"
+#include "service/request.hpp"
 #include "service/settings.hpp"
 #include "service/tracing.hpp"
 
 namespace lab::service {
 
-inline constexpr std::int64_t kMaxAmount = 1'000'000'000'000;  // refuse "huge" amounts outright
-inline constexpr int kListMax = 1000;                          // GET /transactions?limit= at most
+inline constexpr int kListMax = 1000;  // GET /transactions?limit= at most
 
 struct BankService::State {
   explicit State(Config c) : config(std::move(c)), connections(config.db) {}

@@ -4,7 +4,6 @@
 #include <racelab/point.hpp>
 
 #include <chrono>
-#include <cmath>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -35,17 +34,24 @@ json row_json(const bank::LedgerRow& r) {
           {"idempotency_key", r.idempotency_key.empty() ? json(nullptr) : json(r.idempotency_key)}};
 }
 
-// The Idempotency-Key header's value: a Structured Field string ("…", as the draft writes it) or,
-// leniently, the bare token clients commonly send. Empty when absent; throws naming a bad one.
-std::string idempotency_key(const httplib::Request& req) {
-  if (!req.has_header("Idempotency-Key")) return {};
-  std::string key = req.get_header_value("Idempotency-Key");
-  if (key.size() >= 2 && key.front() == '"' && key.back() == '"') key = key.substr(1, key.size() - 2);
-  bank::check_idempotency_key(key);
-  return key;
-}
-
 }  // namespace
+
+json audit_json(const bank::AuditReport& a) {
+  json accounts = json::array();
+  for (const auto& acc : a.accounts)
+    accounts.push_back({{"id", acc.id},
+                        {"balance", acc.balance},
+                        {"opening_balance", acc.opening_balance},
+                        {"ledger_movements", acc.movements},
+                        {"matches_ledger", acc.matches()}});
+  return {{"clean", a.clean()},
+          {"money_total", a.money_total},
+          {"money_expected", a.money_expected},
+          {"ledger_rows", a.ledger_rows},
+          {"ledger_successes", a.ledger_successes},
+          {"problems", a.problems()},
+          {"accounts", accounts}};
+}
 
 void BankService::State::transfer_routes(httplib::Server& server) {
   post(server, "/transfer",
@@ -63,47 +69,15 @@ void BankService::State::transfer_routes(httplib::Server& server) {
 }
 
 void BankService::State::transfer(const httplib::Request& req, httplib::Response& res) {
-  auto parsed = json_object(req, res);
-  if (!parsed) return;
-  json& body = *parsed;
-  for (const char* field : {"from_account", "to_account", "amount"})
-    if (!body.contains(field)) return error(res, 400, std::string("missing field '") + field + "'");
-  if (!body["from_account"].is_string() || !body["to_account"].is_string())
-    return error(res, 400, "'from_account' and 'to_account' must be strings");
-  const auto& a = body["amount"];
-  std::int64_t amount = 0;
-  if (a.is_number_integer()) {
-    if (a.is_number_unsigned() && a.get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxAmount))
-      return error(res, 400, "'amount' is too large (at most " + std::to_string(kMaxAmount) + ")");
-    amount = a.get<std::int64_t>();
-  } else if (a.is_number_float()) {
-    double d = a.get<double>();
-    if (std::floor(d) != d)
-      return error(res, 400, "'amount' must be a whole number of units, got " + a.dump());
-    if (std::fabs(d) > static_cast<double>(kMaxAmount))
-      return error(res, 400, "'amount' is too large (at most " + std::to_string(kMaxAmount) + ")");
-    amount = static_cast<std::int64_t>(d);
-  } else {
-    return error(res, 400, "'amount' must be a number, got " + a.dump());
-  }
-  if (amount <= 0) return error(res, 400, "'amount' must be positive, got " + std::to_string(amount));
-  if (amount > kMaxAmount)
-    return error(res, 400, "'amount' is too large (at most " + std::to_string(kMaxAmount) + ")");
-  const std::string from = body["from_account"], to = body["to_account"];
-  if (from == to) return error(res, 400, "cannot transfer from '" + from + "' to itself");
-  std::string key;
-  try {
-    key = idempotency_key(req);
-  } catch (const std::invalid_argument& e) {
-    return error(res, 400, e.what());
-  }
+  auto t = transfer_request(req, res);
+  if (!t) return;
   std::optional<bank::KeysInFlight::Claim> claim;
   try {
-    claim.emplace(keys_in_flight.claim(key));
+    claim.emplace(keys_in_flight.claim(t->idempotency_key));
   } catch (const bank::KeyInFlight& e) {
     return error(res, 409, e.what());
   }
-  auto answer = execute(from, to, amount, req.get_header_value("traceparent"), key);
+  auto answer = execute(t->from, t->to, t->amount, req.get_header_value("traceparent"), t->idempotency_key);
   if (answer.replayed) res.set_header("Idempotent-Replayed", "true");
   reply(res, answer.status, answer.body);
 }
@@ -224,14 +198,17 @@ BankService::State::Answer BankService::State::execute(const std::string& from, 
 void BankService::State::fire(const httplib::Request& req, httplib::Response& res) {
   auto n = int_param(req, res, "n", 2, 1, 64);
   if (!n) return;
-  const std::string from = req.has_param("from") ? req.get_param_value("from") : "alice";
-  const std::string to = req.has_param("to") ? req.get_param_value("to") : "bob";
+  auto from_param = text_param(req, res, "from", "alice");
+  if (!from_param) return;
+  auto to_param = text_param(req, res, "to", "bob");
+  if (!to_param) return;
+  const std::string from = *from_param, to = *to_param;
   auto amount = int_param(req, res, "amount", 800, 1, 1'000'000'000);
   if (!amount) return;
-  if (from == to) return error(res, 400, "cannot transfer from '" + from + "' to itself");
+  if (from == to) return error(res, 400, "cannot transfer from '" + clip(from) + "' to itself");
   for (const auto& id : {from, to})
     if (!db().query_int64("SELECT balance FROM accounts WHERE id = ?", {id}))
-      return error(res, 404, "unknown account '" + id + "'");
+      return error(res, 404, "unknown account '" + clip(id) + "'");
   std::vector<Answer> results(static_cast<std::size_t>(*n));
   {
     std::vector<std::thread> threads;

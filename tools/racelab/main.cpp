@@ -2,10 +2,12 @@
 #include <iostream>
 #include <string_view>
 
+#include "fatal_signals.hpp"
 #include "results.hpp"
 #include "verbs.hpp"
 
 int main(int argc, char** argv) {
+  racelab::cli::report_fatal_signals();  // never die silently: a crash names its signal, with a backtrace
   CLI::App app{
       "racelab: force, search, replay and fix race conditions in C++ code.\n"
       "Exit codes: 0 ok, 1 a check failed (a race was found where none should be, or a\n"

@@ -9,11 +9,29 @@
 #include <stdexcept>
 #include <thread>
 
+#include "fatal_signals.hpp"
 #include "service/bank_service.hpp"
 #include "verbs.hpp"
 
 namespace racelab::cli {
 namespace {
+
+// httplib's pool, whose threads each get an alternate signal stack on their first request: a
+// request that overflows its thread's stack is reported (fatal_signals.hpp) like any other crash.
+class RequestThreads : public httplib::TaskQueue {
+ public:
+  explicit RequestThreads(std::size_t n) : pool_(n) {}
+  void enqueue(std::function<void()> fn) override {
+    pool_.enqueue([fn = std::move(fn)] {
+      use_signal_stack();
+      fn();
+    });
+  }
+  void shutdown() override { pool_.shutdown(); }
+
+ private:
+  httplib::ThreadPool pool_;
+};
 
 bool loopback(const std::string& host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
@@ -54,7 +72,7 @@ int serve(const ServeOptions& o) {
   auto& service = *service_ptr;
   httplib::Server server;
   const int threads = o.threads;
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+  server.new_task_queue = [threads] { return new RequestThreads(static_cast<std::size_t>(threads)); };
   server.set_tcp_nodelay(true);  // a response is two writes; Nagle + delayed ACK would add 40 ms
   server.set_keep_alive_max_count(100'000);
   service.mount(server);
