@@ -135,7 +135,11 @@ Case parse(std::string_view text, const std::string& source) {
     const std::string line = trim(raw);
     if (line.empty()) continue;
     if (line.starts_with("--")) {
-      if (out.title.empty() && sections.empty()) out.title = trim(std::string_view(line).substr(2));
+      const std::string comment = trim(std::string_view(line).substr(2));
+      if (comment.starts_with("anomaly:") && sections.empty())
+        out.anomaly = trim(std::string_view(comment).substr(8));
+      else if (out.title.empty() && sections.empty())
+        out.title = comment;
       continue;
     }
     if (std::isspace(static_cast<unsigned char>(raw.front()))) {

@@ -13,7 +13,8 @@
 // before every interleaving), `check:` (optional, one query whose single value must be true after
 // it) and two to four sessions with names of letters, digits and `_` (each a connection of its own).
 // Lines that start with blanks continue the section above. Statements end with `;` outside quotes
-// ('…', "…", $$…$$). Lines starting with `--` are comments; the first comment is the case's title.
+// ('…', "…", $$…$$). Lines starting with `--` are comments; the first comment is the case's title,
+// and `-- anomaly: NAME` (before the first section) names what its check catches (G0, P4, …).
 // A session's query that ends with `\gset` (as in psql) keeps its one row: each column's value
 // replaces `:COLUMN` in the session's later statements, so a session can write what it read
 // (`SELECT n FROM counter \gset; UPDATE counter SET n = :n + 1;`).
@@ -41,8 +42,9 @@ struct Session {
 };
 
 struct Case {
-  std::string source;  // the file name, for messages
-  std::string title;   // the first comment, if any
+  std::string source;   // the file name, for messages
+  std::string title;    // the first comment, if any
+  std::string anomaly;  // `-- anomaly: NAME` before the first section: what the check catches
   std::vector<Statement> setup;
   std::vector<Session> sessions;
   std::optional<Statement> check;

@@ -141,7 +141,9 @@ class Conn {
 class SqliteSession : public Conn {
  public:
   SqliteSession(const std::string& path, bool wal, bool immediate)
-      : conn_(racelab::sqlite::Connection::open(path, {.wal = wal})), immediate_(immediate) {}
+      : conn_(racelab::sqlite::Connection::open(path, {.wal = wal})), immediate_(immediate) {
+    conn_.exec("PRAGMA synchronous = OFF");  // a scratch database: durability is not in question, locking is
+  }
   Answer run(const std::string& sql) override {
     // `immediate` sessions take the write lock at BEGIN, as an application asking for it does.
     const std::string text = immediate_ && lower(sql) == "begin" ? std::string("BEGIN IMMEDIATE") : sql;
@@ -461,8 +463,8 @@ class Target {
       // The server looks for a deadlock once a session has waited deadlock_timeout, and aborts the
       // session that found it. Staggered by session, the first in the case among those in the cycle
       // is the victim, whatever the timing; lock_timeout ends any wait a case could leave hanging.
-      s->script("SET client_min_messages = error; SET search_path TO " + schema_ + "; SET deadlock_timeout = '" +
-                std::to_string(20 + 200 * index) +
+      s->script("SET client_min_messages = error; SET search_path TO " + schema_ +
+                "; SET deadlock_timeout = '" + std::to_string(20 + 200 * index) +
                 "ms'; SET lock_timeout = '10s'; SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL " +
                 level_);
       pg_run_->add(s.get());
@@ -470,8 +472,8 @@ class Target {
     }
     for (auto& s : sessions_) static_cast<PostgresSession&>(*s).reset();
     auto& pg = static_cast<PostgresSession&>(*setup_);
-    pg.script("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE; CREATE SCHEMA " + schema_ + "; SET search_path TO " +
-              schema_);
+    pg.script("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE; CREATE SCHEMA " + schema_ +
+              "; SET search_path TO " + schema_);
     for (const auto& st : setup) pg.script(st.sql);
     return *setup_;
   }

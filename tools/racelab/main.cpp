@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   racelab::cli::add_stress(app, run);
   racelab::cli::add_run(app, run);
   racelab::cli::add_sql(app, run);
+  racelab::cli::add_isolation(app, run);
   racelab::cli::add_compile(app);
   if (argc > 1 && (std::string_view(argv[1]) == "cc" || std::string_view(argv[1]) == "c++"))
     return racelab::cli::compile(argv[1], std::vector<std::string>(argv + 2, argv + argc));

@@ -1,4 +1,5 @@
 -- aborted read (G1a): a reader must never act on a write its writer rolled back
+-- anomaly: G1a
 setup: CREATE TABLE price(id INTEGER PRIMARY KEY, cents INTEGER NOT NULL);
        INSERT INTO price VALUES (1, 500);
        CREATE TABLE quotes(cents INTEGER NOT NULL);

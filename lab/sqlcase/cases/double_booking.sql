@@ -1,4 +1,5 @@
 -- phantom (G2, a predicate read): two bookings of one room for the same night, each after checking it was free
+-- anomaly: G2
 setup: CREATE TABLE bookings(room INTEGER NOT NULL, night TEXT NOT NULL, guest TEXT NOT NULL);
 T1: BEGIN;
     SELECT count(*) AS taken FROM bookings WHERE room = 101 AND night = '2026-12-24' \gset

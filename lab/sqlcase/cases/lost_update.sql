@@ -1,4 +1,5 @@
 -- lost update (P4): two requests read a counter and each write back what they read plus one
+-- anomaly: P4
 setup: CREATE TABLE counter(id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
        INSERT INTO counter VALUES (1, 0);
        CREATE TABLE done(session TEXT PRIMARY KEY);

@@ -1,0 +1,177 @@
+// `racelab isolation --db URL [--json]`: the isolation matrix out of search. Every shipped anomaly
+// case (lab/sqlcase/cases) under every isolation level the backend has, each explored completely:
+// `prevented` (no interleaving shows it) or `occurs` (with the witness). Exit 0 when the matrix
+// was made, 2 when it could not be (a database that cannot be opened).
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "sqlcase/cases.hpp"
+#include "sqlcase/explore.hpp"
+#include "verbs.hpp"
+
+namespace racelab::cli {
+namespace {
+
+struct IsolationOptions {
+  std::string db = "sqlite";
+  std::string schema = "racelab_sql";
+  std::vector<std::string> levels;
+  std::vector<std::string> anomalies;
+  int runs = 100'000;
+  bool json = false;
+};
+
+std::vector<std::string> backend_levels(const std::string& db) {
+  if (db == "sqlite" || db.rfind("sqlite:", 0) == 0)
+    return {"deferred wal", "immediate wal", "deferred rollback", "immediate rollback"};
+  return {"read committed", "repeatable read", "serializable"};
+}
+
+struct Cell {
+  std::string anomaly;
+  std::string level;
+  std::string result;  // prevented | occurs | incomplete
+  int schedules = 0;
+  std::string witness;  // the failing schedule
+  std::string timeline;
+  std::string file;
+};
+
+int isolation(const IsolationOptions& o) {
+  const auto levels = o.levels.empty() ? backend_levels(o.db) : o.levels;
+  std::vector<std::pair<std::string, lab::sqlcase::Case>> cases;  // by anomaly
+  for (const auto& builtin : lab::sqlcase::builtin_cases()) {
+    auto c = lab::sqlcase::parse(builtin.text, builtin.file);
+    if (!o.anomalies.empty() &&
+        std::find(o.anomalies.begin(), o.anomalies.end(), c.anomaly) == o.anomalies.end())
+      continue;
+    cases.emplace_back(builtin.file, std::move(c));
+  }
+  // In the order of Adya's classes, weakest first, as the tables list them.
+  static const std::vector<std::string> kOrder = {"G0",  "G1a", "G1b",      "G1c",     "OTV",
+                                                  "PMP", "P4",  "G-single", "G2-item", "G2"};
+  auto rank = [](const std::string& a) {
+    return std::find(kOrder.begin(), kOrder.end(), a) - kOrder.begin();
+  };
+  std::stable_sort(cases.begin(), cases.end(), [&](const auto& x, const auto& y) {
+    return rank(x.second.anomaly) < rank(y.second.anomaly);
+  });
+  if (cases.empty()) {
+    std::cerr << "racelab isolation: no shipped case is about";
+    for (const auto& a : o.anomalies) std::cerr << ' ' << a;
+    std::cerr << "; they are:";
+    for (const auto& builtin : lab::sqlcase::builtin_cases())
+      std::cerr << ' ' << lab::sqlcase::parse(builtin.text, builtin.file).anomaly;
+    std::cerr << '\n';
+    return kExitUsage;
+  }
+  std::string backend;
+  std::vector<Cell> cells;
+  const auto started = std::chrono::steady_clock::now();
+  std::size_t done = 0;
+  for (const auto& level : levels) {
+    for (const auto& [file, c] : cases) {
+      lab::sqlcase::Result r;
+      try {
+        r = lab::sqlcase::explore(c, {.db = o.db, .level = level, .runs = o.runs, .schema = o.schema});
+      } catch (const std::exception& e) {
+        std::cerr << "racelab isolation: " << e.what() << '\n';
+        return kExitUsage;
+      }
+      backend = r.backend;
+      Cell cell{c.anomaly, r.level, "prevented", r.report.runs(), {}, {}, file};
+      if (r.report.failed()) {
+        cell.result = "occurs";
+        cell.witness = r.report.schedule();
+        cell.timeline = lab::sqlcase::timeline(c, r.witness);
+      } else if (!r.report.complete()) {
+        cell.result = "incomplete";
+      }
+      ++done;
+      const auto seconds =
+          std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started)
+              .count();
+      std::cerr << "[" << done << "/" << levels.size() * cases.size() << ", " << seconds << " s] "
+                << r.backend << " " << cell.level << " " << cell.anomaly << ": " << cell.result << " ("
+                << cell.schedules << " schedules)\n";
+      if (o.json) {
+        nlohmann::json line = {{"backend", r.backend},        {"level", cell.level},
+                               {"anomaly", cell.anomaly},     {"result", cell.result},
+                               {"schedules", cell.schedules}, {"case", cell.file}};
+        line["witness"] = cell.witness.empty() ? nlohmann::json(nullptr) : nlohmann::json(cell.witness);
+        std::cout << line.dump() << std::endl;
+      }
+      cells.push_back(std::move(cell));
+    }
+  }
+  if (o.json) return kExitOk;
+  // The table: one row per anomaly, one column per level.
+  std::map<std::pair<std::string, std::string>, const Cell*> at;
+  std::vector<std::string> applied;
+  for (const auto& cell : cells) {
+    at[{cell.anomaly, cell.level}] = &cell;
+    if (std::find(applied.begin(), applied.end(), cell.level) == applied.end()) applied.push_back(cell.level);
+  }
+  constexpr std::size_t kFirst = 10, kColumn = 20;
+  auto pad = [](std::string s, std::size_t w) {
+    s.resize(std::max(s.size() + 1, w), ' ');
+    return s;
+  };
+  std::cout << "isolation on " << backend << " (every interleaving of each case explored)\n\n"
+            << pad("anomaly", kFirst);
+  for (const auto& level : applied) std::cout << pad(level, kColumn);
+  std::cout << '\n';
+  for (const auto& [file, c] : cases) {
+    std::string row = pad(c.anomaly, kFirst);
+    for (const auto& level : applied) {
+      const Cell* cell = at[{c.anomaly, level}];
+      row += pad(cell->result + " (" + std::to_string(cell->schedules) + ")", kColumn);
+    }
+    while (!row.empty() && row.back() == ' ') row.pop_back();
+    std::cout << row << '\n';
+  }
+  std::cout << "\n(n): interleavings explored, up to the first that shows the anomaly. Witnesses:\n";
+  for (const auto& cell : cells) {
+    if (cell.result != "occurs") continue;
+    std::cout << "\n" << cell.anomaly << " at " << cell.level << " (" << cell.file << "):\n" << cell.timeline;
+    std::cout << "  replay: racelab sql lab/sqlcase/cases/" << cell.file << " --db '" << o.db << "' --level '"
+              << cell.level << "' --schedule '" << cell.witness << "'\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_isolation(CLI::App& app, std::function<int()>& run) {
+  auto* cmd = app.add_subcommand("isolation",
+                                 "The isolation matrix of a database, by search: each shipped anomaly case "
+                                 "under each isolation level, every "
+                                 "interleaving explored (docs/sql.md)");
+  auto o = std::make_shared<IsolationOptions>();
+  cmd->add_option("--db", o->db,
+                  "sqlite (a scratch directory), sqlite:DIR, or a PostgreSQL conninfo / postgresql://… URL")
+      ->capture_default_str();
+  cmd->add_option("--level", o->levels,
+                  "Only these levels (repeat the option); default: every level the backend has");
+  cmd->add_option("--anomaly", o->anomalies,
+                  "Only these anomalies (G0, G1a, G1b, G1c, OTV, PMP, P4, G-single, "
+                  "G2-item, G2; repeat the option)");
+  cmd->add_option("--runs", o->runs, "At most this many interleavings per cell")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--schema", o->schema,
+                  "PostgreSQL: the schema each interleaving makes afresh (it is dropped)")
+      ->capture_default_str();
+  cmd->add_flag(
+      "--json", o->json,
+      "One JSON object per line, per cell: backend, level, anomaly, result, schedules, witness, case");
+  cmd->callback([&run, o] { run = [o] { return isolation(*o); }; });
+}
+
+}  // namespace racelab::cli
