@@ -44,7 +44,7 @@ clang: test-deps
 	@cmake --build --preset $@ -j $(JOBS)
 	@ctest --preset $@ -j $(JOBS)
 
-bench: test-deps build
+bench: test-deps build fuzz
 	@$(BUILD)/bench/point_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	@$(BUILD)/bench/sim_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	@$(BUILD)/bench/coverage_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
@@ -61,7 +61,7 @@ bench: test-deps build
 # libFuzzer on the service's request parsing (fuzz/request_fuzzer.cpp), built by Clang with ASan and
 # UBSan, for FUZZ_SECONDS (60 by default). Findings are written to build/fuzz/findings/.
 FUZZ_SECONDS ?= 60
-fuzz: deps
+fuzz: test-deps
 	@cmake --preset $@ >/dev/null
 	@cmake --build --preset $@ -j $(JOBS)
 	@mkdir -p build/fuzz/corpus build/fuzz/findings && cp -n fuzz/corpus/* build/fuzz/corpus/

@@ -2,7 +2,27 @@
 // /admin/fire, /admin/settings and /admin/fault (see bank_service.hpp and docs/service.md).
 #include "service/state.hpp"
 
+#include <cctype>
+#include <racelab/db/statement.hpp>
+#include <racelab/fault.hpp>
+
 namespace lab::service {
+namespace {
+
+// What a point can fail with: `sql.VERB[.TABLE]` as its statement's verb offers, anything a crash.
+racelab::FaultSet offered_faults(const std::string& point) {
+  racelab::FaultSet offered{racelab::Fault::crash};
+  if (!point.starts_with("sql.")) return offered;
+  std::string verb = point.substr(4, point.find('.', 4) - 4);
+  for (auto& c : verb) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const racelab::FaultSet by_verb = racelab::db::statement_faults(verb);
+  for (int i = 0; i < racelab::kFaultKinds; ++i)
+    if (by_verb.contains(static_cast<racelab::Fault>(i)))
+      offered = offered.with(static_cast<racelab::Fault>(i));
+  return offered;
+}
+
+}  // namespace
 
 json BankService::State::faults_json() {
   json list = json::array();
@@ -102,6 +122,13 @@ void BankService::State::settings_routes(httplib::Server& server) {
          if (!fault)
            return error(res, 400,
                         "unknown fault kind '" + clip(kind) + "' (one of: " + racelab::fault_names() + ")");
+         // Refuse what could never fire: a SQL statement's point offers its verb's faults
+         // (racelab/db/statement.hpp), any other point only a crash.
+         const racelab::FaultSet offered = offered_faults(point);
+         if (!offered.contains(*fault))
+           return error(res, 400,
+                        "the point '" + clip(point) + "' never fails with '" + kind +
+                            "'; it offers: " + (offered.empty() ? std::string("nothing") : offered.text()));
          std::int64_t times = 1;
          if (req.has_param("times")) {
            const std::string t = req.get_param_value("times");

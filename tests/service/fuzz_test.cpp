@@ -334,7 +334,9 @@ class Generator {
             path = "/admin/fault?point=sql.commit&kind=" + pick<std::string>({"", "gremlin", "%FF", "BUSY"});
             break;
           case 1: path = "/admin/fault?kind=busy"; break;
-          case 2: path = "/admin/fault?point=sql.commit&kind=busy&times=" + bad_int(1, 1'000'000); break;
+          case 2:
+            path = "/admin/fault?point=sql.commit&kind=lost_after_commit&times=" + bad_int(1, 1'000'000);
+            break;
           default: path = "/admin/fault?clear=" + bad_bool();
         }
         break;
@@ -665,7 +667,9 @@ TEST(HttpFuzz, RefusedRequestsAre4xxJsonAndChangeNothing) {
       continue;
     }
     ++statuses[req.kind][a.status];
-    const bool documented_503 = a.status == 503 && json_error(a.body);
+    // The service's one designed 5xx is a 503 for a lost or timed-out database; no fault is armed
+    // here and the database is local, so every 5xx, a 503 included, is a defect.
+    const bool documented_503 = false;
     std::string wrong;
     if (a.status >= 500 && !documented_503)
       wrong = "a 5xx";

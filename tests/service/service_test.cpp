@@ -396,7 +396,17 @@ TEST(Faults, ALostCommitIsA503AndOnlyAKeyedRetryIsSafe) {
   EXPECT_EQ(post(c, "/admin/fault?point=sql.commit&kind=gremlin", "", &out), 400);
   EXPECT_NE(out["error"].get<std::string>().find("unknown fault kind 'gremlin'"), std::string::npos) << out;
   EXPECT_EQ(post(c, "/admin/fault?kind=busy", "", &out), 400);
-  EXPECT_EQ(post(c, "/admin/fault?point=sql.commit&kind=busy&times=0", "", &out), 400);
+  EXPECT_EQ(post(c, "/admin/fault?point=sql.commit&kind=lost_after_commit&times=0", "", &out), 400);
+  // A fault the point can never produce is refused, not armed to fire never.
+  EXPECT_EQ(post(c, "/admin/fault?point=sql.commit&kind=deadlock", "", &out), 400);
+  EXPECT_NE(
+      out["error"].get<std::string>().find("the point 'sql.commit' never fails with 'deadlock'; it offers: "
+                                           "crash,lost_before,lost_after_commit,serialization"),
+      std::string::npos)
+      << out;
+  EXPECT_EQ(post(c, "/admin/fault?point=sql.select.accounts&kind=lost_after_commit", "", &out), 400);
+  EXPECT_EQ(post(c, "/admin/fault?point=transfer.after_read&kind=timeout", "", &out), 400);
+  EXPECT_EQ(get(c, "/admin/faults")["faults"].size(), 0u);
 
   ASSERT_EQ(post(c, "/admin/fault?point=sql.commit&kind=lost_after_commit", "", &out), 200);
   ASSERT_EQ(out["faults"].size(), 1u) << out;

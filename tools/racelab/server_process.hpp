@@ -14,9 +14,11 @@
 // purpose: SIGKILL, and no report.
 #pragma once
 
+#include <fcntl.h>
 #include <httplib.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,21 +37,37 @@ class ServerProcess {
  public:
   ServerProcess(const std::string& binary, std::vector<std::string> args, std::vector<std::string> env = {}) {
     int out[2];
-    if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
+    if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");  // no other child inherits it
+    // Everything the child needs is made before fork(): after it, only async-signal-safe calls.
+    std::vector<char*> argv{const_cast<char*>(binary.c_str()), const_cast<char*>("serve"),
+                            const_cast<char*>("--port"), const_cast<char*>("0")};
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> environment;
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string entry = *e;
+      const auto name = entry.substr(0, entry.find('=') + 1);
+      bool replaced = false;
+      for (const auto& mine : env) replaced = replaced || mine.rfind(name, 0) == 0;
+      if (!replaced) environment.push_back(entry);
+    }
+    for (const auto& e : env) environment.push_back(e);
+    std::vector<char*> envp;
+    for (auto& e : environment) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    const pid_t parent = ::getpid();
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
-      ::dup2(out[1], STDOUT_FILENO);
+      // The server dies with the test: a test killed at its timeout leaves no server holding ports
+      // and database connections.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);
+      ::dup2(out[1], STDOUT_FILENO);  // dup2 clears O_CLOEXEC on the copies
       ::dup2(out[1], STDERR_FILENO);  // nothing of the child may hold the test's own output open
-      ::close(out[0]);
-      ::close(out[1]);
-      for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
-      std::vector<char*> argv{const_cast<char*>(binary.c_str()), const_cast<char*>("serve"),
-                              const_cast<char*>("--port"), const_cast<char*>("0")};
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(binary.c_str(), argv.data());
-      std::perror("execv");
+      ::execve(binary.c_str(), argv.data(), envp.data());
+      static const char message[] = "execve of racelab failed\n";
+      static_cast<void>(::write(STDERR_FILENO, message, sizeof message - 1));
       ::_exit(127);
     }
     ::close(out[1]);
