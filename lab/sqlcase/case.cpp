@@ -58,6 +58,8 @@ struct Splitter {
           ++i;
           continue;
         }
+      } else if (c == '-' && i + 1 < text.size() && text[i + 1] == '-') {
+        break;  // a comment to the end of the line
       } else if (c == '\'' || c == '"') {
         quote = c;
       } else if (c == '$' && i + 1 < text.size() && text[i + 1] == '$') {
@@ -108,6 +110,11 @@ struct Splitter {
   }
 };
 
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 bool valid_name(std::string_view name) {
   if (name.empty() || !std::isalpha(static_cast<unsigned char>(name.front()))) return false;
   for (char c : name)
@@ -149,7 +156,8 @@ Case parse(std::string_view text, const std::string& source) {
       continue;
     }
     const auto colon = raw.find(':');
-    const std::string name = colon == std::string::npos ? std::string() : trim(raw.substr(0, colon));
+    std::string name = colon == std::string::npos ? std::string() : trim(raw.substr(0, colon));
+    if (lower(name) == "setup" || lower(name) == "check") name = lower(name);  // Setup:, CHECK: too
     if (!valid_name(name))
       throw CaseError(where(number) +
                       "expected 'setup:', 'check:' or a session 'NAME:' at the start of the line, got '" +

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <utility>
 
 namespace lab::sqlcase {
 namespace {
@@ -57,7 +58,8 @@ bool is_end(std::string_view sql) {
 // What a statement returned: its rows (with the columns' names), or how many rows it changed.
 struct Answer {
   std::vector<std::string> columns;
-  std::vector<std::vector<std::string>> rows;
+  std::vector<std::vector<std::string>> rows;  // NULL shown as "NULL"
+  std::vector<std::vector<bool>> nulls;        // which of them are SQL NULL
   std::int64_t changed = 0;
 };
 
@@ -80,10 +82,32 @@ std::string describe(const std::string& sql, const Answer& a) {
   return s;
 }
 
-// `:name` outside quotes replaced by the session's value (a number as it is, text quoted); `::`
-// (PostgreSQL's cast) and names the session has no value for are left alone.
-std::string substitute(const std::string& sql, const std::map<std::string, std::string>& values) {
-  if (values.empty()) return sql;
+// What \gset kept: a value, or SQL NULL.
+using Values = std::map<std::string, std::optional<std::string>>;
+
+// A :name the session has no value for (no \gset set it): the case's mistake, not the database's.
+class Unbound : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+bool plain_number(const std::string& v) {
+  std::size_t i = v.starts_with('-') ? 1 : 0;
+  const std::size_t digits = i;
+  while (i < v.size() && std::isdigit(static_cast<unsigned char>(v[i]))) ++i;
+  if (i == digits) return false;
+  if (i < v.size() && v[i] == '.') {
+    const std::size_t frac = ++i;
+    while (i < v.size() && std::isdigit(static_cast<unsigned char>(v[i]))) ++i;
+    if (i == frac) return false;
+  }
+  return i == v.size();
+}
+
+// `:name` outside quotes replaced by the session's value: a number as it is (a negative one in
+// parentheses, so `5-:v` never makes a `--` comment), NULL as NULL, anything else as a quoted
+// literal. `::` (PostgreSQL's cast) is left alone; a name with no value throws Unbound.
+std::string substitute(const std::string& sql, const Values& values) {
   std::string out;
   char quote = 0;
   for (std::size_t i = 0; i < sql.size(); ++i) {
@@ -103,19 +127,21 @@ std::string substitute(const std::string& sql, const std::map<std::string, std::
     }
     std::size_t end = i + 1;
     while (end < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[end])) || sql[end] == '_')) ++end;
-    const auto it = values.find(sql.substr(i + 1, end - i - 1));
+    const std::string name = sql.substr(i + 1, end - i - 1);
+    const auto it = values.find(name);
     if (it == values.end()) {
-      out += c;
-      continue;
+      std::string known;
+      for (const auto& [k, v] : values) known += (known.empty() ? "" : ", ") + (":" + k);
+      throw Unbound(":" + name + " has no value: no \\gset before it returned a column named " + name +
+                    (known.empty() ? std::string(" (none has run)") : " (it has " + known + ")"));
     }
-    const std::string& v = it->second;
-    const bool number = !v.empty() && v.find_first_not_of("-0123456789.") == std::string::npos &&
-                        std::isdigit(static_cast<unsigned char>(v.back()));
-    if (number || v == "NULL") {
-      out += v;
+    if (!it->second) {
+      out += "NULL";
+    } else if (plain_number(*it->second)) {
+      out += it->second->starts_with('-') ? "(" + *it->second + ")" : *it->second;
     } else {
       out += '\'';
-      for (char ch : v) out += ch == '\'' ? std::string("''") : std::string(1, ch);
+      for (char ch : *it->second) out += ch == '\'' ? std::string("''") : std::string(1, ch);
       out += '\'';
     }
     i = end - 1;
@@ -146,14 +172,20 @@ class SqliteSession : public Conn {
   }
   Answer run(const std::string& sql) override {
     // `immediate` sessions take the write lock at BEGIN, as an application asking for it does.
-    const std::string text = immediate_ && lower(sql) == "begin" ? std::string("BEGIN IMMEDIATE") : sql;
+    const std::string l = lower(sql);
+    const bool plain_begin = l == "begin" || l == "begin transaction" || l == "begin deferred" ||
+                             l == "begin deferred transaction";
+    const std::string text = immediate_ && plain_begin ? std::string("BEGIN IMMEDIATE") : sql;
     auto stmt = conn_.prepare(text);
     Answer a;
     for (int c = 0; c < stmt.column_count(); ++c) a.columns.push_back(stmt.column_name(c));
     while (stmt.step()) {
       auto& row = a.rows.emplace_back();
-      for (int c = 0; c < stmt.column_count(); ++c)
-        row.push_back(stmt.column_is_null(c) ? "NULL" : stmt.column_text(c));
+      auto& nulls = a.nulls.emplace_back();
+      for (int c = 0; c < stmt.column_count(); ++c) {
+        nulls.push_back(stmt.column_is_null(c));
+        row.push_back(nulls.back() ? "NULL" : stmt.column_text(c));
+      }
     }
     a.changed = conn_.changes();
     return a;
@@ -210,22 +242,30 @@ class PostgresSession : public Conn {
   int socket() const { return PQsocket(conn_.handle()); }
   bool in_flight() const { return in_flight_; }
   bool parked() const { return parked_; }
-  bool done = false;  // its task has ended
-  // The reply is there (on the socket, or read): never reads the socket itself.
-  bool replied() const;
+  bool done = false;    // its task has ended
+  bool victim = false;  // its statement was cancelled to break a deadlock
+  // The whole reply is in (read into last_ once it began to arrive).
+  bool replied();
   // Waits in real time until the statement in flight, if any, is answered or blocked on a lock.
   void settle();
-  void wake() { queue_.notify_all(); }
+  void wake() {  // no longer parked from now on: another session may count on it to run
+    parked_ = false;
+    queue_.notify_all();
+  }
 
  private:
   static Answer answer_of(const racelab::postgres::Result& r);
   static Answer answer_of(PGresult* r);
-  void await();  // until this session's statement is answered, letting the others run meanwhile
+  // Until this session's statement is answered, letting the others run meanwhile; false when the
+  // run is torn down first (the statement is then still in flight: Landed cancels it).
+  bool await();
 
   racelab::postgres::Connection conn_;
   PgRun* run_;
   racelab::WaitQueue queue_;
   bool in_flight_ = false;
+  bool complete_ = false;     // the reply to the statement in flight has been read to its end
+  PGresult* last_ = nullptr;  // its last result
   bool parked_ = false;
 };
 
@@ -266,8 +306,51 @@ class PgRun {
       if (s != self && !s->parked() && !s->done) return true;
     return false;
   }
-  // Every session blocked on the server: wait (real time) until some reply comes (the server
-  // resolved a deadlock or a lock timed out). False if none came within `ms`.
+  // Every session blocked on the server. If their waits make a cycle, racelab breaks it as the
+  // server would, but by the case's order rather than by whose timer fires first (PostgreSQL checks
+  // a wait once, deadlock_timeout after it began, so its victim depends on timing): the first
+  // session of the case in the cycle has its statement cancelled, and reports 40P01.
+  void break_deadlock() {
+    std::map<int, PostgresSession*> by_pid;
+    for (auto* s : sessions_)
+      if (s->in_flight()) by_pid[s->pid()] = s;
+    std::map<PostgresSession*, std::vector<PostgresSession*>> waits_for;
+    for (auto* s : sessions_) {
+      if (!s->in_flight()) continue;
+      const std::string p = std::to_string(s->pid());
+      const char* values[] = {p.c_str()};
+      PGresult* r = PQexecParams(monitor_.handle(), "SELECT unnest(pg_blocking_pids($1::int))", 1, nullptr,
+                                 values, nullptr, nullptr, 0);
+      for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); ++i)
+        if (auto it = by_pid.find(std::atoi(PQgetvalue(r, i, 0))); it != by_pid.end())
+          waits_for[s].push_back(it->second);
+      PQclear(r);
+    }
+    for (auto* start : sessions_) {  // in case order: the first session that is on a cycle
+      std::vector<PostgresSession*> seen, frontier{start};
+      bool cycle = false;
+      while (!frontier.empty() && !cycle) {
+        auto* s = frontier.back();
+        frontier.pop_back();
+        for (auto* next : waits_for[s]) {
+          if (next == start) cycle = true;
+          if (std::find(seen.begin(), seen.end(), next) == seen.end()) {
+            seen.push_back(next);
+            frontier.push_back(next);
+          }
+        }
+      }
+      if (!cycle) continue;
+      start->victim = true;
+      const std::string p = std::to_string(start->pid());
+      const char* values[] = {p.c_str()};
+      PQclear(PQexecParams(monitor_.handle(), "SELECT pg_cancel_backend($1::int)", 1, nullptr, values,
+                           nullptr, nullptr, 0));
+      return;
+    }
+  }
+  // Wait (real time) until some reply comes (a cancelled deadlock victim, a lock timed out). False
+  // if none came within `ms`.
   bool await_server(int ms) {
     std::vector<pollfd> fds;
     for (auto* s : sessions_)
@@ -281,10 +364,30 @@ class PgRun {
   std::string pids_;
 };
 
-bool PostgresSession::replied() const {
-  if (!in_flight_ || PQisBusy(conn_.handle()) == 0) return true;
+// The server sends an error before its abort releases the transaction's locks, and ReadyForQuery
+// after: a reply counts once it is read to its end (PQgetResult's NULL), so that whoever waited
+// for those locks is no longer seen as blocked.
+bool PostgresSession::replied() {
+  if (!in_flight_ || complete_) return true;
+  PGconn* c = conn_.handle();
   pollfd fd{socket(), POLLIN, 0};
-  return ::poll(&fd, 1, 0) > 0;
+  if (PQisBusy(c) != 0 && ::poll(&fd, 1, 0) <= 0) return false;
+  for (;;) {  // a reply has begun: the rest follows at once
+    if (PQconsumeInput(c) == 0) {
+      complete_ = true;  // the connection broke: PQgetResult says so
+      return true;
+    }
+    while (PQisBusy(c) == 0) {
+      PGresult* r = PQgetResult(c);
+      if (r == nullptr) {
+        complete_ = true;
+        return true;
+      }
+      if (last_ != nullptr) PQclear(last_);
+      last_ = r;
+    }
+    static_cast<void>(::poll(&fd, 1, 10));
+  }
 }
 
 void PostgresSession::settle() {
@@ -300,7 +403,11 @@ Answer PostgresSession::answer_of(const racelab::postgres::Result& r) {
   for (int c = 0; c < r.columns(); ++c) a.columns.push_back(r.column_name(c));
   for (int i = 0; i < r.rows(); ++i) {
     auto& row = a.rows.emplace_back();
-    for (int c = 0; c < r.columns(); ++c) row.push_back(r.is_null(i, c) ? "NULL" : r.text(i, c));
+    auto& nulls = a.nulls.emplace_back();
+    for (int c = 0; c < r.columns(); ++c) {
+      nulls.push_back(r.is_null(i, c));
+      row.push_back(nulls.back() ? "NULL" : r.text(i, c));
+    }
   }
   if (a.columns.empty()) a.changed = r.affected();
   return a;
@@ -311,29 +418,33 @@ Answer PostgresSession::answer_of(PGresult* r) {
   for (int c = 0; c < PQnfields(r); ++c) a.columns.push_back(PQfname(r, c));
   for (int i = 0; i < PQntuples(r); ++i) {
     auto& row = a.rows.emplace_back();
-    for (int c = 0; c < PQnfields(r); ++c) row.push_back(PQgetisnull(r, i, c) ? "NULL" : PQgetvalue(r, i, c));
+    auto& nulls = a.nulls.emplace_back();
+    for (int c = 0; c < PQnfields(r); ++c) {
+      nulls.push_back(PQgetisnull(r, i, c) != 0);
+      row.push_back(nulls.back() ? "NULL" : PQgetvalue(r, i, c));
+    }
   }
   const char* n = PQcmdTuples(r);
   if (a.columns.empty() && n != nullptr && *n != '\0') a.changed = std::strtoll(n, nullptr, 10);
   return a;
 }
 
-void PostgresSession::await() {
+bool PostgresSession::await() {
   constexpr int kServerMs = 15'000;  // past lock_timeout (10 s): the server always answers by then
-  PGconn* c = conn_.handle();
   for (;;) {
     settle();
-    if (PQconsumeInput(c) == 0 || PQisBusy(c) == 0) return;
+    if (replied()) return true;
     if (!run_->blocked(pid())) continue;  // the rest of a reply is on its way
     waited_ = true;
     if (run_->others_can_run(this)) {
       parked_ = true;
       const auto r = queue_.wait("sql.wait", "a lock held by another session");
       parked_ = false;
-      if (r == racelab::WaitResult::abandoned) return;
+      if (r == racelab::WaitResult::abandoned) return false;
       continue;
     }
-    // Everyone waits on the server: a deadlock it will break, or a lock timeout.
+    // Everyone waits on the server: a deadlock (broken here), or a lock timeout.
+    run_->break_deadlock();
     if (!run_->await_server(kServerMs))
       throw racelab::postgres::Error("57014", "postgres: no session of the case got an answer within 15 s");
     run_->settle_and_wake(this);
@@ -347,12 +458,15 @@ Answer PostgresSession::run(const std::string& sql) {
   if (PQsendQuery(c, sql.c_str()) == 0)
     throw racelab::postgres::Error("08006", std::string("postgres: send failed: ") + PQerrorMessage(c));
   in_flight_ = true;
+  complete_ = false;
   waited_ = false;
   struct Landed {  // however the task leaves (torn down mid-wait too), nothing stays in flight
     PostgresSession& s;
     ~Landed() {
       if (!s.in_flight_) return;
       s.in_flight_ = false;
+      if (s.last_ != nullptr) PQclear(std::exchange(s.last_, nullptr));
+      if (s.complete_) return;
       PGconn* conn = s.conn_.handle();
       if (PQisBusy(conn) != 0) {
         if (PGcancel* cancel = PQgetCancel(conn)) {
@@ -364,13 +478,9 @@ Answer PostgresSession::run(const std::string& sql) {
       while (PGresult* r = PQgetResult(conn)) PQclear(r);
     }
   } landed{*this};
-  await();
+  if (!await()) return {};
   in_flight_ = false;
-  PGresult* last = nullptr;
-  while (PGresult* r = PQgetResult(c)) {
-    if (last != nullptr) PQclear(last);
-    last = r;
-  }
+  PGresult* last = std::exchange(last_, nullptr);
   run_->settle_and_wake(this);  // what this statement released (a COMMIT, an abort) lets others on
   const auto status = last != nullptr ? PQresultStatus(last) : PGRES_FATAL_ERROR;
   if (status == PGRES_FATAL_ERROR || status == PGRES_NONFATAL_ERROR) {
@@ -379,6 +489,10 @@ Answer PostgresSession::run(const std::string& sql) {
     const char* state = last != nullptr ? PQresultErrorField(last, PG_DIAG_SQLSTATE) : nullptr;
     const std::string sqlstate = state != nullptr ? state : "08006";
     if (last != nullptr) PQclear(last);
+    if (std::exchange(victim, false) && sqlstate == "57014")
+      throw racelab::postgres::Error("40P01",
+                                     "deadlock detected: this session's wait closed a cycle; racelab chose "
+                                     "it, the case's first session in the cycle, as the victim (40P01)");
     throw racelab::postgres::Error(sqlstate, message + " (" + sqlstate + ")");
   }
   const auto result = answer_of(last);
@@ -458,14 +572,13 @@ class Target {
       setup_ = std::move(s);
     }
     while (sessions_.size() < n) {
-      const auto index = sessions_.size();
       auto s = std::make_unique<PostgresSession>(conninfo_, pg_run_.get());
-      // The server looks for a deadlock once a session has waited deadlock_timeout, and aborts the
-      // session that found it. Staggered by session, the first in the case among those in the cycle
-      // is the victim, whatever the timing; lock_timeout ends any wait a case could leave hanging.
+      // The server's own deadlock check waits a minute (racelab breaks a deadlock of the case's
+      // sessions itself, deterministically: PgRun::break_deadlock); lock_timeout ends any wait
+      // on something outside the case.
       s->script("SET client_min_messages = error; SET search_path TO " + schema_ +
-                "; SET deadlock_timeout = '" + std::to_string(20 + 200 * index) +
-                "ms'; SET lock_timeout = '10s'; SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL " +
+                "; SET deadlock_timeout = '60s'; SET lock_timeout = '10s'; SET SESSION CHARACTERISTICS AS "
+                "TRANSACTION ISOLATION LEVEL " +
                 level_);
       pg_run_->add(s.get());
       sessions_.push_back(std::move(s));
@@ -537,10 +650,17 @@ bool truthy(const std::string& v) {
 struct RunLog {
   std::vector<Step> steps;
   std::string check_value;
+  std::string rejected;  // the first statement the database refused as SQL, in any run
+  void case_error(const Statement& st, const std::string& session, const std::string& why) {
+    if (rejected.empty())
+      rejected = "line " + std::to_string(st.line) + ", session " + session + ": '" + st.sql + "': " + why;
+  }
 };
 
 void run_case(racelab::Simulation& sim, const Case& c, Target& target, RunLog& log) {
+  const std::string rejected = std::move(log.rejected);
   log = {};
+  log.rejected = rejected;
   auto& setup = target.fresh(c.setup, c.sessions.size());
   for (std::size_t i = 0; i < c.sessions.size(); ++i) {
     sim.spawn(c.sessions[i].name, [&c, &log, &target, i] {
@@ -551,10 +671,11 @@ void run_case(racelab::Simulation& sim, const Case& c, Target& target, RunLog& l
         ~Ended() { conn.ended(); }
       } ended{conn};
       bool in_tx = false;
-      std::map<std::string, std::string> values;  // what \gset kept
+      Values values;  // what \gset kept
       for (const auto& st : session.statements) {
-        Step step{session.name, substitute(st.sql, values), {}, false};
+        Step step{session.name, st.sql, {}, false};
         try {
+          step.sql = substitute(st.sql, values);
           const Answer a = conn.run(step.sql);
           step.result = describe(step.sql, a);
           if (st.gset) {
@@ -563,13 +684,26 @@ void run_case(racelab::Simulation& sim, const Case& c, Target& target, RunLog& l
                   "error: \\gset needs exactly one row, the query returned " + std::to_string(a.rows.size());
             else
               for (std::size_t col = 0; col < a.columns.size(); ++col)
-                values[a.columns[col]] = a.rows[0][col];
+                values[a.columns[col]] =
+                    a.nulls[0][col] ? std::nullopt : std::optional<std::string>(a.rows[0][col]);
           }
         } catch (const racelab::InjectedCrash&) {
           throw;
+        } catch (const Unbound& e) {
+          log.case_error(st, session.name, e.what());
+          step.result = std::string("error: ") + e.what();
+        } catch (const racelab::postgres::Error& e) {
+          // 42xxx: a syntax error, a table or column that does not exist — the case is wrong, in
+          // every interleaving; anything else (40001, 40P01, 23505, …) is what the search is for.
+          if (e.sqlstate().starts_with("42")) log.case_error(st, session.name, e.what());
+          step.result = std::string("error: ") + e.what();
+        } catch (const racelab::sqlite::Error& e) {
+          if ((e.code() & 0xff) == 1) log.case_error(st, session.name, e.what());  // SQLITE_ERROR
+          step.result = std::string("error: ") + e.what();
         } catch (const std::exception& e) {
           step.result = std::string("error: ") + e.what();
         }
+        if (const auto eol = step.result.find('\n'); eol != std::string::npos) step.result.resize(eol);
         step.waited = conn.waited();
         const bool failed = step.result.rfind("error: ", 0) == 0;
         log.steps.push_back(std::move(step));
@@ -613,6 +747,9 @@ Result explore(const Case& c, const Options& options) {
   result.backend = target.backend();
   result.level = target.level();
   result.report = racelab::explore(eo, [&](racelab::Simulation& sim) { run_case(sim, c, target, log); });
+  if (!log.rejected.empty())
+    throw RunError(c.source + ": the database rejects a statement (" + log.rejected +
+                   "); the search would only explore the error");
   if (result.report.failed()) {
     // The witness: the minimal failing schedule, run once more to see what each statement returned.
     racelab::ExploreOptions replay = eo;

@@ -32,7 +32,11 @@ contains "G2-item   prevented"
 not_contains "occurs"
 run 0 "$cli" isolation --db "$pg" --schema cli_isolation --level 'repeatable read' --anomaly G2-item
 contains "G2-item   occurs"
-contains "replay: racelab sql lab/sqlcase/cases/write_skew.sql"
+contains "replay: racelab isolation --print-case write_skew.sql > write_skew.sql && racelab sql write_skew.sql"
+run 0 "$cli" isolation --print-case write_skew.sql
+contains "-- anomaly: G2-item"
+run 2 "$cli" isolation --print-case nothing.sql
+contains "no shipped case 'nothing.sql'"
 run 2 "$cli" isolation --anomaly G9
 contains "no shipped case is about G9"
 run 2 "$cli" isolation --db nowhere

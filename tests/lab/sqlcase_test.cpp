@@ -3,9 +3,11 @@
 // and hold at the strong ones, each by an exhaustive DFS; the witness replays from its schedule.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <string>
 
 #include "db_env.hpp"
@@ -169,9 +171,74 @@ TEST(SqlCase, ReadSkewOccursAtReadCommittedOnly) {
 // witness of any run shows a statement that waited, or a deadlock victim on PostgreSQL).
 TEST(SqlCase, DirtyWriteIsPreventedAndLockWaitsAreSearched) {
   const auto c = sqlcase::load(case_path("dirty_write"));
-  auto server = sqlcase::explore(c, pg("read committed", "sqlcase_dirty"));
+  auto options = pg("read committed", "sqlcase_dirty");
+  options.verify = true;  // every passing interleaving replayed from its schedule: the same run
+  auto server = sqlcase::explore(c, options);
+  EXPECT_TRUE(server.report.notes().empty()) << server.report;
   EXPECT_FALSE(server.report.failed()) << server.report << sqlcase::timeline(c, server.witness);
   EXPECT_TRUE(server.report.complete());
   auto lite = sqlcase::explore(c, {.db = sqlite_dir("dirty_write"), .level = "deferred rollback"});
   EXPECT_FALSE(lite.report.failed()) << lite.report << sqlcase::timeline(c, lite.witness);
+}
+
+TEST(SqlCase, CommentsEndAtTheLineAndSectionNamesIgnoreCase) {
+  const auto c = sqlcase::parse(
+      "Setup: CREATE TABLE t(n INTEGER); -- the table; with a ';' in the comment\n"
+      "A: BEGIN; -- take the lock\n"
+      "   UPDATE t SET n = 1 WHERE n = '--'; COMMIT;\n"
+      "B: SELECT 1;\n"
+      "CHECK: SELECT 1;\n",
+      "t.sql");
+  ASSERT_EQ(c.setup.size(), 1u);
+  EXPECT_EQ(c.setup[0].sql, "CREATE TABLE t(n INTEGER)");
+  ASSERT_EQ(c.sessions.size(), 2u);
+  ASSERT_EQ(c.sessions[0].statements.size(), 3u);
+  EXPECT_EQ(c.sessions[0].statements[1].sql, "UPDATE t SET n = 1 WHERE n = '--'");
+  EXPECT_TRUE(c.check.has_value());
+}
+
+// \gset's values go back as the SQL they were: text (a date too) quoted, a negative number that
+// cannot turn `5-:v` into a comment, NULL as NULL. The check holds only if each came back intact.
+TEST(SqlCase, GsetValuesRoundTripAsSql) {
+  const auto c = sqlcase::parse(
+      "setup: CREATE TABLE src(d TEXT, v INTEGER, z INTEGER, s TEXT);\n"
+      "       INSERT INTO src VALUES ('2026-12-24', -3, NULL, 'it''s');\n"
+      "       CREATE TABLE dst(d TEXT, w INTEGER, z INTEGER, s TEXT);\n"
+      "A: SELECT d, v, z, s FROM src \\gset\n"
+      "   INSERT INTO dst VALUES (:d, 5-:v, :z, :s);\n"
+      "B: SELECT 1;\n"
+      "check: SELECT count(*) = 1 FROM dst WHERE d = '2026-12-24' AND w = 8 AND z IS NULL AND s = 'it''s';\n",
+      "gset.sql");
+  auto r = sqlcase::explore(c, {.db = sqlite_dir("gset")});
+  EXPECT_FALSE(r.report.failed()) << r.report << sqlcase::timeline(c, r.witness);
+  EXPECT_TRUE(r.report.complete());
+}
+
+// A statement the database refuses as SQL (a typo, a missing table) or a :name no \gset set would
+// fail in every interleaving and the check would judge nothing: the case is refused instead.
+TEST(SqlCase, StatementsTheDatabaseRejectsAreTheCasesError) {
+  const auto typo = sqlcase::parse(
+      "setup: CREATE TABLE counter(n INTEGER);\nA: UPDATE countr SET n = 1;\nB: SELECT 1;\n", "typo.sql");
+  try {
+    static_cast<void>(sqlcase::explore(typo, {.db = sqlite_dir("typo")}));
+    FAIL() << "a case whose UPDATE names no table ran";
+  } catch (const sqlcase::RunError& e) {
+    EXPECT_NE(
+        std::string(e.what()).find("typo.sql: the database rejects a statement (line 2, session A: 'UPDATE "
+                                   "countr SET n = 1'"),
+        std::string::npos)
+        << e.what();
+  }
+  const auto unbound =
+      sqlcase::parse("A: SELECT 1 AS one \\gset\n   SELECT :two;\nB: SELECT 1;\n", "unbound.sql");
+  try {
+    static_cast<void>(sqlcase::explore(unbound, pg("read committed", "sqlcase_unbound")));
+    FAIL() << "a case using a :name nothing set ran";
+  } catch (const sqlcase::RunError& e) {
+    EXPECT_NE(
+        std::string(e.what()).find(":two has no value: no \\gset before it returned a column named two (it "
+                                   "has :one)"),
+        std::string::npos)
+        << e.what();
+  }
 }

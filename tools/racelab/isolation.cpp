@@ -25,6 +25,7 @@ struct IsolationOptions {
   std::vector<std::string> anomalies;
   int runs = 100'000;
   bool json = false;
+  std::string print_case;
 };
 
 std::vector<std::string> backend_levels(const std::string& db) {
@@ -43,7 +44,24 @@ struct Cell {
   std::string file;
 };
 
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 int isolation(const IsolationOptions& o) {
+  if (!o.print_case.empty()) {
+    for (const auto& builtin : lab::sqlcase::builtin_cases())
+      if (o.print_case == builtin.file) {
+        std::cout << builtin.text;
+        return kExitOk;
+      }
+    std::cerr << "racelab isolation: no shipped case '" << o.print_case << "'; they are:";
+    for (const auto& builtin : lab::sqlcase::builtin_cases()) std::cerr << ' ' << builtin.file;
+    std::cerr << '\n';
+    return kExitUsage;
+  }
   const auto levels = o.levels.empty() ? backend_levels(o.db) : o.levels;
   std::vector<std::pair<std::string, lab::sqlcase::Case>> cases;  // by anomaly
   for (const auto& builtin : lab::sqlcase::builtin_cases()) {
@@ -123,10 +141,16 @@ int isolation(const IsolationOptions& o) {
     s.resize(std::max(s.size() + 1, w), ' ');
     return s;
   };
-  std::cout << "isolation on " << backend << " (every interleaving of each case explored)\n\n"
-            << pad("anomaly", kFirst);
-  for (const auto& level : applied) std::cout << pad(level, kColumn);
-  std::cout << '\n';
+  const bool all_explored =
+      std::none_of(cells.begin(), cells.end(), [](const Cell& cell) { return cell.result == "incomplete"; });
+  std::cout << "isolation on " << backend
+            << (all_explored ? " (every interleaving of each case explored)"
+                             : " (some cells incomplete: raise --runs)")
+            << "\n\n";
+  std::string header = pad("anomaly", kFirst);
+  for (const auto& level : applied) header += pad(level, kColumn);
+  while (!header.empty() && header.back() == ' ') header.pop_back();
+  std::cout << header << '\n';
   for (const auto& [file, c] : cases) {
     std::string row = pad(c.anomaly, kFirst);
     for (const auto& level : applied) {
@@ -136,12 +160,18 @@ int isolation(const IsolationOptions& o) {
     while (!row.empty() && row.back() == ' ') row.pop_back();
     std::cout << row << '\n';
   }
-  std::cout << "\n(n): interleavings explored, up to the first that shows the anomaly. Witnesses:\n";
+  const bool any =
+      std::any_of(cells.begin(), cells.end(), [](const Cell& cell) { return cell.result == "occurs"; });
+  std::cout << "\n(n): interleavings explored, up to the first that shows the anomaly."
+            << (any ? " Witnesses:" : "") << '\n';
   for (const auto& cell : cells) {
     if (cell.result != "occurs") continue;
     std::cout << "\n" << cell.anomaly << " at " << cell.level << " (" << cell.file << "):\n" << cell.timeline;
-    std::cout << "  replay: racelab sql lab/sqlcase/cases/" << cell.file << " --db '" << o.db << "' --level '"
-              << cell.level << "' --schedule '" << cell.witness << "'\n";
+    std::cout << "  replay: racelab isolation --print-case " << cell.file << " > " << cell.file
+              << " && racelab sql " << cell.file << " --db " << shell_quote(o.db) << " --level "
+              << shell_quote(cell.level)
+              << (o.schema != "racelab_sql" ? " --schema " + o.schema : std::string()) << " --schedule "
+              << shell_quote(cell.witness) << '\n';
   }
   return kExitOk;
 }
@@ -168,6 +198,8 @@ void add_isolation(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--schema", o->schema,
                   "PostgreSQL: the schema each interleaving makes afresh (it is dropped)")
       ->capture_default_str();
+  cmd->add_option("--print-case", o->print_case,
+                  "Print a shipped case file (e.g. lost_update.sql), to run or edit with racelab sql");
   cmd->add_flag(
       "--json", o->json,
       "One JSON object per line, per cell: backend, level, anomaly, result, schedules, witness, case");

@@ -76,9 +76,11 @@ int sql(SqlOptions o) {
     if (r.report.complete())
       std::cout << where << ": no interleaving of " << r.report.runs() << " breaks it (all explored)\n";
     else
-      std::cout << where << ": none of " << r.report.runs()
-                << " interleavings breaks it (the search stopped at " << o.run.runs
-                << " runs; not all explored)\n";
+      std::cout << where << ": none of " << r.report.runs() << " interleavings breaks it (not all explored: "
+                << (r.report.strategy().starts_with("dfs") && r.report.runs() < o.run.runs
+                        ? "the " + r.report.strategy() + " bound left some out"
+                        : r.report.strategy() + " stopped at --runs " + std::to_string(o.run.runs))
+                << ")\n";
     return kExitOk;
   }
   std::cout << where << ": an interleaving breaks it (found after " << r.report.runs()
