@@ -102,6 +102,7 @@ TransferResult SqlBank::transfer(const std::string& from, const std::string& to,
   } catch (const DbConstraint&) {
     // Another request with this key committed first (another process): this transaction rolled
     // back its money with its row, and the winner's row is the answer.
+    RACELAB_POINT("transfer.key_taken");
     if (auto row = ledger::find(db_, key_)) return replay(*row, from, to, amount);
     throw;
   }

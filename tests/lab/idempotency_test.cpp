@@ -193,3 +193,40 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, IdempotentRetry, testing::ValuesIn(lab::kAllStr
                          [](const testing::TestParamInfo<Strategy>& param) {
                            return std::string(lab::to_string(param.param));
                          });
+
+// The same key on two connections, every interleaving (DFS, up to one preemption): in some runs
+// both requests pass the lookup before either commits, and the unique index decides (the loser
+// reaches transfer.key_taken and answers with the winner's row). In every run both get one id
+// and the money moves once.
+TEST(IdempotentRace, WhenBothPassTheLookupTheUniqueIndexDecides) {
+  int decided_by_index = 0;
+  auto report = racelab::explore(
+      {.runs = 20'000, .strategy = "dfs:1", .use_env = false, .jobs = 1}, [&](racelab::Simulation& sim) {
+        auto url = db_env::sqlite_memdb("idem_dfs");
+        auto setup = lab::open_db(url);
+        SqlBank::reset(*setup, Strategy::atomic);
+        auto a = lab::open_db(url), b = lab::open_db(url);
+        std::string ids[2];
+        auto request = [](lab::Db& db, std::string& id) {
+          SqlBank bank(db);
+          static_cast<void>(bank.transfer("alice", "bob", 10, Strategy::atomic, "same"));
+          id = bank.recorded().id;
+        };
+        sim.spawn("A", [&] { request(*a, ids[0]); });
+        sim.spawn("B", [&] { request(*b, ids[1]); });
+        const auto out = sim.run();
+        if (!out.ok()) return;
+        for (const auto& step : out.trace().steps())
+          if (step.point == "transfer.key_taken") {
+            ++decided_by_index;
+            break;
+          }
+        RACELAB_ASSERT(ids[0] == ids[1]);
+        RACELAB_ASSERT(SqlBank(*setup).balance("alice") == 990);
+        RACELAB_ASSERT(rows(*setup) == 1);
+      });
+  EXPECT_FALSE(report.failed()) << report;
+  EXPECT_TRUE(report.complete()) << report.runs() << " runs";
+  EXPECT_GT(decided_by_index, 0) << "no interleaving had both requests past the lookup";
+  std::cout << report.runs() << " interleavings, " << decided_by_index << " decided by the unique index\n";
+}
