@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -372,7 +373,11 @@ bool PostgresSession::replied() {
   PGconn* c = conn_.handle();
   pollfd fd{socket(), POLLIN, 0};
   if (PQisBusy(c) != 0 && ::poll(&fd, 1, 0) <= 0) return false;
-  for (;;) {  // a reply has begun: the rest follows at once
+  // A reply has begun: the rest follows at once (statement_timeout bounds the server's side).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    if (std::chrono::steady_clock::now() > deadline)
+      throw racelab::postgres::Error("08006", "postgres: a reply began and did not end within 60 s");
     if (PQconsumeInput(c) == 0) {
       complete_ = true;  // the connection broke: PQgetResult says so
       return true;
@@ -392,7 +397,12 @@ bool PostgresSession::replied() {
 
 void PostgresSession::settle() {
   if (!in_flight_) return;
+  // Bounded: statement_timeout (30 s) and lock_timeout (10 s) end anything the server keeps going.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (!replied() && !run_->blocked(pid())) {
+    if (std::chrono::steady_clock::now() > deadline)
+      throw racelab::postgres::Error("57014",
+                                     "postgres: a statement neither answered nor waited for a lock in 60 s");
     pollfd fd{socket(), POLLIN, 0};
     static_cast<void>(::poll(&fd, 1, 1));
   }
@@ -575,9 +585,10 @@ class Target {
       auto s = std::make_unique<PostgresSession>(conninfo_, pg_run_.get());
       // The server's own deadlock check waits a minute (racelab breaks a deadlock of the case's
       // sessions itself, deterministically: PgRun::break_deadlock); lock_timeout ends any wait
-      // on something outside the case.
+      // on something outside the case, statement_timeout any statement that runs on and on.
       s->script("SET client_min_messages = error; SET search_path TO " + schema_ +
-                "; SET deadlock_timeout = '60s'; SET lock_timeout = '10s'; SET SESSION CHARACTERISTICS AS "
+                "; SET deadlock_timeout = '60s'; SET lock_timeout = '10s'; SET statement_timeout = '30s'; "
+                "SET SESSION CHARACTERISTICS AS "
                 "TRANSACTION ISOLATION LEVEL " +
                 level_);
       pg_run_->add(s.get());

@@ -44,12 +44,6 @@ struct Cell {
   std::string file;
 };
 
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 int isolation(const IsolationOptions& o) {
   if (!o.print_case.empty()) {
     for (const auto& builtin : lab::sqlcase::builtin_cases())

@@ -18,16 +18,11 @@ struct SqlOptions {
   bool json = false;
 };
 
-std::string quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 std::string replay_command(const SqlOptions& o, const lab::sqlcase::Result& r) {
-  return "racelab sql " + quoted(o.file) + " --db " + quoted(o.run.db) + " --level " + quoted(r.level) +
+  return "racelab sql " + shell_quote(o.file) + " --db " + shell_quote(o.run.db) + " --level " +
+         shell_quote(r.level) +
          (o.run.schema != lab::sqlcase::Options{}.schema ? " --schema " + o.run.schema : std::string()) +
-         " --schedule " + quoted(r.report.schedule());
+         " --schedule " + shell_quote(r.report.schedule());
 }
 
 void print_json(const SqlOptions& o, const lab::sqlcase::Case& c, const lab::sqlcase::Result& r) {
@@ -96,6 +91,12 @@ int sql(SqlOptions o) {
 }
 
 }  // namespace
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
 
 void add_sql(CLI::App& app, std::function<int()>& run) {
   auto* cmd = app.add_subcommand("sql",

@@ -23,7 +23,9 @@ void add_load(CLI::App& app, std::function<int()>& run);
 void add_stress(CLI::App& app, std::function<int()>& run);
 void add_explore(CLI::App& app, std::function<int()>& run);  // explore and replay
 void add_run(CLI::App& app, std::function<int()>& run);
-void add_sql(CLI::App& app, std::function<int()>& run);        // SQL sessions' interleavings on a database
+void add_sql(CLI::App& app, std::function<int()>& run);  // SQL sessions' interleavings on a database
+// `s` as one word for a POSIX shell, in single quotes (the replay commands the verbs print).
+std::string shell_quote(const std::string& s);
 void add_isolation(CLI::App& app, std::function<int()>& run);  // the isolation matrix, by search
 void add_compile(CLI::App& app);                               // cc and c++, listed for --help
 // `racelab cc` / `racelab c++` (main() dispatches them before parsing: every argument is the
