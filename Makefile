@@ -51,6 +51,7 @@ bench: test-deps build fuzz
 	@$(BUILD)/bench/strategy_compare
 	@$(BUILD)/bench/model_benchmark
 	@$(BUILD)/bench/jobs_benchmark
+	@$(BUILD)/bench/history_benchmark
 	@RACELAB_PROPERTY_SCENARIOS=30000 $(BUILD)/tests/racelab_lib_tests --gtest_filter='GeneratedScenarios.*'
 	@bench/run_benchmark.sh $(BUILD)/tools/racelab/racelab
 	@conn=$$(scripts/pg start $(BUILD)/pg) && $(BUILD)/bench/db_benchmark --pg "$$conn" && \

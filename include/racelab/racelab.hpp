@@ -11,6 +11,7 @@
 
 #include "racelab/explore.hpp"
 #include "racelab/fault.hpp"
+#include "racelab/history.hpp"
 #include "racelab/hooks.hpp"
 #include "racelab/observe.hpp"
 #include "racelab/outcome.hpp"
