@@ -60,9 +60,7 @@ racelab::History make_history(int transfers, std::uint64_t seed) {
         value[t.to] = std::to_string(1000 + t.amount) + "#" + std::to_string(++version);
         h.write(t.txn, "accounts", account(t.to), value[t.to]);
         break;
-      default:
-        h.commit(t.txn);
-        open.erase(open.begin() + static_cast<long>(pick));
+      default: h.commit(t.txn); open.erase(open.begin() + static_cast<long>(pick));
     }
   }
   return h;

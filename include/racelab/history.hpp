@@ -86,12 +86,14 @@ class History {
 
   Txn begin(std::string name = {});  // named "T1", "T2", … when no name is given
   void initial(std::string_view table, std::string_view key, Value value);
-  void read(Txn txn, std::string_view table, std::string_view key, Value value, std::string_view statement = {});
-  void write(Txn txn, std::string_view table, std::string_view key, Value value, std::string_view statement = {});
+  void read(Txn txn, std::string_view table, std::string_view key, Value value,
+            std::string_view statement = {});
+  void write(Txn txn, std::string_view table, std::string_view key, Value value,
+             std::string_view statement = {});
   // A read of every row of `table` that `matches` (described as `predicate`); `rows` are the rows it
   // returned. `matches` is kept and called by check().
-  void read_where(Txn txn, std::string_view table, std::string predicate, Matches matches, std::vector<Row> rows,
-                  std::string_view statement = {});
+  void read_where(Txn txn, std::string_view table, std::string predicate, Matches matches,
+                  std::vector<Row> rows, std::string_view statement = {});
   void commit(Txn txn);
   void abort(Txn txn);
 
@@ -110,20 +112,20 @@ class History {
 struct HistoryEdge {
   enum class Kind { ww, wr, rw, prw };
   Kind kind = Kind::ww;
-  std::string from, to;    // transaction names
-  std::string row;         // "table/key", or the predicate for prw
-  std::string from_op;     // what `from` did: "read counters/1 = 0 (SELECT n FROM counters)"
-  std::string to_op;       // what `to` did
+  std::string from, to;  // transaction names
+  std::string row;       // "table/key", or the predicate for prw
+  std::string from_op;   // what `from` did: "read counters/1 = 0 (SELECT n FROM counters)"
+  std::string to_op;     // what `to` did
   std::string text() const;
 };
 std::string_view to_string(HistoryEdge::Kind kind);
 
 struct Anomaly {
-  std::string name;                   // "G0", "G1a", "G1b", "G1c", "P4", "G-single", "PMP", "G2-item", "G2"
-  std::string description;            // one sentence
+  std::string name;         // "G0", "G1a", "G1b", "G1c", "P4", "G-single", "PMP", "G2-item", "G2"
+  std::string description;  // one sentence
   std::vector<std::string> transactions;  // in cycle order (the reader and the writer for G1a/G1b)
-  std::vector<HistoryEdge> cycle;     // empty for G1a and G1b
-  std::string text() const;           // name, sentence, then the cycle's edges one per line
+  std::vector<HistoryEdge> cycle;         // empty for G1a and G1b
+  std::string text() const;               // name, sentence, then the cycle's edges one per line
 };
 std::string_view anomaly_title(std::string_view name);  // "lost update" for "P4"
 
@@ -133,7 +135,7 @@ struct HistoryReport {
   std::vector<std::string> problems;  // reads no write or initial value explains
   bool clean() const { return anomalies.empty() && problems.empty(); }
   bool has(std::string_view name) const;
-  std::string text() const;           // "history: 2 transactions, clean" or each anomaly
+  std::string text() const;  // "history: 2 transactions, clean" or each anomaly
 };
 
 HistoryReport check(const History& history);

@@ -5,6 +5,12 @@
 #include "common/sql_strategy.hpp"
 
 namespace lab::counter {
+namespace {
+
+constexpr const char* kRead = "SELECT n FROM counters WHERE id = 1";
+constexpr const char* kWrite = "UPDATE counters SET n = ? WHERE id = 1";
+
+}  // namespace
 
 void SqlCounter::reset(Db& db) {
   db.script(
@@ -19,32 +25,37 @@ std::int64_t SqlCounter::value() {
 
 std::int64_t SqlCounter::read_write(TxMode mode, bool lock, Strategy strategy) {
   NoWait nowait(db_, strategy == Strategy::nowait);
+  Recorded op(history_, name_);
   Tx tx(db_, mode);
-  auto n =
-      db_.query_int64(
-             std::string("SELECT n FROM counters WHERE id = 1") + (lock ? row_lock(db_, strategy) : ""), {})
-          .value();
+  auto n = db_.query_int64(std::string(kRead) + (lock ? row_lock(db_, strategy) : ""), {}).value();
+  op.read("counters", "1", n, kRead);
   RACELAB_POINT("counter.after_locked_read");
-  db_.run("UPDATE counters SET n = ? WHERE id = 1", {n + 1});
+  db_.run(kWrite, {n + 1});
+  op.write("counters", "1", n + 1, kWrite);
   tx.commit();
+  op.commit();
+  return n + 1;
+}
+
+// Read n, then write n + 1, recorded as one transaction (the increment), under `lock` if given.
+std::int64_t SqlCounter::read_then_write(racelab::mutex* lock) {
+  Recorded op(history_, name_);
+  std::unique_lock held = lock ? std::unique_lock(*lock) : std::unique_lock<racelab::mutex>();
+  auto n = value();
+  op.read("counters", "1", n, kRead);
+  if (!lock) RACELAB_POINT("counter.after_read");
+  db_.run(kWrite, {n + 1});
+  op.write("counters", "1", n + 1, kWrite);
+  op.commit();
   return n + 1;
 }
 
 std::int64_t SqlCounter::increment(Strategy strategy) {
   switch (strategy) {
-    case Strategy::unsafe: {
-      auto n = value();
+    case Strategy::unsafe: return read_then_write(nullptr);
+    case Strategy::mutex:
       RACELAB_POINT("counter.after_read");
-      db_.run("UPDATE counters SET n = ? WHERE id = 1", {n + 1});
-      return n + 1;
-    }
-    case Strategy::mutex: {
-      RACELAB_POINT("counter.after_read");
-      std::lock_guard lock(process_lock("counter"));
-      auto n = value();
-      db_.run("UPDATE counters SET n = ? WHERE id = 1", {n + 1});
-      return n + 1;
-    }
+      return read_then_write(&process_lock("counter"));
     case Strategy::pessimistic:
     case Strategy::nowait:
       RACELAB_POINT("counter.after_read");
@@ -54,19 +65,31 @@ std::int64_t SqlCounter::increment(Strategy strategy) {
       return with_retries(20, [&] { return read_write(TxMode::serializable, false, strategy); });
     case Strategy::optimistic:
       for (int attempt = 1;; ++attempt) {
+        Recorded op(history_, name_);
         // The version first: a value read after it is at least as new, so a stale pair fails the CAS.
         auto version = db_.query_int64("SELECT version FROM counters WHERE id = 1", {}).value();
         auto n = value();
+        op.read("counters", "1", n, kRead);
         RACELAB_POINT("counter.after_read");
         if (db_.run("UPDATE counters SET n = ?, version = version + 1 WHERE id = 1 AND version = ?",
-                    {n + 1, version}) == 1)
+                    {n + 1, version}) == 1) {
+          op.write("counters", "1", n + 1,
+                   "UPDATE counters SET n = ?, version = version + 1 WHERE … version = ?");
+          op.commit();
           return n + 1;
+        }
         if (attempt >= 50) throw DbConflict("optimistic increment: gave up after 50 attempts");
         backoff(attempt);
       }
     case Strategy::atomic: {
       RACELAB_POINT("counter.after_read");
-      return db_.query_int64("UPDATE counters SET n = n + 1 WHERE id = 1 RETURNING n", {}).value();
+      Recorded op(history_, name_);
+      auto n = db_.query_int64("UPDATE counters SET n = n + 1 WHERE id = 1 RETURNING n", {}).value();
+      // One statement reads and writes: the value it replaced, then its own.
+      op.read("counters", "1", n - 1, "UPDATE counters SET n = n + 1 WHERE id = 1 RETURNING n");
+      op.write("counters", "1", n, "UPDATE counters SET n = n + 1 WHERE id = 1 RETURNING n");
+      op.commit();
+      return n;
     }
     case Strategy::constraint: break;
   }

@@ -12,25 +12,37 @@
 //   lab::counter::SqlCounter c(*db);
 //   lab::counter::SqlCounter::reset(*db);
 //   c.increment(lab::Strategy::atomic);
+//
+// Given a racelab::History, each attempt of an increment is recorded as a transaction (the value
+// of counter 1 read and written), so racelab::check() judges a strategy without an invariant.
 #pragma once
 
+#include <racelab/sim/sync.hpp>
+
 #include <cstdint>
+#include <string>
 
 #include "common/db.hpp"
+#include "common/recorded.hpp"
 #include "common/strategy.hpp"
 
 namespace lab::counter {
 
 class SqlCounter {
  public:
-  explicit SqlCounter(Db& db) : db_(db) {}
+  // `name` names this counter's transactions in the history (the task's name reads best).
+  explicit SqlCounter(Db& db, racelab::History* history = nullptr, std::string name = {})
+      : db_(db), history_(history), name_(std::move(name)) {}
   static void reset(Db& db);
   std::int64_t increment(Strategy strategy);  // the new value; throws DbBusy (nowait), DbConflict
   std::int64_t value();
 
  private:
   std::int64_t read_write(TxMode mode, bool lock, Strategy strategy);
+  std::int64_t read_then_write(racelab::mutex* lock);
   Db& db_;
+  racelab::History* history_;
+  std::string name_;
 };
 
 }  // namespace lab::counter

@@ -32,13 +32,15 @@ void History::initial(std::string_view table, std::string_view key, Value value)
   data_->initial[row] = data_->value_id(value);
 }
 
-void History::read(Txn txn, std::string_view table, std::string_view key, Value value, std::string_view statement) {
+void History::read(Txn txn, std::string_view table, std::string_view key, Value value,
+                   std::string_view statement) {
   std::lock_guard lock(data_->mu);
   data_->live(txn, "read");
   data_->add(Data::OpKind::read, txn, data_->row_id(table, key), data_->value_id(value), statement);
 }
 
-void History::write(Txn txn, std::string_view table, std::string_view key, Value value, std::string_view statement) {
+void History::write(Txn txn, std::string_view table, std::string_view key, Value value,
+                    std::string_view statement) {
   std::lock_guard lock(data_->mu);
   data_->live(txn, "write");
   data_->add(Data::OpKind::write, txn, data_->row_id(table, key), data_->value_id(value), statement);
@@ -53,7 +55,8 @@ void History::read_where(Txn txn, std::string_view table, std::string predicate,
   if (w.table >= data_->table_rows.size()) data_->table_rows.resize(w.table + 1);
   for (auto& [key, value] : rows) w.rows.emplace_back(data_->row_id(table, key), data_->values.id(value));
   data_->wheres.push_back(std::move(w));
-  data_->add(Data::OpKind::where, txn, kNone, kNone, statement, static_cast<std::uint32_t>(data_->wheres.size() - 1));
+  data_->add(Data::OpKind::where, txn, kNone, kNone, statement,
+             static_cast<std::uint32_t>(data_->wheres.size() - 1));
 }
 
 void History::commit(Txn txn) {

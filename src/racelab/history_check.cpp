@@ -45,8 +45,10 @@ class Checker {
     HistoryReport report;
     report.transactions = d_.txns.size();
     for (const auto& t : d_.txns) {
-      if (t.state == Data::State::committed) ++report.committed;
-      else ++report.aborted;
+      if (t.state == Data::State::committed)
+        ++report.committed;
+      else
+        ++report.aborted;
     }
     find_versions();
     resolve_reads(report);
@@ -56,7 +58,8 @@ class Checker {
     std::vector<std::uint32_t> order;  // components by their earliest transaction
     for (std::uint32_t c = 0; c < members_.size(); ++c)
       if (members_[c].size() > 1) order.push_back(c);
-    std::sort(order.begin(), order.end(), [&](auto a, auto b) { return members_[a].front() < members_[b].front(); });
+    std::sort(order.begin(), order.end(),
+              [&](auto a, auto b) { return members_[a].front() < members_[b].front(); });
     for (auto c : order) report.anomalies.push_back(classify(c));
     return report;
   }
@@ -73,8 +76,9 @@ class Checker {
   void find_versions() {
     for (std::uint32_t i = 0; i < d_.ops.size(); ++i)
       if (d_.ops[i].kind == Data::OpKind::write) written_.push_back({d_.ops[i].txn, d_.ops[i].row, i, kNone});
-    std::stable_sort(written_.begin(), written_.end(),
-                     [](const Written& a, const Written& b) { return a.txn != b.txn ? a.txn < b.txn : a.row < b.row; });
+    std::stable_sort(written_.begin(), written_.end(), [](const Written& a, const Written& b) {
+      return a.txn != b.txn ? a.txn < b.txn : a.row < b.row;
+    });
     std::size_t kept = 0;  // the last write per (transaction, row) wins
     for (std::size_t i = 0; i < written_.size(); ++i) {
       if (kept > 0 && written_[kept - 1].txn == written_[i].txn && written_[kept - 1].row == written_[i].row)
@@ -96,9 +100,10 @@ class Checker {
   }
 
   Written* written(std::uint32_t txn, std::uint32_t row) {
-    auto it = std::lower_bound(written_.begin(), written_.end(), std::pair{txn, row}, [](const Written& w, auto key) {
-      return w.txn != key.first ? w.txn < key.first : w.row < key.second;
-    });
+    auto it = std::lower_bound(written_.begin(), written_.end(), std::pair{txn, row},
+                               [](const Written& w, auto key) {
+                                 return w.txn != key.first ? w.txn < key.first : w.row < key.second;
+                               });
     return it != written_.end() && it->txn == txn && it->row == row ? &*it : nullptr;
   }
   std::uint32_t current_write(std::uint32_t txn, std::uint32_t row) {
@@ -121,7 +126,8 @@ class Checker {
   };
 
   Source resolve(std::uint32_t txn, std::uint32_t row, std::uint32_t value, std::uint64_t event) {
-    if (auto own = current_write(txn, row); own != kNone && d_.ops[own].value == value) return {Source::own, own, 0};
+    if (auto own = current_write(txn, row); own != kNone && d_.ops[own].value == value)
+      return {Source::own, own, 0};
     if (auto it = latest_with_value_.find(pair_key(row, value)); it != latest_with_value_.end()) {
       constexpr std::size_t kLookBack = 64;  // a repeated value: the nearest writes decide
       std::size_t tried = 0;
@@ -149,8 +155,8 @@ class Checker {
 
   // A committed reader's item read: G1a/G1b, a wr edge from its writer, and (`anti`) an rw edge to
   // the writer of the next version. Returns the version it saw, or kNone for its own write or none.
-  std::uint32_t item_read(std::uint32_t op_index, std::uint32_t row, std::uint32_t value, HistoryReport& report,
-                          bool anti = true) {
+  std::uint32_t item_read(std::uint32_t op_index, std::uint32_t row, std::uint32_t value,
+                          HistoryReport& report, bool anti = true) {
     const auto& op = d_.ops[op_index];
     auto src = resolve(op.txn, row, value, op.event);
     if (src.kind == Source::own) return kNone;
@@ -169,18 +175,21 @@ class Checker {
       }
       if (auto own = current_write(op.txn, row); own != kNone && own < src.op)
         g1(report, "G0", op_index, src.op,
-           "had written the row, " + d_.txns[w.txn].name + " overwrote that uncommitted write (" + d_.op_text(own) +
-               "), and it read the other value instead of its own");
+           "had written the row, " + d_.txns[w.txn].name + " overwrote that uncommitted write (" +
+               d_.op_text(own) + "), and it read the other value instead of its own");
       if (!final_[src.op])
-        g1(report, "G1b", op_index, src.op, "read a value " + d_.txns[w.txn].name + " overwrote before it committed");
+        g1(report, "G1b", op_index, src.op,
+           "read a value " + d_.txns[w.txn].name + " overwrote before it committed");
       add_edge(w.txn, op.txn, Kind::wr, src.op, op_index, row);
     }
     const auto& vs = versions_[row];
-    if (anti && src.version < vs.size()) add_edge(op.txn, d_.ops[vs[src.version]].txn, Kind::rw, op_index, vs[src.version], row);
+    if (anti && src.version < vs.size())
+      add_edge(op.txn, d_.ops[vs[src.version]].txn, Kind::rw, op_index, vs[src.version], row);
     return src.version;
   }
 
-  void g1(HistoryReport& report, const char* name, std::uint32_t read_op, std::uint32_t write_op, std::string what) {
+  void g1(HistoryReport& report, const char* name, std::uint32_t read_op, std::uint32_t write_op,
+          std::string what) {
     const auto& reader = d_.txns[d_.ops[read_op].txn].name;
     const auto& writer = d_.txns[d_.ops[write_op].txn].name;
     if (!g1_seen_.insert(name + reader + '\x1f' + writer).second) return;
@@ -241,8 +250,7 @@ class Checker {
     for (std::uint32_t i = 0; i < d_.ops.size(); ++i) {
       const auto& op = d_.ops[i];
       switch (op.kind) {
-        case Data::OpKind::write:
-        {
+        case Data::OpKind::write: {
           written(op.txn, op.row)->current = i;
           auto [it, added] = latest_with_value_.try_emplace(pair_key(op.row, op.value), i);
           previous_with_value_[i] = added ? kNone : it->second;
@@ -261,7 +269,8 @@ class Checker {
 
   void add_ww_edges() {
     for (const auto& vs : versions_)
-      for (std::size_t k = 1; k < vs.size(); ++k) add_edge(d_.ops[vs[k - 1]].txn, d_.ops[vs[k]].txn, Kind::ww, vs[k - 1], vs[k], d_.ops[vs[k]].row);
+      for (std::size_t k = 1; k < vs.size(); ++k)
+        add_edge(d_.ops[vs[k - 1]].txn, d_.ops[vs[k]].txn, Kind::ww, vs[k - 1], vs[k], d_.ops[vs[k]].row);
   }
 
   // Tarjan's algorithm, iterative (a history may be 10^5 transactions deep), over `nodes` and the
@@ -421,7 +430,8 @@ class Checker {
     Anomaly a;
     a.name = name_of(cyc);
     // The cycle starts with its class's edge; show it from its earliest transaction instead.
-    auto first = std::min_element(cyc.begin(), cyc.end(), [&](auto x, auto y) { return edges_[x].from < edges_[y].from; });
+    auto first = std::min_element(cyc.begin(), cyc.end(),
+                                  [&](auto x, auto y) { return edges_[x].from < edges_[y].from; });
     std::rotate(cyc.begin(), first, cyc.end());
     std::string ring;
     for (auto e : cyc) {

@@ -230,7 +230,9 @@ TEST(History, PredicateManyPrecedersIsPMP) {
   History h;
   auto t1 = h.begin(), t2 = h.begin();
   auto thirty = [](std::string_view, std::string_view v) { return v == "30"; };
-  auto multiple_of_three = [](std::string_view, std::string_view v) { return std::stoi(std::string(v)) % 3 == 0; };
+  auto multiple_of_three = [](std::string_view, std::string_view v) {
+    return std::stoi(std::string(v)) % 3 == 0;
+  };
   h.read_where(t1, "t", "value = 30", thirty, {});
   h.write(t2, "t", "3", "30");
   h.commit(t2);
@@ -294,7 +296,7 @@ struct Generated {
     std::string value;
   };
   int txns = 0;
-  std::vector<Op> ops;                   // reads and writes in the order they happened
+  std::vector<Op> ops;                     // reads and writes in the order they happened
   std::vector<std::pair<int, bool>> ends;  // (txn, committed), in the order they ended
   History history;
 };
@@ -323,8 +325,10 @@ Generated generate(std::mt19937_64& rng, int txns, int keys, int ops_max, bool s
       bool commit = rng() % 5 != 0;
       aborted[t] = !commit;
       g.ends.emplace_back(t, commit);
-      if (commit) g.history.commit(ids[t]);
-      else g.history.abort(ids[t]);
+      if (commit)
+        g.history.commit(ids[t]);
+      else
+        g.history.abort(ids[t]);
       live.erase(live.begin() + static_cast<long>(pick));
       continue;
     }
@@ -374,8 +378,10 @@ bool serializable(const Generated& g, int keys) {
     for (int t : order) {
       for (const auto& op : g.ops) {
         if (op.txn != t) continue;
-        if (op.write) state[op.key] = op.value;
-        else if (state[op.key] != op.value) ok = false;
+        if (op.write)
+          state[op.key] = op.value;
+        else if (state[op.key] != op.value)
+          ok = false;
       }
       for (int k = 0; k < keys; ++k)
         if (last.count({t, k})) writers[k].push_back(t);
@@ -429,7 +435,8 @@ TEST(History, CyclesAreClosedAndNamed) {
         ASSERT_EQ(a.cycle[e].to, a.cycle[(e + 1) % a.cycle.size()].from) << a.text();
     }
   }
-  for (const char* name : {"G0", "G1a", "G1b", "G1c", "P4", "G-single", "G2-item"}) EXPECT_TRUE(seen.count(name)) << name;
+  for (const char* name : {"G0", "G1a", "G1b", "G1c", "P4", "G-single", "G2-item"})
+    EXPECT_TRUE(seen.count(name)) << name;
 }
 
 }  // namespace

@@ -16,8 +16,9 @@
 namespace racelab {
 namespace detail {
 
-constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();  // no value: the row does not exist
-constexpr std::uint32_t kUnset = kNone - 1;                                 // an initial value not declared
+constexpr std::uint32_t kNone =
+    std::numeric_limits<std::uint32_t>::max();  // no value: the row does not exist
+constexpr std::uint32_t kUnset = kNone - 1;     // an initial value not declared
 
 inline std::uint64_t pair_key(std::uint32_t a, std::uint32_t b) { return (std::uint64_t{a} << 32) | b; }
 
@@ -72,7 +73,7 @@ struct History::Data {
   std::vector<Op> ops;
   std::vector<Where> wheres;
   std::vector<RowInfo> rows;
-  std::vector<std::uint32_t> initial;             // per row: a value id, detail::kNone or detail::kUnset
+  std::vector<std::uint32_t> initial;  // per row: a value id, detail::kNone or detail::kUnset
   std::vector<std::vector<std::uint32_t>> table_rows;
   detail::Interner tables, values, statements;
   detail::StringIds row_ids;
@@ -97,7 +98,8 @@ struct History::Data {
     return it->second;
   }
   Transaction& live(Txn txn, const char* what) {
-    if (txn >= txns.size()) throw HistoryError(std::string("History::") + what + ": unknown transaction " + std::to_string(txn));
+    if (txn >= txns.size())
+      throw HistoryError(std::string("History::") + what + ": unknown transaction " + std::to_string(txn));
     auto& t = txns[txn];
     if (t.state != State::running)
       throw HistoryError(std::string("History::") + what + ": transaction '" + t.name + "' has already " +
@@ -110,16 +112,17 @@ struct History::Data {
   }
 
   std::string row_text(std::uint32_t row) const { return tables.text[rows[row].table] + "/" + rows[row].key; }
-  std::string value_text(std::uint32_t value) const { return value == detail::kNone ? "(no row)" : values.text[value]; }
+  std::string value_text(std::uint32_t value) const {
+    return value == detail::kNone ? "(no row)" : values.text[value];
+  }
   std::string op_text(std::uint32_t index) const {
     const auto& op = ops[index];
     std::string s;
     switch (op.kind) {
-      case OpKind::read:
-        s = "read " + row_text(op.row) + " = " + value_text(op.value);
-        break;
+      case OpKind::read: s = "read " + row_text(op.row) + " = " + value_text(op.value); break;
       case OpKind::write:
-        s = op.value == detail::kNone ? "deleted " + row_text(op.row) : "wrote " + row_text(op.row) + " = " + value_text(op.value);
+        s = op.value == detail::kNone ? "deleted " + row_text(op.row)
+                                      : "wrote " + row_text(op.row) + " = " + value_text(op.value);
         break;
       case OpKind::where: {
         const auto& w = wheres[op.where];
