@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace lab {
 
@@ -34,6 +35,15 @@ class Recorded {
   }
   void write(std::string_view table, std::string_view key, std::int64_t value, std::string_view statement) {
     if (history_) history_->write(txn_, table, key, std::to_string(value), statement);
+  }
+  void write(std::string_view table, std::string_view key, std::string_view value,
+             std::string_view statement) {
+    if (history_) history_->write(txn_, table, key, std::string(value), statement);
+  }
+  void read_where(std::string_view table, std::string predicate, racelab::History::Matches matches,
+                  std::vector<racelab::History::Row> rows, std::string_view statement) {
+    if (history_)
+      history_->read_where(txn_, table, std::move(predicate), std::move(matches), std::move(rows), statement);
   }
   void commit() {
     if (history_ && !ended_) history_->commit(txn_);

@@ -10,6 +10,7 @@
 #include "counter/sql_counter.hpp"
 #include "db_env.hpp"
 #include "inventory/sql_inventory.hpp"
+#include "oncall/oncall.hpp"
 
 using lab::Strategy;
 
@@ -58,6 +59,54 @@ TEST_P(HistoryOracle, EverySafeScheduleIsClean) {
 INSTANTIATE_TEST_SUITE_P(Counter, HistoryOracle,
                          testing::Values(Strategy::mutex, Strategy::pessimistic, Strategy::nowait,
                                          Strategy::optimistic, Strategy::atomic, Strategy::serializable),
+                         [](const auto& p) { return std::string(lab::to_string(p.param)); });
+
+// Alice and bob go off call at once, each recording the doctors it saw on call and the row it
+// wrote; the history is the only judge.
+void both_off_call(racelab::Simulation& sim, Strategy strategy) {
+  racelab::History history;
+  lab::inventory::DbPool pool(db_env::sqlite_memdb("oncall"), 3);
+  lab::oncall::Shift::reset(pool.at(0), {"alice", "bob"});
+  for (int i = 0; i < 2; ++i) {
+    std::string doctor = i == 0 ? "alice" : "bob";
+    sim.spawn(doctor, [&, i, doctor] {
+      try {
+        lab::retry_busy(
+            200, [&] { lab::oncall::Shift(pool.at(i + 1), &history, doctor).go_off_call(doctor, strategy); });
+      } catch (const lab::oncall::OnlyOneOnCall&) {
+      }
+    });
+  }
+  auto out = sim.run();
+  if (!out.ok()) return;
+  auto report = racelab::check(history);
+  if (!report.clean()) throw racelab::AssertionFailed(report.text());
+}
+
+TEST(HistoryOracleUnsafe, ExploreFindsTheWriteSkewAsG2) {
+  auto report = racelab::explore({.runs = 200, .strategy = "dfs:1", .use_env = false, .jobs = 1},
+                                 [](racelab::Simulation& sim) { both_off_call(sim, Strategy::unsafe); });
+  ASSERT_TRUE(report.failed()) << report;
+  const auto& message = report.outcome().message();
+  EXPECT_NE(message.find("G2 ("), std::string::npos) << message;
+  EXPECT_NE(message.find("alice -prw-> bob"), std::string::npos) << message;
+  EXPECT_NE(message.find("bob -prw-> alice"), std::string::npos) << message;
+}
+
+class HistoryOracleOnCall : public testing::TestWithParam<Strategy> {};
+
+TEST_P(HistoryOracleOnCall, EverySafeScheduleIsClean) {
+  auto strategy = GetParam();
+  auto report = racelab::explore({.runs = 5000, .strategy = "dfs:1", .use_env = false, .jobs = 1},
+                                 [strategy](racelab::Simulation& sim) { both_off_call(sim, strategy); });
+  EXPECT_FALSE(report.failed()) << report;
+  EXPECT_TRUE(report.complete()) << report.summary();
+  EXPECT_GT(report.runs(), 5) << report.summary();
+}
+
+INSTANTIATE_TEST_SUITE_P(OnCall, HistoryOracleOnCall,
+                         testing::Values(Strategy::mutex, Strategy::pessimistic, Strategy::nowait,
+                                         Strategy::optimistic, Strategy::serializable),
                          [](const auto& p) { return std::string(lab::to_string(p.param)); });
 
 }  // namespace

@@ -1,5 +1,5 @@
-// The counter, inventory, campaign and queue scenarios on SQLite and PostgreSQL, every strategy
-// that applies: a barrier at each scenario's window makes `unsafe` break its invariant in every
+// The counter, inventory, campaign, queue and on-call (write skew) scenarios on SQLite and PostgreSQL, every
+// strategy that applies: a barrier at each scenario's window makes `unsafe` break its invariant in every
 // iteration; every other strategy holds under the same barrier. The simulation (SQLite in memory)
 // finds the unsafe interleaving and passes the safe ones.
 #include <racelab/racelab.hpp>
@@ -14,6 +14,7 @@
 #include "counter/sql_counter.hpp"
 #include "db_env.hpp"
 #include "inventory/sql_inventory.hpp"
+#include "oncall/oncall.hpp"
 #include "queue/queue.hpp"
 
 using lab::Backend;
@@ -160,7 +161,37 @@ class Queue final : public Scenario {
   }
 };
 
+// Write skew: alice and bob both go off call at once; one must stay.
+class OnCall final : public Scenario {
+ public:
+  int threads() const override { return 2; }
+  const char* window() const override { return "oncall.after_count"; }
+  void reset(lab::Db& db) override {
+    lab::oncall::Shift::reset(db, {"alice", "bob"});
+    refused = 0;
+  }
+  void refill(lab::Db& db) override {
+    lab::oncall::Shift::refill(db);
+    refused = 0;
+  }
+  void body(lab::Db& db, int i) override {
+    try {
+      lab::retry_busy(200, [&] { lab::oncall::Shift(db).go_off_call(i == 0 ? "alice" : "bob", strategy); });
+    } catch (const lab::oncall::OnlyOneOnCall&) {
+      ++refused;
+    }
+  }
+  std::string check(lab::Db& db) override {
+    auto on = lab::oncall::Shift(db).on_call();
+    if (on.size() != 1) return std::to_string(on.size()) + " doctors on call, expected exactly 1";
+    if (refused != 1) return std::to_string(refused.load()) + " doctors refused, expected exactly 1";
+    return "";
+  }
+  std::atomic<int> refused{0};
+};
+
 std::unique_ptr<Scenario> make(const std::string& name) {
+  if (name == "oncall") return std::make_unique<OnCall>();
   if (name == "counter") return std::make_unique<Counter>();
   if (name == "inventory") return std::make_unique<Inventory>();
   if (name == "campaign") return std::make_unique<Campaign>();
@@ -186,11 +217,14 @@ void PrintTo(const Param& p, std::ostream* out) {
 
 std::vector<Param> params(std::initializer_list<Backend> backends) {
   std::vector<Param> out;
-  for (const char* scenario : {"counter", "inventory", "campaign", "same_user", "queue"})
+  for (const char* scenario : {"counter", "inventory", "campaign", "same_user", "queue", "oncall"})
     for (auto backend : backends)
       for (auto strategy : lab::kAllStrategies) {
         if (std::string(scenario) == "counter" && strategy == Strategy::constraint)
           continue;  // not applicable
+        if (std::string(scenario) == "oncall" &&
+            (strategy == Strategy::constraint || strategy == Strategy::atomic))
+          continue;  // not applicable: write skew
         out.push_back({scenario, backend, strategy});
       }
   return out;
