@@ -77,8 +77,10 @@ bool Shift::optimistic_attempt(const std::string& doctor) {
   auto now = on_call();
   Tx tx(db_, TxMode::read);
   take_off(op, doctor, now);
-  if (db_.run("UPDATE shifts SET version = version + 1 WHERE id = 1 AND version = ?", {version}) != 1) return false;
-  op.write("shifts", "1", version + 1, "UPDATE shifts SET version = version + 1 WHERE id = 1 AND version = ?");
+  if (db_.run("UPDATE shifts SET version = version + 1 WHERE id = 1 AND version = ?", {version}) != 1)
+    return false;
+  op.write("shifts", "1", version + 1,
+           "UPDATE shifts SET version = version + 1 WHERE id = 1 AND version = ?");
   tx.commit();
   op.commit();
   return true;
@@ -114,8 +116,9 @@ void Shift::go_off_call(const std::string& doctor, Strategy strategy) {
     case Strategy::atomic:
     case Strategy::constraint: break;
   }
-  throw StrategyNotApplicable(strategy, "on-call doctors (write skew: no single statement or constraint re-checks "
-                                        "the other rows)");
+  throw StrategyNotApplicable(strategy,
+                              "on-call doctors (write skew: no single statement or constraint re-checks "
+                              "the other rows)");
 }
 
 }  // namespace lab::oncall

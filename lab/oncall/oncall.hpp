@@ -46,7 +46,7 @@ class Shift {
   explicit Shift(Db& db, racelab::History* history = nullptr, std::string name = {})
       : db_(db), history_(history), name_(std::move(name)) {}
   static void reset(Db& db, const std::vector<std::string>& doctors);  // every doctor on call
-  static void refill(Db& db);                                         // every doctor back on call
+  static void refill(Db& db);                                          // every doctor back on call
   // Throws OnlyOneOnCall, DbBusy (nowait), DbConflict, StrategyNotApplicable (atomic, constraint).
   void go_off_call(const std::string& doctor, Strategy strategy);
   std::vector<std::string> on_call();
