@@ -10,13 +10,13 @@
 // ConnectionLost (2006, 2013: the server went away). Every statement is a racelab point named like
 // `sql.update.accounts`. Inside a simulation a statement is sent with Connector/C's non-blocking
 // API and awaited in real time (no other task runs meanwhile, so the run does not depend on how
-// fast the server is) until it is answered or the server confirms it waits for a row lock
-// (information_schema.INNODB_TRX says LOCK WAIT for its connection; the user needs the PROCESS
-// privilege). Then its task parks at `sql.wait` and the others run: a `SELECT … FOR UPDATE`
-// blocked behind another task's row lock lets that task run and commit; a statement that may have
-// released locks (one ending a transaction, or failing) wakes the parked tasks to look again.
-// Runs are therefore repeatable and a DFS over them is a proof within its bound. Each lock wait
-// costs ~110 ms of real time (INNODB_TRX is a cache refreshed at most every 100 ms).
+// fast the server is) until it is answered or the server confirms it waits for a row lock (SHOW
+// ENGINE INNODB STATUS lists its transaction in LOCK WAIT, asked from a second connection of the
+// same user, which needs the PROCESS privilege). Then its task parks at `sql.wait` and the others
+// run: a `SELECT … FOR UPDATE` blocked behind another task's row lock lets that task run and
+// commit; a statement that may have released locks (one ending a transaction, or failing) wakes
+// the parked tasks to look again. Runs are therefore repeatable, and a DFS over them is a proof
+// within its bound.
 //
 //   auto db = racelab::mariadb::Connection::open("mariadb://racelab@127.0.0.1:3306/racelab");
 //   racelab::mariadb::Transaction tx(db);                        // REPEATABLE READ, InnoDB's default
