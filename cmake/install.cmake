@@ -3,6 +3,7 @@
 #
 #   find_package(racelab REQUIRED)                      # racelab::racelab: threads, Boost.Context
 #   find_package(racelab REQUIRED COMPONENTS sqlite)    # + racelab::sqlite (needs SQLite3)
+#   find_package(racelab REQUIRED COMPONENTS mariadb)   # + racelab::mariadb (needs Connector/C)
 #   pkg-config --cflags --libs racelab                  # the core, without CMake
 #
 # Each adapter has its own export set, so the config loads (and finds the dependency of) only the
@@ -36,7 +37,7 @@ configure_package_config_file(cmake/racelabConfig.cmake.in
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/racelabConfigVersion.cmake
   COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/racelabConfig.cmake ${PROJECT_BINARY_DIR}/racelabConfigVersion.cmake
-  cmake/racelabInstrument.cmake DESTINATION ${RACELAB_CMAKE_DIR})
+  cmake/racelabInstrument.cmake cmake/FindMariaDBClient.cmake DESTINATION ${RACELAB_CMAKE_DIR})
 
 # racelab.pc, relocatable: its prefix is found from where the file is (${pcfiledir}), so the same
 # file works in /usr, /usr/local or a directory a package was unpacked into.
