@@ -3,6 +3,9 @@
 #include <libpq-fe.h>
 #include <poll.h>
 #include <unistd.h>
+#ifdef RACELAB_LAB_MARIADB
+#include <racelab/db/mariadb.hpp>
+#endif
 #include <racelab/db/postgres.hpp>
 #include <racelab/db/sqlite.hpp>
 #include <racelab/db/statement.hpp>
@@ -26,6 +29,11 @@ namespace fs = std::filesystem;
 
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+[[maybe_unused]] std::string upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return s;
 }
 
@@ -510,11 +518,65 @@ Answer PostgresSession::run(const std::string& sql) {
   return result;
 }
 
+#ifdef RACELAB_LAB_MARIADB
+// MariaDB: the adapter is deterministic by itself (a statement is awaited until answered or until
+// the server confirms it waits for a row lock; then its task parks and the others run), and InnoDB
+// breaks a deadlock the moment a wait closes a cycle, so no settle protocol is needed here.
+class MariaDbSession : public Conn {
+ public:
+  explicit MariaDbSession(const std::string& url) : conn_(racelab::mariadb::Connection::open(url)) {}
+  Answer run(const std::string& sql) override {
+    const auto r = conn_.exec_list(sql, {});
+    waited_ = conn_.waited_for_lock();
+    Answer a;
+    for (int c = 0; c < r.columns(); ++c) a.columns.push_back(r.column_name(c));
+    for (int i = 0; i < r.rows(); ++i) {
+      auto& row = a.rows.emplace_back();
+      auto& nulls = a.nulls.emplace_back();
+      for (int c = 0; c < r.columns(); ++c) {
+        nulls.push_back(r.is_null(i, c));
+        row.push_back(nulls.back() ? "NULL" : r.text(i, c));
+      }
+    }
+    if (a.columns.empty()) a.changed = r.affected();
+    return a;
+  }
+  void rollback() noexcept override {
+    racelab::NoThrowScope in_rollback;
+    try {
+      static_cast<void>(conn_.exec("ROLLBACK"));
+    } catch (...) {
+    }
+  }
+  void script(const std::string& sql) { conn_.run_script(sql); }
+  // Ready for the next run: a transaction a torn-down task left open is rolled back.
+  void reset() {
+    waited_ = false;
+    conn_.run_script("ROLLBACK");
+  }
+
+ private:
+  racelab::mariadb::Connection conn_;
+};
+#endif
+
 // Where and how the runs take place: the backend, the level as applied, and a fresh database.
 class Target {
  public:
   Target(const Options& options) {
     const auto& db = options.db;
+    for (const auto& setting : options.settings) {
+      const auto eq = setting.find('=');
+      const std::string name = eq == std::string::npos ? setting : setting.substr(0, eq);
+      if (eq == std::string::npos || name.empty() || eq + 1 == setting.size() ||
+          name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") !=
+              std::string::npos ||
+          setting.find(';') != std::string::npos)
+        throw RunError(
+            "--set '" + setting +
+            "': use NAME=VALUE, a setting's name (letters, digits, _ and .) and a value with no ';'");
+      settings_.push_back(setting);
+    }
     if (db == "sqlite" || db.rfind("sqlite:", 0) == 0) {
       backend_ = "sqlite";
       dir_ = db.size() > 7 ? db.substr(7) : std::string();
@@ -531,21 +593,27 @@ class Target {
                          " must name a directory for the scratch databases (each run makes a new one there)");
       }
       sqlite_level(options.level);
-    } else if (db.rfind("mariadb:", 0) == 0 || db.rfind("mysql:", 0) == 0) {
-      throw RunError("'" + db + "': this racelab has no MariaDB adapter; use sqlite:DIR or a PostgreSQL URL");
+    } else if (db.rfind("mariadb://", 0) == 0) {
+#ifdef RACELAB_LAB_MARIADB
+      backend_ = "mariadb";
+      url_ = db;
+      schema_ = options.schema;
+      check_schema();
+      mariadb_level(options.level);
+#else
+      throw RunError("'" + db + "': this racelab was built without MariaDB Connector/C (libmariadb-dev)");
+#endif
     } else if (db.rfind("postgresql://", 0) == 0 || db.rfind("postgres://", 0) == 0 ||
                db.find('=') != std::string::npos) {
       backend_ = "postgresql";
       conninfo_ = db;
       schema_ = options.schema;
-      if (schema_.empty() ||
-          schema_.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos ||
-          std::isdigit(static_cast<unsigned char>(schema_.front())))
-        throw RunError("schema '" + schema_ + "': use lower-case letters, digits and _");
+      check_schema();
       postgres_level(options.level);
     } else {
       throw RunError("--db '" + db +
-                     "': use sqlite:DIR, or a PostgreSQL conninfo (host=… dbname=…) or postgresql:// URL");
+                     "': use sqlite:DIR, a PostgreSQL conninfo (host=… dbname=…) or postgresql:// URL, or a "
+                     "mariadb://user@host:port/database URL");
     }
   }
   ~Target() {
@@ -557,6 +625,7 @@ class Target {
 
   const std::string& backend() const { return backend_; }
   const std::string& level() const { return level_; }
+  const std::vector<std::string>& settings() const { return settings_; }
 
   // A fresh database with the setup applied, and `n` sessions on it; throws what the driver
   // throws. SQLite: a new file and new connections. PostgreSQL: the schema made again, and the
@@ -571,10 +640,16 @@ class Target {
       auto s = std::make_unique<SqliteSession>(path, wal_, false);
       for (const auto& st : setup) s->exec_script(st.sql);
       setup_ = std::move(s);
-      for (std::size_t i = 0; i < n; ++i)
-        sessions_.push_back(std::make_unique<SqliteSession>(database_path(), wal_, immediate_));
+      for (std::size_t i = 0; i < n; ++i) {
+        auto session = std::make_unique<SqliteSession>(database_path(), wal_, immediate_);
+        if (!settings_.empty()) session->exec_script(setting_sql("PRAGMA "));
+        sessions_.push_back(std::move(session));
+      }
       return *setup_;
     }
+#ifdef RACELAB_LAB_MARIADB
+    if (backend_ == "mariadb") return fresh_mariadb(setup, n);
+#endif
     if (!pg_run_) {
       pg_run_ = std::make_unique<PgRun>(conninfo_);
       auto s = std::make_unique<PostgresSession>(conninfo_, nullptr);
@@ -591,6 +666,7 @@ class Target {
                 "SET SESSION CHARACTERISTICS AS "
                 "TRANSACTION ISOLATION LEVEL " +
                 level_);
+      if (!settings_.empty()) s->script(setting_sql("SET "));
       pg_run_->add(s.get());
       sessions_.push_back(std::move(s));
     }
@@ -605,6 +681,49 @@ class Target {
 
  private:
   std::string database_path() const { return (fs::path(dir_) / "case.db").string(); }
+
+  void check_schema() const {
+    if (schema_.empty() ||
+        schema_.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos ||
+        std::isdigit(static_cast<unsigned char>(schema_.front())))
+      throw RunError("schema '" + schema_ + "': use lower-case letters, digits and _");
+  }
+
+#ifdef RACELAB_LAB_MARIADB
+  // MariaDB: the database Options::schema made again (a schema is a database there), the same
+  // connections as the last run, each with the level as its session's default.
+  Conn& fresh_mariadb(const std::vector<Statement>& setup, std::size_t n) {
+    if (!setup_) setup_ = std::make_unique<MariaDbSession>(url_);
+    while (sessions_.size() < n) {
+      auto s = std::make_unique<MariaDbSession>(url_);
+      // innodb_lock_wait_timeout ends a wait on something outside the case, max_statement_time a
+      // statement that runs on and on (InnoDB itself breaks a deadlock among the sessions at once).
+      s->script(
+          "SET SESSION innodb_lock_wait_timeout = 10; SET SESSION max_statement_time = 30; "
+          "SET SESSION TRANSACTION ISOLATION LEVEL " +
+          upper(level_));
+      if (!settings_.empty()) s->script(setting_sql("SET SESSION "));
+      sessions_.push_back(std::move(s));
+    }
+    for (auto& s : sessions_) static_cast<MariaDbSession&>(*s).reset();
+    auto& m = static_cast<MariaDbSession&>(*setup_);
+    m.script("DROP DATABASE IF EXISTS " + schema_ + "; CREATE DATABASE " + schema_ + "; USE " + schema_);
+    for (auto& s : sessions_) static_cast<MariaDbSession&>(*s).script("USE " + schema_);
+    for (const auto& st : setup) m.script(st.sql);
+    return *setup_;
+  }
+#endif
+
+  void mariadb_level(const std::string& level) {
+    std::string l = lower(level);
+    std::replace(l.begin(), l.end(), '_', ' ');
+    if (l.empty()) l = "repeatable read";
+    if (l != "read uncommitted" && l != "read committed" && l != "repeatable read" && l != "serializable")
+      throw RunError("--level '" + level +
+                     "': MariaDB's levels are 'read uncommitted', 'read committed', 'repeatable read' (its "
+                     "default) and 'serializable'");
+    level_ = l;
+  }
 
   void sqlite_level(const std::string& level) {
     std::istringstream words(lower(level));
@@ -638,13 +757,27 @@ class Target {
     level_ = l;
   }
 
+  // Each NAME=VALUE as the backend writes it: `<prefix>NAME = VALUE`.
+  std::string setting_sql(const std::string& prefix) const {
+    std::string sql;
+    for (const auto& s : settings_) {
+      const auto eq = s.find('=');
+      sql += (sql.empty() ? "" : "; ") + prefix + s.substr(0, eq) + " = " + s.substr(eq + 1);
+    }
+    return sql;
+  }
+
   std::string backend_;
   std::string level_;
+  std::vector<std::string> settings_;
   std::string dir_;
   bool owned_ = false;
   bool wal_ = true;
   bool immediate_ = false;
   std::string conninfo_;
+#ifdef RACELAB_LAB_MARIADB
+  std::string url_;
+#endif
   std::string schema_;
   // Declared before the connections that use it, so it outlives them.
   std::unique_ptr<PgRun> pg_run_;
@@ -708,6 +841,11 @@ void run_case(racelab::Simulation& sim, const Case& c, Target& target, RunLog& l
           // every interleaving; anything else (40001, 40P01, 23505, …) is what the search is for.
           if (e.sqlstate().starts_with("42")) log.case_error(st, session.name, e.what());
           step.result = std::string("error: ") + e.what();
+#ifdef RACELAB_LAB_MARIADB
+        } catch (const racelab::mariadb::Error& e) {
+          if (e.sqlstate().starts_with("42")) log.case_error(st, session.name, e.what());
+          step.result = std::string("error: ") + e.what();
+#endif
         } catch (const racelab::sqlite::Error& e) {
           if ((e.code() & 0xff) == 1) log.case_error(st, session.name, e.what());  // SQLITE_ERROR
           step.result = std::string("error: ") + e.what();
@@ -757,6 +895,7 @@ Result explore(const Case& c, const Options& options) {
   Result result;
   result.backend = target.backend();
   result.level = target.level();
+  result.settings = target.settings();
   result.report = racelab::explore(eo, [&](racelab::Simulation& sim) { run_case(sim, c, target, log); });
   if (!log.rejected.empty())
     throw RunError(c.source + ": the database rejects a statement (" + log.rejected +

@@ -8,12 +8,13 @@
 // adapters make it one) and a statement that waits for a lock blocks its task, so the search goes on
 // with the others. Every run starts from a fresh database: SQLite, a new file per run (`db` names the
 // directory: sqlite:DIR runs in DIR/case.db, `sqlite` alone in a scratch directory removed after);
-// PostgreSQL, the schema Options::schema dropped and made again. The setup runs first, the check last, both
-// outside the search.
+// PostgreSQL, the schema Options::schema dropped and made again; MariaDB, the database of that name
+// dropped and made again. The setup runs first, the check last, both outside the search.
 //
 // Levels: SQLite `deferred` or `immediate` (how each session's BEGIN takes its locks) and `wal` or
 // `rollback` (the journal), e.g. "immediate rollback"; PostgreSQL `read committed`, `repeatable read`,
-// `serializable` (each session's default, SET SESSION CHARACTERISTICS).
+// `serializable` (each session's default, SET SESSION CHARACTERISTICS); MariaDB `read uncommitted`,
+// `read committed`, `repeatable read` (InnoDB's default) and `serializable` (SET SESSION TRANSACTION).
 #pragma once
 
 #include <racelab/explore.hpp>
@@ -28,8 +29,11 @@
 namespace lab::sqlcase {
 
 struct Options {
-  std::string db{};     // sqlite, sqlite:DIR, or a PostgreSQL conninfo / postgresql:// URL
-  std::string level{};  // empty: the backend's default ("deferred wal", "read committed")
+  std::string db{};     // sqlite, sqlite:DIR, a PostgreSQL conninfo / postgresql:// URL, or mariadb://…
+  std::string level{};  // empty: the backend's default ("deferred wal", "read committed", "repeatable read")
+  // NAME=VALUE settings for every session of the case: PostgreSQL `SET NAME = VALUE`, MariaDB
+  // `SET SESSION NAME = VALUE`, SQLite `PRAGMA NAME = VALUE` (e.g. innodb_snapshot_isolation=on).
+  std::vector<std::string> settings{};
   std::string strategy = "dfs";
   int runs = 100'000;  // at most
   std::uint64_t seed = 0;
@@ -47,8 +51,9 @@ struct Step {
 };
 
 struct Result {
-  std::string backend;  // "sqlite", "postgresql"
-  std::string level;    // as applied, e.g. "deferred wal"
+  std::string backend;                // "sqlite", "postgresql", "mariadb"
+  std::string level;                  // as applied, e.g. "deferred wal"
+  std::vector<std::string> settings;  // as applied, NAME=VALUE
   racelab::Report report;
   std::vector<Step> witness;  // the failing interleaving, replayed from its minimal schedule
   std::string check_value;    // what the check returned in it

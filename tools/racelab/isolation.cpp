@@ -22,6 +22,7 @@ struct IsolationOptions {
   std::string db = "sqlite";
   std::string schema = "racelab_sql";
   std::vector<std::string> levels;
+  std::vector<std::string> settings;
   std::vector<std::string> anomalies;
   int runs = 100'000;
   bool json = false;
@@ -31,6 +32,8 @@ struct IsolationOptions {
 std::vector<std::string> backend_levels(const std::string& db) {
   if (db == "sqlite" || db.rfind("sqlite:", 0) == 0)
     return {"deferred wal", "immediate wal", "deferred rollback", "immediate rollback"};
+  if (db.rfind("mariadb://", 0) == 0)
+    return {"read uncommitted", "read committed", "repeatable read", "serializable"};
   return {"read committed", "repeatable read", "serializable"};
 }
 
@@ -91,7 +94,8 @@ int isolation(const IsolationOptions& o) {
     for (const auto& [file, c] : cases) {
       lab::sqlcase::Result r;
       try {
-        r = lab::sqlcase::explore(c, {.db = o.db, .level = level, .runs = o.runs, .schema = o.schema});
+        r = lab::sqlcase::explore(
+            c, {.db = o.db, .level = level, .settings = o.settings, .runs = o.runs, .schema = o.schema});
       } catch (const std::exception& e) {
         std::cerr << "racelab isolation: " << e.what() << '\n';
         return kExitUsage;
@@ -113,9 +117,10 @@ int isolation(const IsolationOptions& o) {
                 << r.backend << " " << cell.level << " " << cell.anomaly << ": " << cell.result << " ("
                 << cell.schedules << " schedules)\n";
       if (o.json) {
-        nlohmann::json line = {{"backend", r.backend},        {"level", cell.level},
-                               {"anomaly", cell.anomaly},     {"result", cell.result},
-                               {"schedules", cell.schedules}, {"case", cell.file}};
+        nlohmann::json line = {{"backend", r.backend},   {"level", cell.level},
+                               {"settings", o.settings}, {"anomaly", cell.anomaly},
+                               {"result", cell.result},  {"schedules", cell.schedules},
+                               {"case", cell.file}};
         line["witness"] = cell.witness.empty() ? nlohmann::json(nullptr) : nlohmann::json(cell.witness);
         std::cout << line.dump() << std::endl;
       }
@@ -137,7 +142,9 @@ int isolation(const IsolationOptions& o) {
   };
   const bool all_explored =
       std::none_of(cells.begin(), cells.end(), [](const Cell& cell) { return cell.result == "incomplete"; });
-  std::cout << "isolation on " << backend
+  std::string settings;
+  for (const auto& s : o.settings) settings += (settings.empty() ? " with " : ", ") + s;
+  std::cout << "isolation on " << backend << settings
             << (all_explored ? " (every interleaving of each case explored)"
                              : " (some cells incomplete: raise --runs)")
             << "\n\n";
@@ -163,8 +170,9 @@ int isolation(const IsolationOptions& o) {
     std::cout << "\n" << cell.anomaly << " at " << cell.level << " (" << cell.file << "):\n" << cell.timeline;
     std::cout << "  replay: racelab isolation --print-case " << cell.file << " > " << cell.file
               << " && racelab sql " << cell.file << " --db " << shell_quote(o.db) << " --level "
-              << shell_quote(cell.level)
-              << (o.schema != "racelab_sql" ? " --schema " + o.schema : std::string()) << " --schedule "
+              << shell_quote(cell.level);
+    for (const auto& s : o.settings) std::cout << " --set " << shell_quote(s);
+    std::cout << (o.schema != "racelab_sql" ? " --schema " + o.schema : std::string()) << " --schedule "
               << shell_quote(cell.witness) << '\n';
   }
   return kExitOk;
@@ -178,11 +186,16 @@ void add_isolation(CLI::App& app, std::function<int()>& run) {
                                  "under each isolation level, every "
                                  "interleaving explored (docs/sql.md)");
   auto o = std::make_shared<IsolationOptions>();
-  cmd->add_option("--db", o->db,
-                  "sqlite (a scratch directory), sqlite:DIR, or a PostgreSQL conninfo / postgresql://… URL")
+  cmd->add_option(
+         "--db", o->db,
+         "sqlite (a scratch directory), sqlite:DIR, a PostgreSQL conninfo / postgresql://… URL, or a "
+         "mariadb://user@host:port/database URL")
       ->capture_default_str();
   cmd->add_option("--level", o->levels,
                   "Only these levels (repeat the option); default: every level the backend has");
+  cmd->add_option("--set", o->settings,
+                  "NAME=VALUE for every session (repeat the option): PostgreSQL SET, MariaDB SET SESSION, "
+                  "SQLite PRAGMA; e.g. --set innodb_snapshot_isolation=on");
   cmd->add_option("--anomaly", o->anomalies,
                   "Only these anomalies (G0, G1a, G1b, G1c, OTV, PMP, P4, G-single, "
                   "G2-item, G2; repeat the option)");
@@ -190,7 +203,8 @@ void add_isolation(CLI::App& app, std::function<int()>& run) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--schema", o->schema,
-                  "PostgreSQL: the schema each interleaving makes afresh (it is dropped)")
+                  "PostgreSQL: the schema each interleaving makes afresh (it is dropped); MariaDB: the "
+                  "database")
       ->capture_default_str();
   cmd->add_option("--print-case", o->print_case,
                   "Print a shipped case file (e.g. lost_update.sql), to run or edit with racelab sql");

@@ -19,8 +19,10 @@ struct SqlOptions {
 };
 
 std::string replay_command(const SqlOptions& o, const lab::sqlcase::Result& r) {
+  std::string settings;
+  for (const auto& s : r.settings) settings += " --set " + shell_quote(s);
   return "racelab sql " + shell_quote(o.file) + " --db " + shell_quote(o.run.db) + " --level " +
-         shell_quote(r.level) +
+         shell_quote(r.level) + settings +
          (o.run.schema != lab::sqlcase::Options{}.schema ? " --schema " + o.run.schema : std::string()) +
          " --schedule " + shell_quote(r.report.schedule());
 }
@@ -30,6 +32,7 @@ void print_json(const SqlOptions& o, const lab::sqlcase::Case& c, const lab::sql
                         {"title", c.title},
                         {"backend", r.backend},
                         {"level", r.level},
+                        {"settings", r.settings},
                         {"result", r.report.failed() ? "breaks" : "holds"},
                         {"schedules", r.report.runs()},
                         {"complete", r.report.complete()},
@@ -63,7 +66,9 @@ int sql(SqlOptions o) {
     print_json(o, c, r);
     return r.report.failed() ? kExitFailed : kExitOk;
   }
-  const std::string where = r.backend + " (" + r.level + ")";
+  std::string where = r.backend + " (" + r.level;
+  for (const auto& s : r.settings) where += ", " + s;
+  where += ")";
   if (!c.title.empty()) std::cout << c.title << '\n';
   for (const auto& note : r.report.notes()) std::cout << note << '\n';
   if (!r.report.failed()) {
@@ -108,13 +113,18 @@ void add_sql(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("case", o->file, "The case file: setup:, two to four sessions, check:")->required();
   cmd->add_option(
          "--db", o->run.db,
-         "sqlite (a scratch directory in /tmp), sqlite:DIR, or a PostgreSQL conninfo / postgresql://… URL "
-         "(the schema racelab_sql is dropped and made again for each interleaving)")
+         "sqlite (a scratch directory in /tmp), sqlite:DIR, a PostgreSQL conninfo / postgresql://… URL "
+         "(the schema racelab_sql is dropped and made again for each interleaving), or a "
+         "mariadb://user@host:port/database URL (the database racelab_sql, likewise)")
       ->capture_default_str();
   cmd->add_option(
       "--level", o->run.level,
       "SQLite: 'deferred' or 'immediate' and 'wal' or 'rollback' (default 'deferred wal'); PostgreSQL: "
-      "'read committed' (default), 'repeatable read', 'serializable'");
+      "'read committed' (default), 'repeatable read', 'serializable'; MariaDB: 'read uncommitted', 'read "
+      "committed', 'repeatable read' (default), 'serializable'");
+  cmd->add_option("--set", o->run.settings,
+                  "NAME=VALUE for every session (repeat the option): PostgreSQL SET, MariaDB SET SESSION, "
+                  "SQLite PRAGMA; e.g. --set innodb_snapshot_isolation=on");
   cmd->add_option("--strategy", o->run.strategy,
                   "dfs (every interleaving), dfs:N (at most N preemptions), random, pct:D")
       ->capture_default_str();
@@ -126,7 +136,8 @@ void add_sql(CLI::App& app, std::function<int()>& run) {
   cmd->add_flag("--verify", o->run.verify,
                 "Replay every interleaving from its schedule as well and report any that runs differently");
   cmd->add_option("--schema", o->run.schema,
-                  "PostgreSQL: the schema each interleaving makes afresh (it is dropped)")
+                  "PostgreSQL: the schema each interleaving makes afresh (it is dropped); MariaDB: the "
+                  "database")
       ->capture_default_str();
   cmd->add_flag("--json", o->json,
                 "Print one JSON object: backend, level, result (holds | breaks), schedules, witness");

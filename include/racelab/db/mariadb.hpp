@@ -172,6 +172,8 @@ class Connection {
   // The server's id for this connection (CONNECTION_ID()), what KILL names.
   unsigned long thread_id() const;
   st_mysql* handle() const { return conn_; }
+  // Whether the last statement waited for a row lock another task held (parked at `sql.wait`).
+  bool waited_for_lock() const { return waited_; }
 
  private:
   Connection(st_mysql* conn, Url url) : conn_(conn), url_(std::move(url)) {}
@@ -188,6 +190,7 @@ class Connection {
   st_mysql* conn_ = nullptr;
   st_mysql* probe_ = nullptr;  // asks the server whether a simulated task's statement waits for a lock
   Url url_;                    // where to send a KILL QUERY from a second connection (teardown)
+  bool waited_ = false;        // the last statement parked for a row lock
 };
 
 // MariaDB's four levels; REPEATABLE READ is InnoDB's default.

@@ -1,6 +1,6 @@
 -- circular information flow (G1c): two transactions each see the other's write
 -- anomaly: G1c
-setup: CREATE TABLE kv(k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+setup: CREATE TABLE kv(k VARCHAR(16) PRIMARY KEY, v INTEGER NOT NULL);
        INSERT INTO kv VALUES ('x', 0), ('y', 0);
        CREATE TABLE seen(who TEXT NOT NULL, v INTEGER NOT NULL);
 T1: BEGIN;

@@ -1,6 +1,6 @@
 -- dirty write (G0): two transactions each set a pair of rows that must stay equal
 -- anomaly: G0
-setup: CREATE TABLE pair(id TEXT PRIMARY KEY, v INTEGER NOT NULL);
+setup: CREATE TABLE pair(id VARCHAR(16) PRIMARY KEY, v INTEGER NOT NULL);
        INSERT INTO pair VALUES ('a', 0), ('b', 0);
 T1: BEGIN;
     UPDATE pair SET v = 1 WHERE id = 'a';

@@ -2,7 +2,7 @@
 -- anomaly: P4
 setup: CREATE TABLE counter(id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
        INSERT INTO counter VALUES (1, 0);
-       CREATE TABLE done(session TEXT PRIMARY KEY);
+       CREATE TABLE done(session VARCHAR(16) PRIMARY KEY);
 T1: BEGIN;
     SELECT n FROM counter WHERE id = 1 \gset
     UPDATE counter SET n = :n + 1 WHERE id = 1;

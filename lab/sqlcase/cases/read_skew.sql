@@ -1,6 +1,6 @@
 -- read skew (G-single): a report reads two accounts while a transfer moves money between them
 -- anomaly: G-single
-setup: CREATE TABLE accounts(id TEXT PRIMARY KEY, balance INTEGER NOT NULL);
+setup: CREATE TABLE accounts(id VARCHAR(16) PRIMARY KEY, balance INTEGER NOT NULL);
        INSERT INTO accounts VALUES ('x', 50), ('y', 50);
        CREATE TABLE reports(total INTEGER NOT NULL);
 report: BEGIN;

@@ -1,6 +1,6 @@
 -- observed transaction vanishes (OTV): a reader sees a later writer's x, then an earlier writer's y
 -- anomaly: OTV
-setup: CREATE TABLE kv(k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+setup: CREATE TABLE kv(k VARCHAR(16) PRIMARY KEY, v INTEGER NOT NULL);
        INSERT INTO kv VALUES ('x', 0), ('y', 0);
        CREATE TABLE seen(x INTEGER NOT NULL, y INTEGER NOT NULL);
 -- Each writer counts both rows up, so a row's value says how many writers it has seen: W1 in one

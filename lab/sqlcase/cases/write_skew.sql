@@ -1,6 +1,6 @@
 -- write skew (G2-item): two doctors go off call at once; each checked that another stays on call
 -- anomaly: G2-item
-setup: CREATE TABLE doctors(name TEXT PRIMARY KEY, on_call INTEGER NOT NULL);
+setup: CREATE TABLE doctors(name VARCHAR(16) PRIMARY KEY, on_call INTEGER NOT NULL);
        INSERT INTO doctors VALUES ('alice', 1), ('bob', 1);
 T1: BEGIN;
     SELECT count(*) AS others FROM doctors WHERE on_call = 1 AND name <> 'alice' \gset

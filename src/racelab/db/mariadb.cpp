@@ -234,6 +234,7 @@ struct Wire {
   MYSQL* m;
   const Url& url;
   MYSQL*& probe;
+  bool& waited;  // set once the statement parked for a row lock
 };
 
 // True if the server says connection `m`'s transaction waits for a row lock (InnoDB's LOCK WAIT).
@@ -312,6 +313,7 @@ void finish(Wire& w, Mode& mode, int status, const Cont& cont) {
     int ready = poll_real(w.m, in_flight.status, kSliceMs);
     if (ready == 0) {
       if ((in_flight.status & MYSQL_WAIT_READ) != 0 && waits_for_lock(w)) {
+        w.waited = true;
         if (lock_waiters().wait("sql.wait", "a row lock another task holds (MariaDB)") ==
             racelab::WaitResult::abandoned) {
           mode = Mode::teardown;
@@ -622,7 +624,8 @@ Result Connection::exec_params(std::string_view sql, std::string_view point,
   if (fault)
     suffix = " (racelab fault " + std::string(to_string(*fault)) + " at " + std::string(at.name()) + ")";
   if (fault == Fault::lost_before) lose(conn_);
-  Wire wire{conn_, url_, probe_};
+  waited_ = false;
+  Wire wire{conn_, url_, probe_, waited_};
   if (fault == Fault::deadlock || fault == Fault::serialization)
     run(wire, "ROLLBACK", sql, suffix);  // InnoDB rolls the victim's transaction back
   if (fault && fault != Fault::lost_before && fault != Fault::lost_after_commit)
