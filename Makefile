@@ -18,11 +18,13 @@ build: deps
 	@cmake --preset $(PRESET) >/dev/null
 	@cmake --build --preset $(PRESET) -j $(JOBS)
 
-# The demo's last chapter runs two instances on PostgreSQL: a throwaway cluster, stopped after.
+# The demo's last chapters run on PostgreSQL and MariaDB: throwaway servers, stopped after.
 demo: build
 	@conn=$$(scripts/pg start $(BUILD)/pg) || conn=""; \
-	$(BUILD)/tools/racelab/racelab demo $${conn:+--pg "$$conn"}; rc=$$?; \
-	[ -z "$$conn" ] || scripts/pg stop $(BUILD)/pg >/dev/null; exit $$rc
+	maria=$$(scripts/mariadb start $(BUILD)/mariadb) || maria=""; \
+	$(BUILD)/tools/racelab/racelab demo $${conn:+--pg "$$conn"} $${maria:+--mariadb "$$maria"}; rc=$$?; \
+	[ -z "$$conn" ] || scripts/pg stop $(BUILD)/pg >/dev/null; \
+	[ -z "$$maria" ] || scripts/mariadb stop $(BUILD)/mariadb >/dev/null; exit $$rc
 
 # The whole suite: the release build's tests, then the library's tests under ASan+UBSan and TSan,
 # and built by Clang.

@@ -19,6 +19,7 @@
 #include "narrator.hpp"
 #include "server_process.hpp"
 #include "session.hpp"
+#include "sqlcase/explore.hpp"
 #include "verbs.hpp"
 
 namespace racelab::cli {
@@ -251,6 +252,90 @@ std::string in_schema(const std::string& conninfo, const std::string& schema) {
   return conninfo + " options='-csearch_path=" + schema + "'";
 }
 
+// The bank's double-spend as two SQL sessions: the same statements an ORM sends for a transfer
+// that checks the balance, then writes the balance it computed.
+constexpr const char* kTransferCase =
+    R"(-- double-spend: two transfers of 800 from alice (1000), each checks her balance first
+setup: CREATE TABLE accounts(id VARCHAR(16) PRIMARY KEY, balance INTEGER NOT NULL);
+       INSERT INTO accounts VALUES ('alice', 1000), ('bob', 0), ('charlie', 0);
+to_bob: BEGIN;
+        SELECT balance FROM accounts WHERE id = 'alice' \gset
+        UPDATE accounts SET balance = :balance - 800 WHERE id = 'alice' AND :balance >= 800;
+        UPDATE accounts SET balance = balance + 800 WHERE id = 'bob' AND :balance >= 800;
+        COMMIT;
+to_charlie: BEGIN;
+            SELECT balance FROM accounts WHERE id = 'alice' \gset
+            UPDATE accounts SET balance = :balance - 800 WHERE id = 'alice' AND :balance >= 800;
+            UPDATE accounts SET balance = balance + 800 WHERE id = 'charlie' AND :balance >= 800;
+            COMMIT;
+check: SELECT sum(balance) = 1000 FROM accounts;
+)";
+
+void isolation_chapter(Narrator& n, const std::string& pg, const std::string& mariadb) {
+  n.chapter("Isolation levels: the same transfer at two levels, and one level name on two databases");
+  n.say("The transfer as the SQL it sends (read the balance, write back balance - 800), two at once;");
+  n.say("racelab sql runs every interleaving of the two sessions on the real database:");
+  n.code("racelab sql transfer.sql --db $DB --level 'repeatable read'    (docs/isolation.md)");
+  const auto c = lab::sqlcase::parse(kTransferCase, "transfer.sql");
+  struct Cell {
+    std::string name, db, level;
+    std::vector<std::string> settings;
+    bool breaks;
+    const char* why;
+  };
+  const std::vector<Cell> cells = {
+      {"PostgreSQL", pg, "read committed", {}, true, "each UPDATE writes what its own read saw"},
+      {"PostgreSQL",
+       pg,
+       "repeatable read",
+       {},
+       false,
+       "the second writer of alice's row is refused (40001) and rolls back"},
+      {"MariaDB",
+       mariadb,
+       "repeatable read",
+       {},
+       true,
+       "InnoDB's repeatable read waits for the row lock, then overwrites"},
+      {"MariaDB",
+       mariadb,
+       "repeatable read",
+       {"innodb_snapshot_isolation=on"},
+       false,
+       "with this server setting InnoDB refuses the stale write as PostgreSQL does"},
+  };
+  for (const auto& cell : cells) {
+    std::string where = cell.name + " " + cell.level;
+    for (const auto& s : cell.settings) where += " (" + s + ")";
+    if (cell.db.empty()) {
+      n.result(false, where + ": skipped: give --" +
+                          (cell.name == "MariaDB" ? "mariadb URL" : "pg CONNINFO") +
+                          " (make demo starts both servers)");
+      continue;
+    }
+    try {
+      const auto start = Clock::now();
+      const auto r = lab::sqlcase::explore(
+          c, {.db = cell.db, .level = cell.level, .settings = cell.settings, .schema = "racelab_demo_sql"});
+      const bool broke = r.report.failed();
+      n.result(
+          broke == cell.breaks && (broke || r.report.complete()),
+          where + ": " +
+              (broke ? "double-spends (found after " + std::to_string(r.report.runs()) + " interleavings)"
+                     : "holds in all " + std::to_string(r.report.runs()) + " interleavings") +
+              " — " + cell.why + " (" + ms_since(start) + ")");
+      if (broke && cell.name == "PostgreSQL") {
+        std::istringstream lines(lab::sqlcase::timeline(c, r.witness));
+        for (std::string line; std::getline(lines, line);) std::cout << "     " << line << '\n';
+      }
+    } catch (const std::exception& e) {
+      n.result(false, where + ": cannot run the case: " + e.what());
+    }
+  }
+  n.say("\"Repeatable read\" is a snapshot on PostgreSQL and a snapshot for reads only on MariaDB.");
+  n.say("racelab isolation --db URL prints the whole matrix of a database, each cell from search.");
+}
+
 void two_instances_chapter(Narrator& n, const std::string& pg) {
   n.chapter("Two instances on PostgreSQL: the lab's \"safe mode\" is a lock in one process");
   if (pg.empty()) {
@@ -312,7 +397,7 @@ void two_instances_chapter(Narrator& n, const std::string& pg) {
   n.say("A lock protects what shares it. Across processes, only the database is shared.");
 }
 
-int run_demo(int runs, bool color, const std::string& pg) {
+int run_demo(int runs, bool color, const std::string& pg, const std::string& mariadb) {
   Narrator n(color);
   std::cout << "racelab demo: force a race, watch it break, prove the fix.\n";
   auto dir = std::filesystem::temp_directory_path() / ("racelab-demo-" + std::to_string(::getpid()));
@@ -323,6 +408,7 @@ int run_demo(int runs, bool color, const std::string& pg) {
   simulation_chapter(n);
   unmodified_chapter(n);
   two_instances_chapter(n, pg);
+  isolation_chapter(n, pg, mariadb);
   std::filesystem::remove_all(dir);
   std::cout << '\n'
             << (n.failures() == 0
@@ -339,6 +425,7 @@ void add_demo(CLI::App& app, std::function<int()>& run) {
   auto runs = std::make_shared<int>(100);
   auto no_color = std::make_shared<bool>(false);
   auto pg = std::make_shared<std::string>();
+  auto mariadb = std::make_shared<std::string>();
   cmd->add_option("--runs", *runs, "Runs per double-spend demonstration")
       ->check(CLI::Range(10, 100000))
       ->capture_default_str();
@@ -346,9 +433,12 @@ void add_demo(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--pg", *pg,
                   "PostgreSQL conninfo or URL for the two-instance chapter (make demo starts a cluster)")
       ->envname("RACELAB_PG");
-  cmd->callback([&run, runs, no_color, pg] {
+  cmd->add_option("--mariadb", *mariadb,
+                  "mariadb://… URL for the isolation chapter (make demo starts a server: scripts/mariadb)")
+      ->envname("RACELAB_MARIADB");
+  cmd->callback([&run, runs, no_color, pg, mariadb] {
     bool color = !*no_color && ::isatty(STDOUT_FILENO) != 0;
-    run = [runs, color, pg] { return run_demo(*runs, color, *pg); };
+    run = [runs, color, pg, mariadb] { return run_demo(*runs, color, *pg, *mariadb); };
   });
 }
 
