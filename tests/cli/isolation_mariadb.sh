@@ -55,6 +55,42 @@ run 0 "$cli" sql "$tmp/lost_update.sql" --db "$db" --schema $schema --set innodb
 contains "mariadb (repeatable read, innodb_snapshot_isolation=on): no interleaving of"
 contains "breaks it (all explored)"
 
+# Deterministic on the server: every interleaving replays as it ran, deadlock victims included
+# (the dirty-write case's opposite update orders deadlock in some interleavings).
+"$cli" isolation --print-case dirty_write.sql >"$tmp/dirty_write.sql"
+run 0 "$cli" sql "$tmp/dirty_write.sql" --db "$db" --schema $schema --verify --json
+contains '"result":"holds"'
+contains '"complete":true'
+# A deadlock is an outcome, and its victim is the same on replay: a case that fails when one of
+# two opposite-order writers is refused.
+cat >"$tmp/deadlock.sql" <<'CASE'
+-- two writers lock a pair of rows in opposite orders; both must commit
+setup: CREATE TABLE pair(id VARCHAR(16) PRIMARY KEY, v INTEGER NOT NULL);
+       INSERT INTO pair VALUES ('a', 0), ('b', 0);
+       CREATE TABLE done(who VARCHAR(16) PRIMARY KEY);
+T1: BEGIN;
+    UPDATE pair SET v = 1 WHERE id = 'a';
+    UPDATE pair SET v = 1 WHERE id = 'b';
+    INSERT INTO done VALUES ('T1');
+    COMMIT;
+T2: BEGIN;
+    UPDATE pair SET v = 2 WHERE id = 'b';
+    UPDATE pair SET v = 2 WHERE id = 'a';
+    INSERT INTO done VALUES ('T2');
+    COMMIT;
+check: SELECT count(*) = 2 FROM done;
+CASE
+run 1 "$cli" sql "$tmp/deadlock.sql" --db "$db" --schema $schema --json
+contains "Deadlock found when trying to get lock"
+first=$(printf '%s\n' "$out" | grep -o '"witness":\[[^]]*\]')
+schedule=$(printf '%s\n' "$out" | grep -o '"schedule":"[^"]*"' | cut -d'"' -f4)
+run 1 "$cli" sql "$tmp/deadlock.sql" --db "$db" --schema $schema --json --schedule "$schedule"
+again=$(printf '%s\n' "$out" | grep -o '"witness":\[[^]]*\]')
+[ -n "$first" ] && [ "$first" = "$again" ] || fail "the replayed deadlock ran differently:
+$first
+---
+$again"
+
 run 2 "$cli" sql "$tmp/lost_update.sql" --db "$db" --level 'snapshot'
 contains "MariaDB's levels are 'read uncommitted', 'read committed', 'repeatable read'"
 run 2 "$cli" sql "$tmp/lost_update.sql" --db "$db" --set 'innodb_snapshot_isolation'
