@@ -13,8 +13,8 @@ void Campaigns::reset(Db& db, Strategy strategy, std::int64_t max_participants) 
                         " participants BIGINT NOT NULL DEFAULT 0, version BIGINT NOT NULL DEFAULT 0") +
             (constraint ? ", CHECK (participants <= max_participants)" : "") +
             ");"
-            "CREATE TABLE applications(campaign_id INTEGER NOT NULL, user_id TEXT NOT NULL" +
-            (constraint ? ", UNIQUE (campaign_id, user_id)" : "") + ");");
+            "CREATE TABLE applications(campaign_id INTEGER NOT NULL, user_id " +
+            key_text(db) + " NOT NULL" + (constraint ? ", UNIQUE (campaign_id, user_id)" : "") + ");");
   db.run("INSERT INTO campaigns(id, max_participants) VALUES (1, ?)", {max_participants});
 }
 
