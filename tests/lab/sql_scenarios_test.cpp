@@ -98,10 +98,7 @@ class Campaign final : public Scenario {
   int threads() const override { return 20; }
   const char* window() const override { return "campaign.after_count"; }
   void reset(lab::Db& db) override { lab::campaign::Campaigns::reset(db, strategy, 10); }
-  void refill(lab::Db& db) override {
-    db.run("DELETE FROM applications", {});
-    db.run("UPDATE campaigns SET participants = 0, version = 0", {});
-  }
+  void refill(lab::Db& db) override { lab::campaign::Campaigns::reopen(db); }
   void body(lab::Db& db, int i) override {
     lab::campaign::Campaigns c(db);
     try {
@@ -122,10 +119,7 @@ class SameUser final : public Scenario {
   int threads() const override { return 4; }
   const char* window() const override { return "campaign.after_count"; }
   void reset(lab::Db& db) override { lab::campaign::Campaigns::reset(db, strategy, 10); }
-  void refill(lab::Db& db) override {
-    db.run("DELETE FROM applications", {});
-    db.run("UPDATE campaigns SET participants = 0, version = 0", {});
-  }
+  void refill(lab::Db& db) override { lab::campaign::Campaigns::reopen(db); }
   void body(lab::Db& db, int) override {
     lab::campaign::Campaigns c(db);
     try {
