@@ -279,11 +279,26 @@ class MariaDb final : public Db {
 
  private:
   racelab::mariadb::Result exec(std::string_view sql, std::initializer_list<DbParam> params) {
+    // exec_list quotes every value, and MariaDB would take a quoted number as a string: `LIMIT '20'`
+    // is an error, `balance - '800'` a DOUBLE. So integers go into the text as literals (nothing to
+    // escape in a number) and only strings stay `?` (the lab's SQL has no `?` inside literals).
+    std::string text;
     std::vector<std::optional<std::string>> values;
-    for (const auto& p : params)
-      values.emplace_back(std::holds_alternative<std::int64_t>(p) ? std::to_string(std::get<std::int64_t>(p))
-                                                                  : std::get<std::string>(p));
-    return conn_.exec_list(sql, values);
+    auto next = params.begin();
+    for (char c : sql) {
+      if (c != '?' || next == params.end()) {
+        text += c;
+        continue;
+      }
+      if (const auto* n = std::get_if<std::int64_t>(&*next)) {
+        text += std::to_string(*n);
+      } else {
+        text += '?';
+        values.emplace_back(std::get<std::string>(*next));
+      }
+      ++next;
+    }
+    return conn_.exec_list(text, values);
   }
   template <class Fn>
   auto guard(Fn fn) -> decltype(fn()) {
