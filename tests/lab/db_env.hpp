@@ -22,6 +22,7 @@
 namespace lab {
 // GoogleTest prints a Strategy parameter with this (found by ADL): "atomic", not its bytes.
 inline void PrintTo(Strategy s, std::ostream* out) { *out << to_string(s); }
+inline void PrintTo(Backend b, std::ostream* out) { *out << to_string(b); }
 }  // namespace lab
 
 namespace db_env {
@@ -52,6 +53,9 @@ inline std::string postgres(const std::string& schema) {
 // A MariaDB URL whose tables live in their own database `racelab_<name>`, created if missing.
 inline std::string mariadb(const std::string& name) {
   const char* dir = std::getenv("RACELAB_MARIADB_DIR");
+#ifdef RACELAB_MARIADB_DIR_DEFAULT
+  if (dir == nullptr) dir = RACELAB_MARIADB_DIR_DEFAULT;  // the ctest fixture's server
+#endif
   if (dir == nullptr)
     throw std::runtime_error("RACELAB_MARIADB_DIR is not set: run the tests with ctest (it starts MariaDB)");
   std::ifstream in(std::filesystem::path(dir) / "url");
