@@ -30,6 +30,12 @@ constexpr const char* kColumns =
 constexpr const char* kKeyIndex =
     "CREATE UNIQUE INDEX transfers_idempotency_key ON transfers(idempotency_key);";
 
+// The key's column: at most 255 visible ASCII characters (check_idempotency_key). MariaDB gets a
+// VARCHAR, so its UNIQUE index is an ordinary B-tree one rather than the hash it builds for TEXT.
+std::string key_column(const Db& db) {
+  return db.backend() == Backend::mariadb ? "idempotency_key VARCHAR(255)" : "idempotency_key TEXT";
+}
+
 LedgerRow parse(const std::vector<std::string>& r) {
   return {.id = ledger::format_id(std::stoll(r[0])),
           .timestamp = r[1],
@@ -57,14 +63,15 @@ std::string format_id(std::int64_t n) {
 
 void create(Db& db) {
   // The id is the database's own sequence, so two processes sharing the bank never reuse one.
-  const char* id =
-      db.backend() == Backend::postgres ? "id BIGSERIAL PRIMARY KEY" : "id INTEGER PRIMARY KEY AUTOINCREMENT";
+  const char* id = db.backend() == Backend::postgres  ? "id BIGSERIAL PRIMARY KEY"
+                   : db.backend() == Backend::mariadb ? "id BIGINT AUTO_INCREMENT PRIMARY KEY"
+                                                      : "id INTEGER PRIMARY KEY AUTOINCREMENT";
   db.script(std::string("DROP TABLE IF EXISTS transfers; CREATE TABLE transfers(") + id +
             ", created_at TEXT NOT NULL, from_account TEXT NOT NULL, to_account TEXT NOT NULL,"
             " amount BIGINT NOT NULL, status TEXT NOT NULL, strategy TEXT NOT NULL,"
             " from_balance_before BIGINT NOT NULL, from_balance_after BIGINT NOT NULL,"
-            " to_balance_before BIGINT NOT NULL, to_balance_after BIGINT NOT NULL, idempotency_key TEXT);" +
-            kKeyIndex);
+            " to_balance_before BIGINT NOT NULL, to_balance_after BIGINT NOT NULL, " +
+            key_column(db) + ");" + kKeyIndex);
 }
 
 bool upgrade(Db& db) {
@@ -72,7 +79,7 @@ bool upgrade(Db& db) {
     db.query_int64("SELECT count(idempotency_key) FROM transfers", {});
     return false;
   } catch (const std::exception&) {
-    db.script(std::string("ALTER TABLE transfers ADD COLUMN idempotency_key TEXT;") + kKeyIndex);
+    db.script("ALTER TABLE transfers ADD COLUMN " + key_column(db) + ";" + kKeyIndex);
     return true;
   }
 }

@@ -1,6 +1,7 @@
 #include "bank/sql_bank.hpp"
 
 #include "bank/idempotency.hpp"
+#include "common/sql_strategy.hpp"
 
 #include <racelab/outcome.hpp>
 #include <racelab/point.hpp>
@@ -31,8 +32,8 @@ void SqlBank::reset(Db& db, Strategy strategy) {
   const bool check = strategy == Strategy::constraint;
   // opening_balance: what the audit starts from (balance = opening + the ledger's movements).
   db.script(std::string("DROP TABLE IF EXISTS accounts;"
-                        "CREATE TABLE accounts(id TEXT PRIMARY KEY, balance BIGINT NOT NULL") +
-            (check ? " CHECK (balance >= 0)" : "") +
+                        "CREATE TABLE accounts(id ") +
+            key_text(db) + " PRIMARY KEY, balance BIGINT NOT NULL" + (check ? " CHECK (balance >= 0)" : "") +
             ", version BIGINT NOT NULL DEFAULT 0, opening_balance BIGINT NOT NULL);"
             "INSERT INTO accounts(id, balance, opening_balance) VALUES ('alice', 1000, 1000), "
             "('bob', 500, 500), ('charlie', 200, 200);");
@@ -51,6 +52,12 @@ bool SqlBank::ensure_schema(Db& db, Strategy strategy) {
 }
 
 bool SqlBank::has_balance_check(Db& db) {
+  if (db.backend() == Backend::mariadb)
+    return db.query_int64(
+                 "SELECT count(*) FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = "
+                 "DATABASE() AND TABLE_NAME = 'accounts'",
+                 {})
+               .value_or(0) > 0;
   if (db.backend() == Backend::postgres)
     return db.query_int64(
                  "SELECT count(*) FROM pg_constraint WHERE conrelid = 'accounts'::regclass AND contype = 'c'",
@@ -79,6 +86,18 @@ std::int64_t SqlBank::read_balance(const std::string& id, const char* lock_claus
 }
 
 std::int64_t SqlBank::balance(const std::string& id) { return read_balance(id); }
+
+// Adds `delta` to the balance and returns the balance this write itself left, not whatever a later
+// read would see: UPDATE … RETURNING, or on MariaDB (which has no UPDATE … RETURNING) the row read
+// back in the same transaction while the UPDATE's row lock keeps everyone else off it.
+std::int64_t SqlBank::add(const std::string& id, std::int64_t delta) {
+  if (db_.backend() != Backend::mariadb)
+    return db_
+        .query_int64("UPDATE accounts SET balance = balance + ? WHERE id = ? RETURNING balance", {delta, id})
+        .value();
+  db_.run("UPDATE accounts SET balance = balance + ? WHERE id = ?", {delta, id});
+  return read_balance(id);
+}
 
 std::int64_t SqlBank::total() {
   return db_.query_int64("SELECT COALESCE(SUM(balance), 0) FROM accounts", {}).value_or(0);
@@ -128,21 +147,16 @@ TransferResult SqlBank::run(const std::string& from, const std::string& to, std:
   const std::int64_t seen = read_balance(from);  // the check's read, outside any lock
   const std::int64_t to_seen = read_balance(to);
   RACELAB_POINT("transfer.after_read");
-  const bool pg = db_.backend() == Backend::postgres;
   strategy_ = strategy;
   switch (strategy) {
     case Strategy::unsafe: {
       if (seen < amount) return record(from, to, amount, refused(seen, to_seen));
       // The check above is the bug; the writes and their ledger row still commit together.
       Tx tx(db_, TxMode::write);
-      // RETURNING: the balance this debit itself left, not whatever a later read would see.
-      auto after = db_.query_int64("UPDATE accounts SET balance = balance - ? WHERE id = ? RETURNING balance",
-                                   {amount, from});
+      const std::int64_t after = add(from, -amount);
       RACELAB_POINT("transfer.between_debit_and_credit");
-      auto to_after = db_.query_int64(
-          "UPDATE accounts SET balance = balance + ? WHERE id = ? RETURNING balance", {amount, to});
-      auto r =
-          record(from, to, amount, {TransferStatus::success, seen, after.value(), to_seen, to_after.value()});
+      const std::int64_t to_after = add(to, amount);
+      auto r = record(from, to, amount, {TransferStatus::success, seen, after, to_seen, to_after});
       tx.commit();
       return r;
     }
@@ -152,14 +166,14 @@ TransferResult SqlBank::run(const std::string& from, const std::string& to, std:
       return in_transaction(from, to, amount, std::nullopt, "");
     }
     case Strategy::pessimistic:
-      return in_transaction(from, to, amount, TxMode::write, pg ? " FOR UPDATE" : "");
+      return in_transaction(from, to, amount, TxMode::write, row_lock(db_, strategy));
     case Strategy::nowait: {
       db_.set_lock_timeout(std::chrono::milliseconds(0));
       struct Restore {
         Db& db;
         ~Restore() { db.set_lock_timeout(std::chrono::milliseconds(5000)); }
       } restore{db_};
-      return in_transaction(from, to, amount, TxMode::write, pg ? " FOR UPDATE NOWAIT" : "");
+      return in_transaction(from, to, amount, TxMode::write, row_lock(db_, strategy));
     }
     case Strategy::optimistic: return optimistic(from, to, amount);
     case Strategy::atomic: return atomic(from, to, amount, false);

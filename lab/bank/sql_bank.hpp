@@ -10,12 +10,15 @@
 //   unsafe        read; check; BEGIN; UPDATE balance = balance - ?; UPDATE … + ?; ledger row; COMMIT
 //   mutex         re-read and check under an in-process racelab::mutex, then write in a transaction:
 //                 it holds in one process and double-spends across two (tests/cli/cross_process.sh)
-//   pessimistic   PostgreSQL: BEGIN; SELECT … FOR UPDATE; SQLite: BEGIN IMMEDIATE; re-read, check, write
-//   nowait        PostgreSQL: FOR UPDATE NOWAIT; SQLite: BEGIN IMMEDIATE without waiting → DbBusy
+//   pessimistic   PostgreSQL, MariaDB: BEGIN; SELECT … FOR UPDATE; SQLite: BEGIN IMMEDIATE; re-read,
+//                 check, write
+//   nowait        PostgreSQL, MariaDB: FOR UPDATE NOWAIT; SQLite: BEGIN IMMEDIATE without waiting → DbBusy
 //   optimistic    read balance and version; UPDATE … WHERE version = ?; retry (bounded) on 0 rows
 //   atomic        UPDATE accounts SET balance = balance - ? WHERE id = ? AND balance >= ?
 //   constraint    CHECK (balance >= 0) in the schema; the violation becomes "insufficient funds"
-//   serializable  PostgreSQL: SERIALIZABLE; SQLite: a deferred transaction; retry on conflict
+//   serializable  PostgreSQL: SERIALIZABLE (SSI); MariaDB: SERIALIZABLE (every read a shared lock, so
+//                 the two transfers deadlock and one retries); SQLite: a deferred transaction; retry
+//                 on conflict
 // Every strategy writes the transfer's ledger row (bank/ledger.hpp) in the transaction that moves its
 // money: `unsafe` and `mutex` check outside any transaction (their bug) but still write in one. A
 // refusal that moved nothing is recorded in the transaction it decided in, or on its own.
@@ -64,6 +67,7 @@ class SqlBank {
 
  private:
   std::int64_t read_balance(const std::string& id, const char* lock_clause = "");
+  std::int64_t add(const std::string& id, std::int64_t delta);
   TransferResult in_transaction(const std::string& from, const std::string& to, std::int64_t amount,
                                 std::optional<TxMode> mode, const char* lock_clause);
   TransferResult optimistic(const std::string& from, const std::string& to, std::int64_t amount);

@@ -1,5 +1,8 @@
 #include "common/db.hpp"
 
+#ifdef RACELAB_LAB_MARIADB
+#include <racelab/db/mariadb.hpp>
+#endif
 #include <racelab/db/postgres.hpp>
 #include <racelab/db/sqlite.hpp>
 #include <racelab/sim/sync.hpp>
@@ -211,20 +214,169 @@ class PostgresDb final : public Db {
   long lock_timeout_ms_ = -1;  // -1: wait as long as the server does
 };
 
+#ifdef RACELAB_LAB_MARIADB
+// MariaDB (InnoDB). TxMode::read and TxMode::write are a plain BEGIN at REPEATABLE READ, InnoDB's
+// default: its locking reads (FOR UPDATE, LOCK IN SHARE MODE) and UPDATEs read the newest committed
+// row, and the snapshot of its plain reads is taken at a transaction's first plain read (not at
+// BEGIN), so a read after a row lock sees what the lock's previous holder committed. Serializable
+// is SERIALIZABLE, where InnoDB turns every plain read into LOCK IN SHARE MODE: conflicts surface
+// as deadlocks (1213), retried like PostgreSQL's 40001.
+class MariaDb final : public Db {
+ public:
+  explicit MariaDb(const std::string& url) : url_(url), conn_(racelab::mariadb::Connection::open(url)) {}
+  Backend backend() const override { return Backend::mariadb; }
+  void script(std::string_view sql) override {
+    guard([&] { conn_.run_script(sql); });
+  }
+  std::optional<std::int64_t> query_int64(std::string_view sql,
+                                          std::initializer_list<DbParam> params) override {
+    return guard([&]() -> std::optional<std::int64_t> {
+      auto r = exec(sql, params);
+      if (r.rows() == 0 || r.is_null(0, 0)) return std::nullopt;
+      return r.int64(0, 0);
+    });
+  }
+  std::int64_t run(std::string_view sql, std::initializer_list<DbParam> params) override {
+    return guard([&] { return exec(sql, params).affected(); });
+  }
+  std::vector<std::vector<std::string>> query_text(std::string_view sql,
+                                                   std::initializer_list<DbParam> params) override {
+    return guard([&] {
+      auto r = exec(sql, params);
+      std::vector<std::vector<std::string>> rows;
+      for (int i = 0; i < r.rows(); ++i) {
+        auto& row = rows.emplace_back();
+        for (int c = 0; c < r.columns(); ++c) row.push_back(r.is_null(i, c) ? "" : r.text(i, c));
+      }
+      return rows;
+    });
+  }
+  void begin(TxMode mode) override {
+    guard([&] {
+      // SET TRANSACTION (no SESSION) applies to the next transaction only.
+      if (mode == TxMode::serializable) conn_.exec("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE");
+      conn_.exec("BEGIN");
+    });
+  }
+  void commit() override {
+    guard([&] { conn_.exec("COMMIT"); });
+  }
+  void rollback() noexcept override {
+    // As PostgresDb::rollback: nothing may be thrown into a task while it unwinds through here.
+    racelab::NoThrowScope in_rollback;
+    if (lost_) return;  // the server rolled back when the connection went
+    try {
+      conn_.exec("ROLLBACK");
+    } catch (...) {
+    }
+  }
+  // innodb_lock_wait_timeout is in whole seconds (rounded up); 0 (MariaDB 10.3+) fails a lock wait
+  // at once with 1205, as NOWAIT does. Applied before the next statement, not here: NoWait calls
+  // this from its destructor, which must not throw.
+  void set_lock_timeout(std::chrono::milliseconds timeout) override {
+    lock_timeout_s_ = (timeout.count() + 999) / 1000;
+  }
+
+ private:
+  racelab::mariadb::Result exec(std::string_view sql, std::initializer_list<DbParam> params) {
+    // exec_list quotes every value, and MariaDB would take a quoted number as a string: `LIMIT '20'`
+    // is an error, `balance - '800'` a DOUBLE. So integers go into the text as literals (nothing to
+    // escape in a number) and only strings stay `?` (the lab's SQL has no `?` inside literals).
+    std::string text;
+    std::vector<std::optional<std::string>> values;
+    auto next = params.begin();
+    for (char c : sql) {
+      if (c != '?' || next == params.end()) {
+        text += c;
+        continue;
+      }
+      if (const auto* n = std::get_if<std::int64_t>(&*next)) {
+        text += std::to_string(*n);
+      } else {
+        text += '?';
+        values.emplace_back(std::get<std::string>(*next));
+      }
+      ++next;
+    }
+    return conn_.exec_list(text, values);
+  }
+  template <class Fn>
+  auto guard(Fn fn) -> decltype(fn()) {
+    try {
+      if (lost_) {  // a lost connection is replaced on next use, as a pool replaces it
+        conn_ = racelab::mariadb::Connection::open(url_);
+        lost_ = false;
+        applied_lock_timeout_s_ = -1;
+      }
+      if (lock_timeout_s_ != applied_lock_timeout_s_) {
+        conn_.exec("SET SESSION innodb_lock_wait_timeout = " + std::to_string(lock_timeout_s_));
+        applied_lock_timeout_s_ = lock_timeout_s_;
+      }
+      return fn();
+    } catch (const racelab::mariadb::ConnectionLost& e) {
+      lost_ = true;
+      throw DbLost(e.what());
+    } catch (const racelab::mariadb::QueryCanceled& e) {
+      throw DbTimeout(e.what());
+    } catch (const racelab::mariadb::SerializationFailure& e) {
+      throw DbConflict(e.what());
+    } catch (const racelab::mariadb::DeadlockDetected& e) {
+      throw DbConflict(e.what());
+    } catch (const racelab::mariadb::LockNotAvailable& e) {
+      throw DbBusy(e.what());
+    } catch (const racelab::mariadb::UniqueViolation& e) {
+      throw DbConstraint(e.what());
+    } catch (const racelab::mariadb::CheckViolation& e) {
+      throw DbConstraint(e.what());
+    }
+  }
+  std::string url_;
+  racelab::mariadb::Connection conn_;
+  bool lost_ = false;
+  long lock_timeout_s_ = 5;  // the lab's default wait (MariaDB's own is 50 s)
+  long applied_lock_timeout_s_ = -1;
+};
+#endif
+
 }  // namespace
 
-std::string_view to_string(Backend backend) { return backend == Backend::sqlite ? "sqlite" : "postgres"; }
+std::string_view to_string(Backend backend) {
+  switch (backend) {
+    case Backend::sqlite: return "sqlite";
+    case Backend::postgres: return "postgres";
+    case Backend::mariadb: return "mariadb";
+  }
+  return "?";
+}
+
+bool has_mariadb() {
+#ifdef RACELAB_LAB_MARIADB
+  return true;
+#else
+  return false;
+#endif
+}
 
 std::unique_ptr<Db> open_db(const std::string& url) {
   if (url.rfind("sqlite:memdb:", 0) == 0)
     return std::make_unique<SqliteDb>("file:/" + url.substr(13) + "?vfs=memdb", true);
   if (url.rfind("sqlite:", 0) == 0) return std::make_unique<SqliteDb>(url.substr(7), false);
+  if (url.rfind("mariadb://", 0) == 0) {
+#ifdef RACELAB_LAB_MARIADB
+    return std::make_unique<MariaDb>(url);
+#else
+    throw std::invalid_argument("'" + url +
+                                "': this racelab was built without MariaDB (MariaDB Connector/C, "
+                                "libmariadb-dev, was not found); use sqlite:PATH or PostgreSQL");
+#endif
+  }
   if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0 ||
       url.find('=') != std::string::npos)
     return std::make_unique<PostgresDb>(url);
   throw std::invalid_argument(
       "unknown database '" + url +
-      "': use sqlite:PATH, sqlite:memdb:NAME, a PostgreSQL conninfo or postgresql://…");
+      "': use sqlite:PATH, sqlite:memdb:NAME, a PostgreSQL conninfo or postgresql://…, or "
+      "mariadb://user@host:port/database");
 }
 
 void backoff(int attempt) {

@@ -1,7 +1,9 @@
-// lab/common/db.hpp — one small SQL interface over SQLite and PostgreSQL, so each scenario writes
-// its logic once and says only where the backends differ (FOR UPDATE, BEGIN IMMEDIATE, NOWAIT).
+// lab/common/db.hpp — one small SQL interface over SQLite, PostgreSQL and MariaDB, so each scenario
+// writes its logic once and says only where the backends differ (FOR UPDATE, BEGIN IMMEDIATE,
+// NOWAIT, key types, RETURNING).
 //
-//   auto db = lab::open_db("sqlite:/tmp/bank.db");   // or sqlite:memdb:NAME, or a PostgreSQL conninfo/URL
+//   auto db = lab::open_db("sqlite:/tmp/bank.db");   // or sqlite:memdb:NAME, a PostgreSQL conninfo/URL,
+//                                                    // or mariadb://racelab@127.0.0.1:3306/racelab
 //   db->begin(lab::TxMode::write);
 //   auto n = db->query_int64("SELECT balance FROM accounts WHERE id = ?", {"alice"});
 //   db->commit();
@@ -28,13 +30,15 @@ namespace lab {
 
 using DbParam = std::variant<std::int64_t, std::string>;
 
-enum class Backend { sqlite, postgres };
+enum class Backend { sqlite, postgres, mariadb };
 std::string_view to_string(Backend backend);
 
+// MariaDB runs read and write at REPEATABLE READ, InnoDB's default (see MariaDb in db.cpp): locking
+// reads and writes see the newest committed rows there, which is all the strategies rely on.
 enum class TxMode {
-  read,          // a plain BEGIN (deferred on SQLite, READ COMMITTED on PostgreSQL)
-  write,         // SQLite: BEGIN IMMEDIATE (take the write lock now); PostgreSQL: BEGIN
-  serializable,  // SQLite: BEGIN (SQLite is serializable); PostgreSQL: SERIALIZABLE
+  read,   // a plain BEGIN (deferred on SQLite, READ COMMITTED on PostgreSQL, REPEATABLE READ on MariaDB)
+  write,  // SQLite: BEGIN IMMEDIATE (take the write lock now); PostgreSQL, MariaDB: BEGIN
+  serializable,  // SQLite: BEGIN (SQLite is serializable); PostgreSQL, MariaDB: SERIALIZABLE
 };
 
 class DbBusy : public std::runtime_error {
@@ -56,7 +60,8 @@ class DbLost : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
-// The statement ran past its timeout and was cancelled (PostgreSQL 57014, SQLITE_INTERRUPT).
+// The statement ran past its timeout and was cancelled (PostgreSQL 57014, MariaDB 1969,
+// SQLITE_INTERRUPT).
 class DbTimeout : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -80,9 +85,20 @@ class Db {
   virtual void set_lock_timeout(std::chrono::milliseconds timeout) = 0;
 };
 
-// "sqlite:PATH" (a file, WAL), "sqlite:memdb:NAME" (shared in-memory, for simulations), or a
-// PostgreSQL conninfo ("host=… dbname=…") or URL ("postgresql://…").
+// "sqlite:PATH" (a file, WAL), "sqlite:memdb:NAME" (shared in-memory, for simulations), a
+// PostgreSQL conninfo ("host=… dbname=…") or URL ("postgresql://…"), or a MariaDB URL
+// ("mariadb://user[:password]@host[:port]/database"; std::invalid_argument when this racelab was
+// built without MariaDB Connector/C).
 std::unique_ptr<Db> open_db(const std::string& url);
+
+// Whether open_db takes mariadb:// URLs (racelab::mariadb was built).
+bool has_mariadb();
+
+// The type of a text column that is (part of) a key: TEXT, but VARCHAR on MariaDB, where a key on
+// TEXT needs a prefix length.
+inline const char* key_text(const Db& db) {
+  return db.backend() == Backend::mariadb ? "VARCHAR(64)" : "TEXT";
+}
 
 // Rolls back unless committed.
 class Tx {

@@ -9,6 +9,7 @@ namespace {
 
 constexpr const char* kRead = "SELECT n FROM counters WHERE id = 1";
 constexpr const char* kWrite = "UPDATE counters SET n = ? WHERE id = 1";
+constexpr const char* kAtomic = "UPDATE counters SET n = n + 1 WHERE id = 1 RETURNING n";
 
 }  // namespace
 
@@ -35,6 +36,15 @@ std::int64_t SqlCounter::read_write(TxMode mode, bool lock, Strategy strategy) {
   tx.commit();
   op.commit();
   return n + 1;
+}
+
+// One UPDATE that adds 1 and yields the value it wrote. MariaDB has no UPDATE … RETURNING: there
+// the UPDATE hands its new value to the connection's LAST_INSERT_ID(expr) (MySQL's documented
+// idiom for counters), read back by the next statement on the same connection, with no transaction.
+std::int64_t SqlCounter::atomic_increment() {
+  if (db_.backend() != Backend::mariadb) return db_.query_int64(kAtomic, {}).value();
+  db_.run("UPDATE counters SET n = LAST_INSERT_ID(n + 1) WHERE id = 1", {});
+  return db_.query_int64("SELECT LAST_INSERT_ID()", {}).value();
 }
 
 // Read n, then write n + 1, recorded as one transaction (the increment), under `lock` if given.
@@ -84,10 +94,10 @@ std::int64_t SqlCounter::increment(Strategy strategy) {
     case Strategy::atomic: {
       RACELAB_POINT("counter.after_read");
       Recorded op(history_, name_);
-      auto n = db_.query_int64("UPDATE counters SET n = n + 1 WHERE id = 1 RETURNING n", {}).value();
+      const std::int64_t n = atomic_increment();
       // One statement reads and writes: the value it replaced, then its own.
-      op.read("counters", "1", n - 1, "UPDATE counters SET n = n + 1 WHERE id = 1 RETURNING n");
-      op.write("counters", "1", n, "UPDATE counters SET n = n + 1 WHERE id = 1 RETURNING n");
+      op.read("counters", "1", n - 1, kAtomic);
+      op.write("counters", "1", n, kAtomic);
       op.commit();
       return n;
     }

@@ -1,11 +1,11 @@
-// lab/counter/sql_counter.hpp — Incrmnt on SQLite or PostgreSQL, with every strategy that applies.
+// lab/counter/sql_counter.hpp — Incrmnt on SQLite, PostgreSQL or MariaDB, with every strategy that applies.
 //
 //   unsafe        read n; write n + 1                      (the lost update)
 //   mutex         the same under an in-process lock
 //   pessimistic   SELECT … FOR UPDATE / BEGIN IMMEDIATE, then write
 //   nowait        the same, failing at once with DbBusy when locked
 //   optimistic    UPDATE … SET n = ?, version = version + 1 WHERE version = ?; retry on 0 rows
-//   atomic        UPDATE counters SET n = n + 1
+//   atomic        UPDATE counters SET n = n + 1 (RETURNING n; MariaDB: LAST_INSERT_ID(n + 1))
 //   serializable  read and write in a SERIALIZABLE transaction; retry on conflict
 //   constraint    does not apply: no CHECK or UNIQUE can say "no increment was lost"
 //
@@ -40,6 +40,7 @@ class SqlCounter {
  private:
   std::int64_t read_write(TxMode mode, bool lock, Strategy strategy);
   std::int64_t read_then_write(racelab::mutex* lock);
+  std::int64_t atomic_increment();
   Db& db_;
   racelab::History* history_;
   std::string name_;

@@ -1,4 +1,4 @@
-// lab/inventory/sql_inventory.hpp — the Rails shop on SQLite or PostgreSQL: never oversold.
+// lab/inventory/sql_inventory.hpp — the Rails shop on SQLite, PostgreSQL or MariaDB: never oversold.
 //
 //   unsafe        read quantity; write quantity - 1; insert the order
 //   mutex         under an in-process lock

@@ -25,11 +25,12 @@ void record_on_call(Recorded& op, racelab::History* history, const std::vector<s
 }  // namespace
 
 void Shift::reset(Db& db, const std::vector<std::string>& doctors) {
-  db.script(
-      "DROP TABLE IF EXISTS doctors; DROP TABLE IF EXISTS shifts;"
-      "CREATE TABLE doctors(name TEXT PRIMARY KEY, on_call INTEGER NOT NULL);"
-      "CREATE TABLE shifts(id INTEGER PRIMARY KEY, version BIGINT NOT NULL);"
-      "INSERT INTO shifts VALUES (1, 0);");
+  db.script(std::string("DROP TABLE IF EXISTS doctors; DROP TABLE IF EXISTS shifts;"
+                        "CREATE TABLE doctors(name ") +
+            key_text(db) +
+            " PRIMARY KEY, on_call INTEGER NOT NULL);"
+            "CREATE TABLE shifts(id INTEGER PRIMARY KEY, version BIGINT NOT NULL);"
+            "INSERT INTO shifts VALUES (1, 0);");
   for (const auto& d : doctors) db.run("INSERT INTO doctors VALUES (?, 1)", {d});
 }
 

@@ -11,7 +11,8 @@
 //   optimistic    materialise the conflict: both bump one shift row's version (compare-and-set)
 //                 in the transaction that takes the doctor off; retry when it moved
 //   serializable  count and update in a SERIALIZABLE transaction; retry on conflict (PostgreSQL's SSI
-//                 sees the read-write cycle; SQLite serialises writers)
+//                 sees the read-write cycle; MariaDB's SERIALIZABLE share-locks what it read, so the
+//                 two updates deadlock and one retries; SQLite serialises writers)
 //   atomic        does not apply: no single UPDATE re-checks other rows under concurrency (on
 //                 PostgreSQL READ COMMITTED `UPDATE … WHERE (SELECT count(*) …) > 1` still skews)
 //   constraint    does not apply: no CHECK or UNIQUE constrains a count over other rows

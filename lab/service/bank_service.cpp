@@ -50,7 +50,10 @@ json BankService::State::state_json() {
   json strategies = json::array();
   for (auto st : kAllStrategies) strategies.push_back(std::string(to_string(st)));
   s["strategies"] = strategies;
-  s["database"] = db().backend() == Backend::postgres ? "postgresql" : "sqlite";
+  const auto backend = db().backend();
+  s["database"] = backend == Backend::postgres  ? "postgresql"
+                  : backend == Backend::mariadb ? "mariadb"
+                                                : "sqlite";
   std::lock_guard lk(settings_mu);
   s["settings"] = settings_json(settings);
   s["barrier_timeouts"] = window.timeout_count();

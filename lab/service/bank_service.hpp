@@ -30,7 +30,7 @@ class Server;
 namespace lab::service {
 
 struct Config {
-  std::string db = "sqlite:racelab-bank.db";  // sqlite:PATH or a PostgreSQL conninfo / URL
+  std::string db = "sqlite:racelab-bank.db";  // sqlite:PATH, a PostgreSQL conninfo / URL, or mariadb://…
   std::string admin_token{};                  // required on /admin/* when set
   bool lab_compat = false;                    // insufficient funds answers 200, as the original did
   int barrier_timeout_ms = 10'000;

@@ -1,6 +1,8 @@
-// Where the lab's database tests find their databases: a fresh SQLite file per name, and the
-// PostgreSQL cluster that ctest's `pg` fixture started (scripts/pg; RACELAB_PG_DIR points at it).
-// A test that needs PostgreSQL fails, never skips, when the cluster is missing.
+// Where the lab's database tests find their databases: a fresh SQLite file per name, the
+// PostgreSQL cluster that ctest's `pg` fixture started (scripts/pg; RACELAB_PG_DIR points at it),
+// and the MariaDB server of the `mariadb` fixture (scripts/mariadb; RACELAB_MARIADB_DIR). A test
+// that needs PostgreSQL or MariaDB fails, never skips, when its server is missing; the MariaDB
+// parameters exist only in a racelab built with MariaDB (lab::has_mariadb()).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -12,6 +14,7 @@
 #include <fstream>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "common/db.hpp"
 #include "common/strategy.hpp"
@@ -19,6 +22,7 @@
 namespace lab {
 // GoogleTest prints a Strategy parameter with this (found by ADL): "atomic", not its bytes.
 inline void PrintTo(Strategy s, std::ostream* out) { *out << to_string(s); }
+inline void PrintTo(Backend b, std::ostream* out) { *out << to_string(b); }
 }  // namespace lab
 
 namespace db_env {
@@ -46,6 +50,32 @@ inline std::string postgres(const std::string& schema) {
   return base + " options='-csearch_path=" + clean + "'";
 }
 
+// A MariaDB URL whose tables live in their own database `racelab_<name>`, created if missing.
+inline std::string mariadb(const std::string& name) {
+  const char* dir = std::getenv("RACELAB_MARIADB_DIR");
+#ifdef RACELAB_MARIADB_DIR_DEFAULT
+  if (dir == nullptr) dir = RACELAB_MARIADB_DIR_DEFAULT;  // the ctest fixture's server
+#endif
+  if (dir == nullptr)
+    throw std::runtime_error("RACELAB_MARIADB_DIR is not set: run the tests with ctest (it starts MariaDB)");
+  std::ifstream in(std::filesystem::path(dir) / "url");
+  std::string base;
+  if (!std::getline(in, base))
+    throw std::runtime_error(std::string("no MariaDB server for ") + dir + ": scripts/mariadb start " + dir);
+  std::string db = "racelab_";
+  for (char c : name)
+    db += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
+  lab::open_db(base)->script("CREATE DATABASE IF NOT EXISTS `" + db + "`");
+  return base.substr(0, base.rfind('/') + 1) + db;
+}
+
+// The backends this racelab's lab runs on: SQLite, PostgreSQL, and MariaDB when built with it.
+inline std::vector<lab::Backend> backends() {
+  std::vector<lab::Backend> out{lab::Backend::sqlite, lab::Backend::postgres};
+  if (lab::has_mariadb()) out.push_back(lab::Backend::mariadb);
+  return out;
+}
+
 inline std::string sqlite_file(const std::string& name) {
   auto path =
       std::filesystem::temp_directory_path() / ("racelab_" + name + "_" + std::to_string(::getpid()) + ".db");
@@ -60,7 +90,12 @@ inline std::string sqlite_memdb(const std::string& name) {
 }
 
 inline std::string url(lab::Backend backend, const std::string& name) {
-  return backend == lab::Backend::sqlite ? sqlite_file(name) : postgres(name);
+  switch (backend) {
+    case lab::Backend::sqlite: return sqlite_file(name);
+    case lab::Backend::postgres: return postgres(name);
+    case lab::Backend::mariadb: return mariadb(name);
+  }
+  return "";
 }
 
 }  // namespace db_env

@@ -1,5 +1,5 @@
 // Lab 21's exercises, automated against a running `racelab serve`, plus every bad input and two
-// service instances on one PostgreSQL database.
+// service instances on one PostgreSQL (and one MariaDB) database.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "../lab/db_env.hpp"
 #include "bank/sql_bank.hpp"
 #include "common/db.hpp"
 #include "scrape.hpp"
@@ -209,15 +210,10 @@ TEST(Service, LabCompatAnswers200ForInsufficientFunds) {
   EXPECT_EQ(record["status"], "failed_insufficient_funds");
 }
 
-// Two service instances on one PostgreSQL database: the in-process `mutex` double-spends across
-// them; `pessimistic` and `atomic` never do. A 300 ms delay widens every window.
-TEST(TwoInstances, OnlyDatabaseStrategiesHoldAcrossThem) {
-  const char* dir = std::getenv("RACELAB_PG_DIR");
-  ASSERT_NE(dir, nullptr) << "run with ctest (it starts PostgreSQL)";
-  std::string conninfo;
-  std::getline(std::ifstream(std::filesystem::path(dir) / "conninfo"), conninfo);
-  ASSERT_FALSE(conninfo.empty());
-  ServerProcess one(kCli, {"--db", conninfo}), two(kCli, {"--db", conninfo});
+// Two service instances on one database: the in-process `mutex` double-spends across them;
+// `pessimistic` and `atomic` never do. A 300 ms delay widens every window.
+void two_instances(const std::string& url) {
+  ServerProcess one(kCli, {"--db", url}), two(kCli, {"--db", url});
   auto c1 = one.client(), c2 = two.client();
   for (const char* strategy : {"mutex", "pessimistic", "atomic"}) {
     for (auto* c : {&c1, &c2}) {
@@ -246,11 +242,34 @@ TEST(TwoInstances, OnlyDatabaseStrategiesHoldAcrossThem) {
   }
 }
 
+TEST(TwoInstances, OnlyDatabaseStrategiesHoldAcrossThem) {
+  const char* dir = std::getenv("RACELAB_PG_DIR");
+  ASSERT_NE(dir, nullptr) << "run with ctest (it starts PostgreSQL)";
+  std::string conninfo;
+  std::getline(std::ifstream(std::filesystem::path(dir) / "conninfo"), conninfo);
+  ASSERT_FALSE(conninfo.empty());
+  two_instances(conninfo);
+}
+
+// The same on MariaDB (`racelab serve --db mariadb://…`), and the service reports its database.
+TEST(TwoInstances, OnlyDatabaseStrategiesHoldAcrossThemOnMariaDB) {
+  if (!lab::has_mariadb()) GTEST_SKIP() << "this racelab was built without MariaDB";
+  const auto url = db_env::mariadb("service_two");
+  {
+    ServerProcess server(kCli, {"--db", url});
+    auto c = server.client();
+    EXPECT_EQ(get(c, "/api/state")["database"], "mariadb");
+  }
+  two_instances(url);
+}
+
 // The ledger is the database's, not the process's: transfers answered by one `racelab serve` are
 // listed by the next one on the same file, /audit explains every balance from them, and /reset
-// empties it. On SQLite and PostgreSQL.
+// empties it. On SQLite, PostgreSQL and MariaDB.
 TEST(Ledger, TransactionsSurviveARestartAndTheAuditExplainsThem) {
-  for (const std::string& url : {temp_db("ledger"), std::string()}) {
+  std::vector<std::string> urls{temp_db("ledger"), std::string()};  // "": PostgreSQL
+  if (lab::has_mariadb()) urls.push_back(db_env::mariadb("service_ledger"));
+  for (const std::string& url : urls) {
     std::vector<std::string> args{"--db", url};
     if (url.empty()) {
       std::ifstream in(std::string(std::getenv("RACELAB_PG_DIR")) + "/conninfo");

@@ -116,7 +116,9 @@ void add_serve(CLI::App& app, std::function<int()>& run) {
   auto* cmd =
       app.add_subcommand("serve", "Run the Lab 21 bank as an HTTP service (API, admin switches, metrics)");
   auto o = std::make_shared<ServeOptions>();
-  cmd->add_option("--db", o->db, "sqlite:PATH, or a PostgreSQL conninfo / postgresql://… URL")
+  cmd->add_option("--db", o->db,
+                  "sqlite:PATH, a PostgreSQL conninfo / postgresql://… URL, or "
+                  "mariadb://user[:password]@host[:port]/database")
       ->capture_default_str();
   cmd->add_option("--port", o->port, "TCP port; 0 picks a free one (printed)")
       ->check(CLI::Range(0, 65535))
