@@ -110,29 +110,26 @@ class SqliteDb final : public Db {
   racelab::sqlite::Connection conn_;
 };
 
-class PostgresDb final : public Db {
+// What PostgresDb and MariaDb share: queries through the derived class's `guard` (its errors made
+// lab errors) and `exec` (the lab's `?` parameters bound as its driver binds them).
+template <class Derived>
+class ServerDb : public Db {
  public:
-  explicit PostgresDb(const std::string& conninfo)
-      : conninfo_(conninfo), conn_(racelab::postgres::Connection::open(conninfo)) {}
-  Backend backend() const override { return Backend::postgres; }
-  void script(std::string_view sql) override {
-    guard([&] { conn_.run_script(sql); });
-  }
   std::optional<std::int64_t> query_int64(std::string_view sql,
                                           std::initializer_list<DbParam> params) override {
-    return guard([&]() -> std::optional<std::int64_t> {
-      auto r = exec(sql, params);
+    return self().guard([&]() -> std::optional<std::int64_t> {
+      auto r = self().exec(sql, params);
       if (r.rows() == 0 || r.is_null(0, 0)) return std::nullopt;
       return r.int64(0, 0);
     });
   }
   std::int64_t run(std::string_view sql, std::initializer_list<DbParam> params) override {
-    return guard([&] { return exec(sql, params).affected(); });
+    return self().guard([&] { return self().exec(sql, params).affected(); });
   }
   std::vector<std::vector<std::string>> query_text(std::string_view sql,
                                                    std::initializer_list<DbParam> params) override {
-    return guard([&] {
-      auto r = exec(sql, params);
+    return self().guard([&] {
+      auto r = self().exec(sql, params);
       std::vector<std::vector<std::string>> rows;
       for (int i = 0; i < r.rows(); ++i) {
         auto& row = rows.emplace_back();
@@ -140,6 +137,19 @@ class PostgresDb final : public Db {
       }
       return rows;
     });
+  }
+
+ private:
+  Derived& self() { return static_cast<Derived&>(*this); }
+};
+
+class PostgresDb final : public ServerDb<PostgresDb> {
+ public:
+  explicit PostgresDb(const std::string& conninfo)
+      : conninfo_(conninfo), conn_(racelab::postgres::Connection::open(conninfo)) {}
+  Backend backend() const override { return Backend::postgres; }
+  void script(std::string_view sql) override {
+    guard([&] { conn_.run_script(sql); });
   }
   void begin(TxMode mode) override {
     guard([&] {
@@ -165,6 +175,7 @@ class PostgresDb final : public Db {
   void set_lock_timeout(std::chrono::milliseconds timeout) override { lock_timeout_ms_ = timeout.count(); }
 
  private:
+  friend class ServerDb<PostgresDb>;
   racelab::postgres::Result exec(std::string_view sql, std::initializer_list<DbParam> params) {
     // `?` -> $1, $2, … (the lab's SQL has no `?` inside string literals).
     std::string text;
@@ -221,35 +232,12 @@ class PostgresDb final : public Db {
 // BEGIN), so a read after a row lock sees what the lock's previous holder committed. Serializable
 // is SERIALIZABLE, where InnoDB turns every plain read into LOCK IN SHARE MODE: conflicts surface
 // as deadlocks (1213), retried like PostgreSQL's 40001.
-class MariaDb final : public Db {
+class MariaDb final : public ServerDb<MariaDb> {
  public:
   explicit MariaDb(const std::string& url) : url_(url), conn_(racelab::mariadb::Connection::open(url)) {}
   Backend backend() const override { return Backend::mariadb; }
   void script(std::string_view sql) override {
     guard([&] { conn_.run_script(sql); });
-  }
-  std::optional<std::int64_t> query_int64(std::string_view sql,
-                                          std::initializer_list<DbParam> params) override {
-    return guard([&]() -> std::optional<std::int64_t> {
-      auto r = exec(sql, params);
-      if (r.rows() == 0 || r.is_null(0, 0)) return std::nullopt;
-      return r.int64(0, 0);
-    });
-  }
-  std::int64_t run(std::string_view sql, std::initializer_list<DbParam> params) override {
-    return guard([&] { return exec(sql, params).affected(); });
-  }
-  std::vector<std::vector<std::string>> query_text(std::string_view sql,
-                                                   std::initializer_list<DbParam> params) override {
-    return guard([&] {
-      auto r = exec(sql, params);
-      std::vector<std::vector<std::string>> rows;
-      for (int i = 0; i < r.rows(); ++i) {
-        auto& row = rows.emplace_back();
-        for (int c = 0; c < r.columns(); ++c) row.push_back(r.is_null(i, c) ? "" : r.text(i, c));
-      }
-      return rows;
-    });
   }
   void begin(TxMode mode) override {
     guard([&] {
@@ -278,6 +266,7 @@ class MariaDb final : public Db {
   }
 
  private:
+  friend class ServerDb<MariaDb>;
   racelab::mariadb::Result exec(std::string_view sql, std::initializer_list<DbParam> params) {
     // exec_list quotes every value, and MariaDB would take a quoted number as a string: `LIMIT '20'`
     // is an error, `balance - '800'` a DOUBLE. So integers go into the text as literals (nothing to

@@ -158,6 +158,24 @@ std::string substitute(const std::string& sql, const Values& values) {
   return out;
 }
 
+// A driver's result (racelab::postgres::Result, racelab::mariadb::Result: the same accessors) as
+// an Answer.
+template <class Result>
+Answer answer_from(const Result& r) {
+  Answer a;
+  for (int c = 0; c < r.columns(); ++c) a.columns.push_back(r.column_name(c));
+  for (int i = 0; i < r.rows(); ++i) {
+    auto& row = a.rows.emplace_back();
+    auto& nulls = a.nulls.emplace_back();
+    for (int c = 0; c < r.columns(); ++c) {
+      nulls.push_back(r.is_null(i, c));
+      row.push_back(nulls.back() ? "NULL" : r.text(i, c));
+    }
+  }
+  if (a.columns.empty()) a.changed = r.affected();
+  return a;
+}
+
 // One session's connection, whichever the backend.
 class Conn {
  public:
@@ -263,7 +281,6 @@ class PostgresSession : public Conn {
   }
 
  private:
-  static Answer answer_of(const racelab::postgres::Result& r);
   static Answer answer_of(PGresult* r);
   // Until this session's statement is answered, letting the others run meanwhile; false when the
   // run is torn down first (the statement is then still in flight: Landed cancels it).
@@ -416,21 +433,6 @@ void PostgresSession::settle() {
   }
 }
 
-Answer PostgresSession::answer_of(const racelab::postgres::Result& r) {
-  Answer a;
-  for (int c = 0; c < r.columns(); ++c) a.columns.push_back(r.column_name(c));
-  for (int i = 0; i < r.rows(); ++i) {
-    auto& row = a.rows.emplace_back();
-    auto& nulls = a.nulls.emplace_back();
-    for (int c = 0; c < r.columns(); ++c) {
-      nulls.push_back(r.is_null(i, c));
-      row.push_back(nulls.back() ? "NULL" : r.text(i, c));
-    }
-  }
-  if (a.columns.empty()) a.changed = r.affected();
-  return a;
-}
-
 Answer PostgresSession::answer_of(PGresult* r) {
   Answer a;
   for (int c = 0; c < PQnfields(r); ++c) a.columns.push_back(PQfname(r, c));
@@ -470,7 +472,7 @@ bool PostgresSession::await() {
 }
 
 Answer PostgresSession::run(const std::string& sql) {
-  if (run_ == nullptr || !racelab::this_thread::simulated()) return answer_of(conn_.exec_list(sql, {}));
+  if (run_ == nullptr || !racelab::this_thread::simulated()) return answer_from(conn_.exec_list(sql, {}));
   racelab::Point(racelab::db::statement_point_name(sql)).hit();
   PGconn* c = conn_.handle();
   if (PQsendQuery(c, sql.c_str()) == 0)
@@ -528,18 +530,7 @@ class MariaDbSession : public Conn {
   Answer run(const std::string& sql) override {
     const auto r = conn_.exec_list(sql, {});
     waited_ = conn_.waited_for_lock();
-    Answer a;
-    for (int c = 0; c < r.columns(); ++c) a.columns.push_back(r.column_name(c));
-    for (int i = 0; i < r.rows(); ++i) {
-      auto& row = a.rows.emplace_back();
-      auto& nulls = a.nulls.emplace_back();
-      for (int c = 0; c < r.columns(); ++c) {
-        nulls.push_back(r.is_null(i, c));
-        row.push_back(nulls.back() ? "NULL" : r.text(i, c));
-      }
-    }
-    if (a.columns.empty()) a.changed = r.affected();
-    return a;
+    return answer_from(r);
   }
   void rollback() noexcept override {
     racelab::NoThrowScope in_rollback;
