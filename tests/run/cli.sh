@@ -42,6 +42,16 @@ run 2 "$racelab" run --points some -- ./lost_update
 contains "--points must be racy, sync or all-accesses, not 'some'"
 run 2 "$racelab" run --schedule 'not a schedule' -- ./lost_update
 contains "schedule"
+run 2 "$racelab" run --time 30x -- ./lost_update
+contains "--time '30x' is not a duration"
+run 2 "$racelab" run --time -1s -- ./lost_update
+contains "--time '-1s' is not a duration"
+run 2 "$racelab" run --strategy dfs:2 --time 30s -- ./lost_update
+contains "--time works with random and pct"
+run 1 "$racelab" run --time 30s --runs 500 -- ./lost_update
+contains "lost update on counter"
+run 1 "$racelab" run --time 500ms --runs 500 -- ./lost_update
+contains "lost update on counter"
 
 # --- racelab cc / c++ ---------------------------------------------------------------------------
 run 2 "$racelab" cc

@@ -4,12 +4,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -160,6 +163,38 @@ int compile(const std::string& verb, const std::vector<std::string>& args) {
   return rc;
 }
 
+namespace {
+
+// "30s", "500ms", "2m", "1h", or a bare number of seconds ("1.5"); nullopt for anything else.
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
+  std::size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (!(value >= 0) || text.empty() || !std::isdigit(static_cast<unsigned char>(text[0])))
+    return std::nullopt;
+  const std::string unit = text.substr(used);
+  double ms_per_unit = 0;
+  if (unit.empty() || unit == "s")
+    ms_per_unit = 1000;
+  else if (unit == "ms")
+    ms_per_unit = 1;
+  else if (unit == "m" || unit == "min")
+    ms_per_unit = 60'000;
+  else if (unit == "h")
+    ms_per_unit = 3'600'000;
+  else
+    return std::nullopt;
+  const double ms = value * ms_per_unit;
+  if (ms > 1e12) return std::nullopt;  // past 30 years: a typo
+  return std::chrono::milliseconds(static_cast<long long>(ms));
+}
+
+}  // namespace
+
 void add_run(CLI::App& app, std::function<int()>& run) {
   auto* sub = app.add_subcommand(
       "run",
@@ -170,15 +205,16 @@ void add_run(CLI::App& app, std::function<int()>& run) {
   auto races = std::make_shared<std::string>("report");
   auto points = std::make_shared<std::string>("racy");
   auto seed = std::make_shared<std::string>("0");
-  auto time = std::make_shared<double>(0);
+  auto time = std::make_shared<std::string>("0");
   auto stuck = std::make_shared<double>(10);
   auto no_pin = std::make_shared<bool>(false);
   sub->add_option("--strategy", *strategy, "random, pct:DEPTH or dfs:PREEMPTIONS")->capture_default_str();
   sub->add_option("--runs", opts->runs, "How many schedules at most")
       ->capture_default_str()
       ->check(CLI::Range(1, 100'000'000));
-  sub->add_option("--time", *time, "Stop after this many seconds (random and pct)")
-      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--time", *time,
+                  "Stop starting runs after this long: 30s, 500ms, 2m, 1h (a bare number is seconds; 0: no "
+                  "limit). random and pct only: a DFS is bounded by --runs and its preemption bound");
   sub->add_option("--seed", *seed, "Run i uses seed SEED + i")->capture_default_str();
   sub->add_option("--schedule", opts->schedule, "Replay this schedule (from a failure's replay line)");
   sub->add_option("--races", *races, "Data races: report (list them), fail (a race fails its run), ignore")
@@ -254,14 +290,26 @@ void add_run(CLI::App& app, std::function<int()>& run) {
         std::cerr << "racelab run: --seed '" << *seed << "' is not a number\n";
         return kExitUsage;
       }
-      opts->time = std::chrono::milliseconds(static_cast<long>(*time * 1000));
+      const auto budget = parse_duration(*time);
+      if (!budget) {
+        std::cerr << "racelab run: --time '" << *time
+                  << "' is not a duration: a number with ms, s, m or h after it (30s, 500ms, 2m; a bare "
+                     "number is seconds)\n";
+        return kExitUsage;
+      }
+      if (budget->count() > 0 && strategy->starts_with("dfs")) {
+        std::cerr << "racelab run: --time works with random and pct; a DFS explores its tree in order, "
+                     "bounded by --runs and its preemption bound (dfs:N)\n";
+        return kExitUsage;
+      }
+      opts->time = *budget;
       opts->stuck = std::chrono::milliseconds(static_cast<long>(*stuck * 1000));
       opts->pin_cpu = !*no_pin;
       opts->jobs = results->jobs;
       opts->runtime_library = runtime_library();
       auto shard = resolve_shard(results->shard);
       if (!shard) return kExitUsage;
-      if (shard->count > 1 && *time > 0) {
+      if (shard->count > 1 && budget->count() > 0) {
         std::cerr
             << "racelab run: --time and --shard do not go together (a shard's runs are fixed by --runs)\n";
         return kExitUsage;
