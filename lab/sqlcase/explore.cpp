@@ -2,8 +2,10 @@
 
 #include <libpq-fe.h>
 #include <poll.h>
+#include <sqlite3.h>
 #include <unistd.h>
 #ifdef RACELAB_LAB_MARIADB
+#include <mysql.h>
 #include <racelab/db/mariadb.hpp>
 #endif
 #include <racelab/db/postgres.hpp>
@@ -63,14 +65,6 @@ bool is_end(std::string_view sql) {
   const auto w = first_word(sql);
   return w == "COMMIT" || w == "ROLLBACK" || w == "END";
 }
-
-// What a statement returned: its rows (with the columns' names), or how many rows it changed.
-struct Answer {
-  std::vector<std::string> columns;
-  std::vector<std::vector<std::string>> rows;  // NULL shown as "NULL"
-  std::vector<std::vector<bool>> nulls;        // which of them are SQL NULL
-  std::int64_t changed = 0;
-};
 
 // "(2)", "2 rows: (alice, t), (bob, t)", "no rows", "1 row changed", "ok"; at most 5 rows shown.
 std::string describe(const std::string& sql, const Answer& a) {
@@ -181,6 +175,8 @@ class Conn {
  public:
   virtual ~Conn() = default;
   virtual Answer run(const std::string& sql) = 0;  // throws what the driver throws
+  // A query of the history recorder's: not a point, and never one that waits for a lock.
+  virtual Answer raw(const std::string& sql) = 0;
   virtual void rollback() noexcept = 0;
   // Whether the last statement waited for a lock while another session ran (PostgreSQL; SQLite's
   // lock waits happen inside the library, and the timeline does not mark them).
@@ -225,6 +221,29 @@ class SqliteSession : public Conn {
     }
   }
   void exec_script(const std::string& sql) { conn_.exec(sql); }
+  Answer raw(const std::string& sql) override {
+    sqlite3* db = conn_.handle();
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK)
+      throw racelab::sqlite::Error(sqlite3_errcode(db),
+                                   "history: " + std::string(sqlite3_errmsg(db)) + " in " + sql);
+    Answer a;
+    for (int c = 0; c < sqlite3_column_count(stmt); ++c) a.columns.push_back(sqlite3_column_name(stmt, c));
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      auto& row = a.rows.emplace_back();
+      auto& nulls = a.nulls.emplace_back();
+      for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
+        const auto* text = sqlite3_column_text(stmt, c);
+        nulls.push_back(text == nullptr);
+        row.push_back(text == nullptr ? "NULL" : reinterpret_cast<const char*>(text));
+      }
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE)
+      throw racelab::sqlite::Error(rc, "history: " + std::string(sqlite3_errmsg(db)) + " in " + sql);
+    return a;
+  }
 
  private:
   racelab::sqlite::Connection conn_;
@@ -265,6 +284,20 @@ class PostgresSession : public Conn {
     if (PQtransactionStatus(conn_.handle()) != PQTRANS_IDLE) conn_.run_script("ROLLBACK");
   }
   void script(const std::string& sql) { conn_.run_script(sql); }
+  Answer raw(const std::string& sql) override {
+    PGresult* r = PQexec(conn_.handle(), sql.c_str());
+    const auto status = PQresultStatus(r);
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+      std::string message = PQresultErrorMessage(r);
+      const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+      PQclear(r);
+      throw racelab::postgres::Error(state != nullptr ? state : "08006",
+                                     "history: " + message + " in " + sql);
+    }
+    auto a = answer_of(r);
+    PQclear(r);
+    return a;
+  }
   int pid() const { return PQbackendPID(conn_.handle()); }
   int socket() const { return PQsocket(conn_.handle()); }
   bool in_flight() const { return in_flight_; }
@@ -540,6 +573,32 @@ class MariaDbSession : public Conn {
     }
   }
   void script(const std::string& sql) { conn_.run_script(sql); }
+  Answer raw(const std::string& sql) override {
+    MYSQL* m = conn_.handle();
+    if (mysql_real_query(m, sql.data(), sql.size()) != 0)
+      throw racelab::mariadb::Error(mysql_errno(m), mysql_sqlstate(m),
+                                    "history: " + std::string(mysql_error(m)) + " in " + sql);
+    Answer a;
+    MYSQL_RES* r = mysql_store_result(m);
+    if (r == nullptr) {
+      a.changed = static_cast<std::int64_t>(mysql_affected_rows(m));
+      return a;
+    }
+    const unsigned n = mysql_num_fields(r);
+    const MYSQL_FIELD* fields = mysql_fetch_fields(r);
+    for (unsigned c = 0; c < n; ++c) a.columns.emplace_back(fields[c].name);
+    while (MYSQL_ROW row = mysql_fetch_row(r)) {
+      const unsigned long* lengths = mysql_fetch_lengths(r);
+      auto& out = a.rows.emplace_back();
+      auto& nulls = a.nulls.emplace_back();
+      for (unsigned c = 0; c < n; ++c) {
+        nulls.push_back(row[c] == nullptr);
+        out.push_back(row[c] == nullptr ? "NULL" : std::string(row[c], lengths[c]));
+      }
+    }
+    mysql_free_result(r);
+    return a;
+  }
   // Ready for the next run: a transaction a torn-down task left open is rolled back.
   void reset() {
     waited_ = false;
@@ -785,6 +844,7 @@ bool truthy(const std::string& v) {
 struct RunLog {
   std::vector<Step> steps;
   std::string check_value;
+  std::optional<racelab::HistoryReport> history;  // with --history, of a run that ran to its end
   std::string rejected;  // the first statement the database refused as SQL, in any run
   void case_error(const Statement& st, const std::string& session, const std::string& why) {
     if (rejected.empty())
@@ -792,13 +852,26 @@ struct RunLog {
   }
 };
 
-void run_case(racelab::Simulation& sim, const Case& c, Target& target, RunLog& log) {
+Query raw_of(Conn& conn) {
+  return [&conn](const std::string& sql) { return conn.raw(sql); };
+}
+
+// `setup` with what the recorder needs after it (MariaDB's triggers).
+std::vector<Statement> setup_for(const Case& c, const Recorder* recorder) {
+  auto setup = c.setup;
+  if (recorder != nullptr)
+    for (auto& sql : recorder->setup_sql()) setup.push_back({std::move(sql), 0, false});
+  return setup;
+}
+
+void run_case(racelab::Simulation& sim, const Case& c, Target& target, Recorder* recorder, RunLog& log) {
   const std::string rejected = std::move(log.rejected);
   log = {};
   log.rejected = rejected;
-  auto& setup = target.fresh(c.setup, c.sessions.size());
+  auto& setup = target.fresh(setup_for(c, recorder), c.sessions.size());
+  if (recorder != nullptr) recorder->start(raw_of(setup));
   for (std::size_t i = 0; i < c.sessions.size(); ++i) {
-    sim.spawn(c.sessions[i].name, [&c, &log, &target, i] {
+    sim.spawn(c.sessions[i].name, [&c, &log, &target, recorder, i] {
       const auto& session = c.sessions[i];
       auto& conn = target.session(i);
       struct Ended {
@@ -807,11 +880,27 @@ void run_case(racelab::Simulation& sim, const Case& c, Target& target, RunLog& l
       } ended{conn};
       bool in_tx = false;
       Values values;  // what \gset kept
+      // With --history: the session's transaction in the history, named T1, T1.2, … in turn.
+      racelab::History::Txn txn = 0;
+      bool open = false;  // txn is running
+      int txns = 0;
       for (const auto& st : session.statements) {
         Step step{session.name, st.sql, {}, false};
+        bool autocommit = false;  // a statement outside BEGIN … COMMIT: a transaction of its own
         try {
           step.sql = substitute(st.sql, values);
-          const Answer a = conn.run(step.sql);
+          Shape shape;
+          if (recorder != nullptr) {
+            shape = recorder->shape(step.sql);
+            if (!open && (is_begin(st.sql) || shape.kind != Shape::Kind::none)) {
+              ++txns;
+              txn = recorder->begin(txns == 1 ? session.name : session.name + "." + std::to_string(txns));
+              open = true;
+              autocommit = !is_begin(st.sql);
+            }
+          }
+          Answer a = conn.run(recorder != nullptr ? recorder->rewrite(step.sql, shape) : step.sql);
+          if (open) recorder->record(txn, shape, step.sql, a, raw_of(conn));
           step.result = describe(step.sql, a);
           if (st.gset) {
             if (a.rows.size() != 1)
@@ -849,7 +938,15 @@ void run_case(racelab::Simulation& sim, const Case& c, Target& target, RunLog& l
         log.steps.push_back(std::move(step));
         if (failed) {  // the application gives up on the request: its transaction goes
           if (in_tx) conn.rollback();
+          if (open) recorder->abort(txn);
           return;
+        }
+        if (open && (autocommit || is_end(st.sql))) {
+          if (first_word(st.sql) == "ROLLBACK")
+            recorder->abort(txn);
+          else
+            recorder->commit(txn);
+          open = false;
         }
         if (is_begin(st.sql)) in_tx = true;
         if (is_end(st.sql)) in_tx = false;
@@ -857,10 +954,19 @@ void run_case(racelab::Simulation& sim, const Case& c, Target& target, RunLog& l
     });
   }
   if (!sim.run().ok()) return;
-  if (!c.check) return;
-  const auto rows = setup.run(c.check->sql).rows;
-  log.check_value = rows.empty() || rows.front().empty() ? "no value" : rows.front().front();
-  RACELAB_ASSERT(truthy(log.check_value));
+  if (recorder != nullptr) log.history = recorder->finish(raw_of(setup));
+  if (c.check) {
+    const auto rows = setup.run(c.check->sql).rows;
+    log.check_value = rows.empty() || rows.front().empty() ? "no value" : rows.front().front();
+  }
+  if (log.history && !log.history->anomalies.empty()) {
+    std::string names;
+    for (const auto& a : log.history->anomalies)
+      names +=
+          (names.empty() ? "" : ", ") + a.name + " (" + std::string(racelab::anomaly_title(a.name)) + ")";
+    throw racelab::AssertionFailed("the history is not serializable: " + names);
+  }
+  if (c.check) RACELAB_ASSERT(truthy(log.check_value));
 }
 
 }  // namespace
@@ -868,11 +974,29 @@ void run_case(racelab::Simulation& sim, const Case& c, Target& target, RunLog& l
 Result explore(const Case& c, const Options& options) {
   Target target(options);
   // The setup once outside the search: SQL the server rejects is the case's error, not a failure.
+  std::unique_ptr<Recorder> recorder;
   try {
     auto& setup = target.fresh(c.setup, c.sessions.size());
     if (c.check) static_cast<void>(setup.run(c.check->sql));
+    if (options.history) recorder = std::make_unique<Recorder>(target.backend(), raw_of(setup));
   } catch (const std::exception& e) {
     throw RunError(c.source + ": the setup or check failed on " + target.backend() + ": " + e.what());
+  }
+  if (recorder) {  // every statement must be one the recorder can follow, before any run
+    for (const auto& session : c.sessions)
+      for (const auto& st : session.statements) try {
+          static_cast<void>(recorder->shape(st.sql));
+        } catch (const std::invalid_argument& e) {
+          throw RunError(c.source + ":" + std::to_string(st.line) + ": --history cannot follow '" + st.sql +
+                         "': " + e.what() + "; without --history the case's check still judges it");
+        }
+    try {
+      auto& setup = target.fresh(setup_for(c, recorder.get()), c.sessions.size());
+      recorder->start(raw_of(setup));
+    } catch (const std::exception& e) {
+      throw RunError(c.source + ": --history could not prepare the database on " + target.backend() + ": " +
+                     e.what());
+    }
   }
   RunLog log;
   racelab::ExploreOptions eo;
@@ -887,7 +1011,8 @@ Result explore(const Case& c, const Options& options) {
   result.backend = target.backend();
   result.level = target.level();
   result.settings = target.settings();
-  result.report = racelab::explore(eo, [&](racelab::Simulation& sim) { run_case(sim, c, target, log); });
+  result.report =
+      racelab::explore(eo, [&](racelab::Simulation& sim) { run_case(sim, c, target, recorder.get(), log); });
   if (!log.rejected.empty())
     throw RunError(c.source + ": the database rejects a statement (" + log.rejected +
                    "); the search would only explore the error");
@@ -896,10 +1021,11 @@ Result explore(const Case& c, const Options& options) {
     racelab::ExploreOptions replay = eo;
     replay.schedule = result.report.schedule();
     replay.minimize = false;
-    static_cast<void>(
-        racelab::explore(replay, [&](racelab::Simulation& sim) { run_case(sim, c, target, log); }));
+    static_cast<void>(racelab::explore(
+        replay, [&](racelab::Simulation& sim) { run_case(sim, c, target, recorder.get(), log); }));
     result.witness = log.steps;
     result.check_value = log.check_value;
+    result.history = log.history;
   }
   return result;
 }

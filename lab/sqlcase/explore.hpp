@@ -20,11 +20,13 @@
 #include <racelab/explore.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "sqlcase/case.hpp"
+#include "sqlcase/history.hpp"
 
 namespace lab::sqlcase {
 
@@ -40,6 +42,9 @@ struct Options {
   std::string schedule{};              // replay this one
   std::string schema = "racelab_sql";  // PostgreSQL: dropped and made again for each run
   bool verify = false;  // replay every passing run from its schedule too (ExploreOptions::verify)
+  // Record what each transaction read and wrote (sqlcase/history.hpp) and fail any run whose
+  // history is not serializable, with or without a check.
+  bool history = false;
 };
 
 // One statement as a session ran it, in the order the run did.
@@ -57,6 +62,7 @@ struct Result {
   racelab::Report report;
   std::vector<Step> witness;  // the failing interleaving, replayed from its minimal schedule
   std::string check_value;    // what the check returned in it
+  std::optional<racelab::HistoryReport> history;  // with Options::history: the witness's verdict
 };
 
 // A level the backend does not have, a database that cannot be opened, setup SQL the server rejects.

@@ -24,7 +24,7 @@ std::string replay_command(const SqlOptions& o, const lab::sqlcase::Result& r) {
   return "racelab sql " + shell_quote(o.file) + " --db " + shell_quote(o.run.db) + " --level " +
          shell_quote(r.level) + settings +
          (o.run.schema != lab::sqlcase::Options{}.schema ? " --schema " + o.run.schema : std::string()) +
-         " --schedule " + shell_quote(r.report.schedule());
+         (o.run.history ? " --history" : "") + " --schedule " + shell_quote(r.report.schedule());
 }
 
 void print_json(const SqlOptions& o, const lab::sqlcase::Case& c, const lab::sqlcase::Result& r) {
@@ -45,6 +45,20 @@ void print_json(const SqlOptions& o, const lab::sqlcase::Case& c, const lab::sql
       out["witness"].push_back(
           {{"session", s.session}, {"sql", s.sql}, {"result", s.result}, {"waited", s.waited}});
     out["replay"] = replay_command(o, r);
+    if (r.history) {
+      auto& h = out["history"] = {{"transactions", r.history->transactions},
+                                  {"committed", r.history->committed},
+                                  {"anomalies", nlohmann::json::array()}};
+      for (const auto& a : r.history->anomalies) {
+        nlohmann::json cycle = nlohmann::json::array();
+        for (const auto& e : a.cycle) cycle.push_back(e.text());
+        h["anomalies"].push_back({{"name", a.name},
+                                  {"title", racelab::anomaly_title(a.name)},
+                                  {"description", a.description},
+                                  {"transactions", a.transactions},
+                                  {"cycle", cycle}});
+      }
+    }
   }
   std::cout << out.dump() << '\n';
 }
@@ -85,10 +99,12 @@ int sql(SqlOptions o) {
   }
   std::cout << where << ": an interleaving breaks it (found after " << r.report.runs()
             << (r.report.runs() == 1 ? " interleaving)\n" : " interleavings)\n");
-  if (!r.check_value.empty())
-    std::cout << "check: " << c.check->sql << " -> " << r.check_value << "\n\n";
-  else
+  if (!r.check_value.empty()) std::cout << "check: " << c.check->sql << " -> " << r.check_value << '\n';
+  if (r.history)
+    std::cout << r.history->text() << '\n';
+  else if (r.check_value.empty())
     std::cout << r.report.outcome() << '\n';
+  std::cout << '\n';
   std::cout << lab::sqlcase::timeline(c, r.witness) << '\n'
             << "schedule: " << r.report.schedule() << '\n'
             << "replay:   " << replay_command(o, r) << '\n';
@@ -135,6 +151,9 @@ void add_sql(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--schedule", o->run.schedule, "Replay this schedule (as printed by a failing run)");
   cmd->add_flag("--verify", o->run.verify,
                 "Replay every interleaving from its schedule as well and report any that runs differently");
+  cmd->add_flag("--history", o->run.history,
+                "Record what each transaction read and wrote and fail any interleaving whose history is not "
+                "serializable, named by its anomaly (G1a, G1c, P4, G2, ...), with or without a check");
   cmd->add_option("--schema", o->run.schema,
                   "PostgreSQL: the schema each interleaving makes afresh (it is dropped); MariaDB: the "
                   "database")

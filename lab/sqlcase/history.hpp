@@ -1,0 +1,112 @@
+// lab/sqlcase/history.hpp — what a case's transactions read and wrote, as a racelab::History.
+//
+// `racelab sql --history` judges each interleaving by its history rather than (or as well as) by
+// the case's check: the Recorder follows every statement of a run and hands racelab::check() the
+// rows each transaction read and the versions it wrote, so an interleaving that is not
+// serializable fails, named by Adya's class (G1a, G1c, P4, G2, …), with no check written.
+//
+// How it sees what a statement did, without a parser for all of SQL (docs/sql.md, "--history"):
+// - A write (INSERT, UPDATE, DELETE, REPLACE on one table) reports the rows it wrote: PostgreSQL
+//   and SQLite run it with `RETURNING *` added; MariaDB, which has no UPDATE … RETURNING, has a
+//   trigger per table that appends each written row's key to a session variable, and the rows are
+//   read back by key.
+// - A read (SELECT … FROM one table, and the SELECT of an INSERT … SELECT) is followed, in the same
+//   scheduling step, by the same query with every column (SELECT * FROM …, its WHERE, ORDER BY,
+//   LIMIT and locking clause kept). No other session runs between the two, so it sees the rows the
+//   statement saw. Its WHERE is the predicate of a predicate read; whether a version the run wrote
+//   matches it is asked of the database after the run (the versions in a temporary table).
+// - Reads the recorder cannot see (a subquery in a WHERE, the WHERE of an UPDATE or DELETE) are
+//   left out: the checker may then miss an anomaly resting on them, but never invents one.
+// A row is (table, primary key); a table without a primary key has its whole row as the key.
+#pragma once
+
+#include <racelab/history.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace lab::sqlcase {
+
+// What a statement returned: its rows (with the columns' names), or how many rows it changed.
+struct Answer {
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::string>> rows;  // NULL shown as "NULL"
+  std::vector<std::vector<bool>> nulls;        // which of them are SQL NULL
+  std::int64_t changed = 0;
+};
+
+// A query that is not a scheduling point and does not wait for a lock (the recorder's own).
+using Query = std::function<Answer(const std::string& sql)>;
+
+struct TableInfo {
+  std::string name;
+  std::vector<std::string> columns;
+  std::vector<std::size_t> key;  // the primary key's columns; every column when it has none
+};
+
+// A statement as the recorder follows it.
+struct Shape {
+  enum class Kind { none, read, write } kind = Kind::none;
+  std::string table;       // as the catalog names it
+  std::string alias;       // the name its columns are qualified with (the table's, or its alias)
+  std::string shadow;      // read: the query with every column; write: unused
+  std::string where;       // read: the condition, empty for every row
+  bool predicate = false;  // read: its WHERE can be asked of a row alone (no subquery)
+  // An INSERT … SELECT also reads: the SELECT's shape.
+  std::shared_ptr<Shape> reads;
+};
+
+class Recorder {
+ public:
+  // The tables of the case's database (asked of the catalog through `query`, after the setup).
+  Recorder(std::string backend, const Query& query);
+
+  // SQL to run after the setup of every fresh database (MariaDB: the triggers).
+  std::vector<std::string> setup_sql() const;
+  // How the recorder follows `sql`; throws std::invalid_argument naming what it cannot follow.
+  Shape shape(const std::string& sql) const;
+  // The SQL to send for a statement of this shape (PostgreSQL, SQLite: writes with RETURNING *).
+  std::string rewrite(const std::string& sql, const Shape& shape) const;
+
+  // A new run: a new history, the initial rows of every table read through `query`.
+  void start(const Query& query);
+  racelab::History::Txn begin(const std::string& name) { return history_.begin(name); }
+  void commit(racelab::History::Txn txn) { history_.commit(txn); }
+  void abort(racelab::History::Txn txn) { history_.abort(txn); }
+  // After a statement of `shape` ran in `txn` and returned `answer` (a rewritten write's rows are
+  // taken out of it: it then says how many rows changed, as the statement as written would);
+  // `query` asks on the statement's own connection.
+  void record(racelab::History::Txn txn, const Shape& shape, const std::string& sql, Answer& answer,
+              const Query& query);
+  // The run's verdict: the predicates evaluated through `query` (the setup's connection), then
+  // racelab::check().
+  racelab::HistoryReport finish(const Query& query);
+  const racelab::History& history() const { return history_; }
+
+ private:
+  using Row = std::vector<std::optional<std::string>>;  // in the catalog's column order
+  struct Where {
+    std::string table, alias, condition;
+    std::shared_ptr<std::set<std::string>> matching;  // key '\x1f' value, filled by finish()
+  };
+  const TableInfo* table(const std::string& name) const;
+  Shape select_shape(const std::string& sql, std::size_t select_at) const;
+  // The key and value texts of `row` (whose columns are `columns`), and the row in catalog order.
+  std::pair<std::string, std::string> key_value(const TableInfo& t, const Row& row);
+  Row in_order(const TableInfo& t, const Answer& a, std::size_t i) const;
+  void read(racelab::History::Txn txn, const Shape& shape, const std::string& sql, const Query& query);
+
+  std::string backend_;
+  std::vector<TableInfo> tables_;
+  racelab::History history_;
+  std::vector<Where> wheres_;
+  std::map<std::string, std::map<std::string, Row>> versions_;  // table -> key '\x1f' value -> row
+};
+
+}  // namespace lab::sqlcase
