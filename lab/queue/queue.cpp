@@ -27,13 +27,35 @@ std::optional<std::int64_t> JobQueue::pick(const char* lock_clause) {
       std::string("SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1") + lock_clause, {});
 }
 
+// One statement claims the first pending job, so no two workers can claim the same one.
+// PostgreSQL and SQLite: UPDATE … RETURNING, a subquery picking the id (on PostgreSQL its snapshot
+// may name a job that another worker claims first: 0 rows, the caller looks again). MariaDB has no
+// UPDATE … RETURNING and refuses a subquery on the table it updates (1093), so its UPDATE picks the
+// row itself (ORDER BY id LIMIT 1) and hands the id to the connection's LAST_INSERT_ID(expr), which
+// the next statement on this connection reads back (MySQL's documented idiom). InnoDB's UPDATE
+// locks each row it reads and, after waiting for a lock, re-reads the row as its holder committed
+// it, so a job another worker claimed meanwhile no longer matches and the scan moves on. No row
+// changed: nothing was pending, and LAST_INSERT_ID() still holds an earlier claim, so it is not read.
+std::optional<std::int64_t> JobQueue::claim() {
+  if (db_.backend() != Backend::mariadb)
+    return db_.query_int64(
+        "UPDATE jobs SET status = 'taken' WHERE id = (SELECT id FROM jobs WHERE status = 'pending' ORDER "
+        "BY id LIMIT 1) AND status = 'pending' RETURNING id",
+        {});
+  if (db_.run("UPDATE jobs SET status = 'taken', id = LAST_INSERT_ID(id) WHERE status = 'pending' ORDER BY "
+              "id LIMIT 1",
+              {}) != 1)
+    return std::nullopt;
+  return db_.query_int64("SELECT LAST_INSERT_ID()", {});
+}
+
 void JobQueue::process(std::int64_t job, const std::string& worker) {
   db_.run("UPDATE jobs SET status = 'done', taken_by = ? WHERE id = ?", {worker, job});
   db_.run("INSERT INTO processed(job_id, worker) VALUES (?, ?)", {job, worker});
 }
 
 std::optional<std::int64_t> JobQueue::work_one(const std::string& worker, Strategy strategy) {
-  const bool pg = db_.backend() == Backend::postgres;
+  const bool server = db_.backend() != Backend::sqlite;  // PostgreSQL and MariaDB lock rows
   switch (strategy) {
     case Strategy::unsafe: {
       auto job = pick("");
@@ -53,7 +75,7 @@ std::optional<std::int64_t> JobQueue::work_one(const std::string& worker, Strate
       RACELAB_POINT("queue.after_pick");
       NoWait nowait(db_, strategy == Strategy::nowait);
       Tx tx(db_, TxMode::write);
-      auto job = pick(!pg                            ? ""
+      auto job = pick(!server                        ? ""
                       : strategy == Strategy::nowait ? " FOR UPDATE NOWAIT"
                                                      : " FOR UPDATE SKIP LOCKED");
       if (job) process(*job, worker);
@@ -76,11 +98,7 @@ std::optional<std::int64_t> JobQueue::work_one(const std::string& worker, Strate
     case Strategy::atomic: {
       RACELAB_POINT("queue.after_pick");
       Tx tx(db_, TxMode::read);
-      auto job = db_.query_int64(
-          "UPDATE jobs SET status = 'taken' WHERE id = (SELECT id FROM jobs WHERE status = 'pending' ORDER "
-          "BY id LIMIT 1)"
-          " AND status = 'pending' RETURNING id",
-          {});
+      auto job = claim();
       if (job) process(*job, worker);
       tx.commit();
       if (!job && db_.query_int64("SELECT count(*) FROM jobs WHERE status = 'pending'", {}).value() > 0)
