@@ -242,3 +242,93 @@ TEST(SqlCase, StatementsTheDatabaseRejectsAreTheCasesError) {
         << e.what();
   }
 }
+
+// The history recorder's view of a statement: the table, the predicate, the query it reads the rows
+// back with, and what it refuses to follow (a refusal is said before any run: SqlHistory in
+// tests/cli/sql_history.sh runs the recorder against the databases).
+namespace {
+lab::sqlcase::Recorder recorder_for(const std::string& backend) {
+  return lab::sqlcase::Recorder(backend, [](const std::string&) {  // the catalog: two tables
+    lab::sqlcase::Answer a;
+    a.columns = {"table", "column", "key"};
+    a.rows = {{"bookings", "room", "0"},
+              {"bookings", "night", "0"},
+              {"doctors", "name", "1"},
+              {"doctors", "on_call", "0"}};
+    a.nulls.assign(a.rows.size(), std::vector<bool>(3, false));
+    return a;
+  });
+}
+}  // namespace
+
+TEST(SqlHistory, ReadsAreOneTableWithTheirPredicate) {
+  using Kind = lab::sqlcase::Shape::Kind;
+  auto r = recorder_for("postgresql");
+  auto s = r.shape("SELECT count(*) AS n FROM doctors AS d WHERE d.on_call = 1 FOR UPDATE");
+  EXPECT_EQ(s.kind, Kind::read);
+  EXPECT_EQ(s.table, "doctors");
+  EXPECT_EQ(s.alias, "d");
+  EXPECT_EQ(s.where, "d.on_call = 1");
+  EXPECT_TRUE(s.predicate);
+  EXPECT_EQ(s.shadow, "SELECT * FROM doctors AS d WHERE d.on_call = 1 FOR UPDATE");
+  s = r.shape("SELECT name FROM Doctors WHERE on_call = 1 AND name <> 'it''s (x' ORDER BY name LIMIT 1");
+  EXPECT_EQ(s.table, "doctors");
+  EXPECT_EQ(s.where, "on_call = 1 AND name <> 'it''s (x'");
+  EXPECT_FALSE(s.predicate) << "a LIMIT returns some of the rows it matched";
+  s = r.shape("SELECT name FROM doctors WHERE name IN (SELECT night FROM bookings)");
+  EXPECT_FALSE(s.predicate) << "a subquery's rows are not the row's own";
+  s = r.shape("SELECT * FROM doctors");
+  EXPECT_EQ(s.where, "");
+  EXPECT_TRUE(s.predicate);
+  EXPECT_EQ(r.shape("SELECT 1").kind, Kind::none);
+  EXPECT_EQ(r.shape("BEGIN").kind, Kind::none);
+  EXPECT_EQ(r.shape("COMMIT").kind, Kind::none);
+}
+
+TEST(SqlHistory, WritesAreOneTableAndGetReturningWhereTheDatabaseHasIt) {
+  using Kind = lab::sqlcase::Shape::Kind;
+  auto pg = recorder_for("postgresql");
+  const std::string update = "UPDATE doctors SET on_call = 0 WHERE name = 'bob'";
+  auto s = pg.shape(update);
+  EXPECT_EQ(s.kind, Kind::write);
+  EXPECT_EQ(s.table, "doctors");
+  EXPECT_EQ(pg.rewrite(update, s), update + " RETURNING *");
+  EXPECT_EQ(pg.rewrite("SELECT * FROM doctors", pg.shape("SELECT * FROM doctors")), "SELECT * FROM doctors");
+  s = pg.shape("INSERT INTO bookings SELECT 101, '2026-12-24' WHERE 0 = 0");
+  EXPECT_EQ(s.table, "bookings");
+  EXPECT_EQ(s.reads, nullptr) << "a SELECT of no table reads nothing";
+  s = pg.shape("INSERT INTO bookings SELECT 1, name FROM doctors WHERE on_call = 1");
+  ASSERT_NE(s.reads, nullptr);
+  EXPECT_EQ(s.reads->table, "doctors");
+  EXPECT_EQ(s.reads->where, "on_call = 1");
+  auto maria = recorder_for("mariadb");
+  EXPECT_EQ(maria.rewrite(update, maria.shape(update)), update) << "MariaDB's triggers record the writes";
+  const auto triggers = maria.setup_sql();
+  ASSERT_EQ(triggers.size(), 6u);
+  EXPECT_NE(triggers[1].find("AFTER UPDATE ON `bookings`"), std::string::npos) << triggers[1];
+  EXPECT_TRUE(recorder_for("sqlite").setup_sql().empty());
+}
+
+TEST(SqlHistory, WhatItCannotFollowIsNamed) {
+  auto r = recorder_for("postgresql");
+  auto refuses = [&](const std::string& sql, const std::string& why) {
+    try {
+      static_cast<void>(r.shape(sql));
+      ADD_FAILURE() << "followed: " << sql;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << sql << ": " << e.what();
+    }
+  };
+  refuses("SELECT * FROM doctors, bookings", "more than one table");
+  refuses("SELECT * FROM doctors d JOIN bookings b ON true", "more than one table");
+  refuses("SELECT on_call, count(*) FROM doctors GROUP BY on_call", "GROUP");
+  refuses("SELECT 1 FROM doctors UNION SELECT 2 FROM bookings", "UNION");
+  refuses("WITH x AS (SELECT 1) SELECT * FROM x", "WITH");
+  refuses("SELECT * FROM nowhere", "'nowhere', which is not a table of the setup");
+  refuses("UPDATE doctors SET on_call = 0 FROM bookings", "through another table");
+  refuses("DELETE FROM doctors USING bookings", "through another table");
+  refuses("DELETE FROM doctors RETURNING name", "RETURNING");
+  refuses("INSERT INTO bookings SELECT * FROM bookings", "the table its SELECT reads");
+  refuses("SAVEPOINT a", "savepoints");
+  refuses("ROLLBACK TO SAVEPOINT a", "savepoints");
+}
