@@ -864,7 +864,8 @@ std::vector<Statement> setup_for(const Case& c, const Recorder* recorder) {
   return setup;
 }
 
-void run_case(racelab::Simulation& sim, const Case& c, Target& target, Recorder* recorder, RunLog& log) {
+void run_case(racelab::Simulation& sim, const Case& c, Target& target, Recorder* recorder, bool judge,
+              RunLog& log) {
   const std::string rejected = std::move(log.rejected);
   log = {};
   log.rejected = rejected;
@@ -959,7 +960,7 @@ void run_case(racelab::Simulation& sim, const Case& c, Target& target, Recorder*
     const auto rows = setup.run(c.check->sql).rows;
     log.check_value = rows.empty() || rows.front().empty() ? "no value" : rows.front().front();
   }
-  if (log.history && !log.history->anomalies.empty()) {
+  if (judge && log.history && !log.history->anomalies.empty()) {
     std::string names;
     for (const auto& a : log.history->anomalies)
       names +=
@@ -978,7 +979,8 @@ Result explore(const Case& c, const Options& options) {
   try {
     auto& setup = target.fresh(c.setup, c.sessions.size());
     if (c.check) static_cast<void>(setup.run(c.check->sql));
-    if (options.history) recorder = std::make_unique<Recorder>(target.backend(), raw_of(setup));
+    if (options.history != Options::History::off)
+      recorder = std::make_unique<Recorder>(target.backend(), raw_of(setup));
   } catch (const std::exception& e) {
     throw RunError(c.source + ": the setup or check failed on " + target.backend() + ": " + e.what());
   }
@@ -998,6 +1000,7 @@ Result explore(const Case& c, const Options& options) {
                      e.what());
     }
   }
+  const bool judge = options.history == Options::History::judge;
   RunLog log;
   racelab::ExploreOptions eo;
   eo.runs = options.runs;
@@ -1011,8 +1014,8 @@ Result explore(const Case& c, const Options& options) {
   result.backend = target.backend();
   result.level = target.level();
   result.settings = target.settings();
-  result.report =
-      racelab::explore(eo, [&](racelab::Simulation& sim) { run_case(sim, c, target, recorder.get(), log); });
+  result.report = racelab::explore(
+      eo, [&](racelab::Simulation& sim) { run_case(sim, c, target, recorder.get(), judge, log); });
   if (!log.rejected.empty())
     throw RunError(c.source + ": the database rejects a statement (" + log.rejected +
                    "); the search would only explore the error");
@@ -1022,7 +1025,7 @@ Result explore(const Case& c, const Options& options) {
     replay.schedule = result.report.schedule();
     replay.minimize = false;
     static_cast<void>(racelab::explore(
-        replay, [&](racelab::Simulation& sim) { run_case(sim, c, target, recorder.get(), log); }));
+        replay, [&](racelab::Simulation& sim) { run_case(sim, c, target, recorder.get(), judge, log); }));
     result.witness = log.steps;
     result.check_value = log.check_value;
     result.history = log.history;

@@ -42,9 +42,11 @@ struct Options {
   std::string schedule{};              // replay this one
   std::string schema = "racelab_sql";  // PostgreSQL: dropped and made again for each run
   bool verify = false;  // replay every passing run from its schedule too (ExploreOptions::verify)
-  // Record what each transaction read and wrote (sqlcase/history.hpp) and fail any run whose
-  // history is not serializable, with or without a check.
-  bool history = false;
+  // Record what each transaction read and wrote (sqlcase/history.hpp). `judge`: any run whose
+  // history is not serializable fails, with or without a check. `describe`: runs fail by the check
+  // alone, and the witness's history says which anomaly it is (racelab isolation --history).
+  enum class History { off, judge, describe };
+  History history = History::off;
 };
 
 // One statement as a session ran it, in the order the run did.

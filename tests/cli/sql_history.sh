@@ -6,7 +6,8 @@
 # MariaDB and SQLite alike (the recorder invents nothing). It also finds what a case's check does
 # not look for (circular_flow's check counts only G1c; read committed lets a write skew through),
 # and judges a case with no check at all. A witness replays with the same verdict, and a
-# statement the recorder cannot follow is an exit 2 naming it.
+# statement the recorder cannot follow is an exit 2 naming it. `racelab isolation --history` names
+# each witness by its history, and the name agrees with the case's.
 . "$(dirname "$0")/lib.sh"
 cli=$1
 cases=$2
@@ -74,6 +75,18 @@ for c in aborted_read lost_update write_skew double_booking; do
   run 0 "$cli" sql "$cases/$c.sql" --db "$maria" --schema cli_history --level serializable --history
   contains "breaks it (all explored)"
 done
+
+# The matrix with --history: each cell still decided by its case's check, and each witness named
+# by the checker from its reads and writes — the same class as the case is about.
+run 0 "$cli" isolation --db "$pg" --schema cli_history --level 'read committed' --anomaly P4 \
+  --anomaly G-single --anomaly PMP --anomaly G2-item --anomaly G2 --anomaly G1c --history --json
+for a in P4 G-single PMP G2-item G2; do
+  printf '%s\n' "$out" | grep -F "\"anomaly\":\"$a\"" | grep -F '"result":"occurs"' |
+    grep -qF "\"history\":[\"$a\"]" || fail "the $a witness is not named $a by its history:
+$out"
+done
+printf '%s\n' "$out" | grep -F '"anomaly":"G1c"' | grep -F '"result":"prevented"' | grep -qF '"history":null' ||
+  fail "G1c at read committed should be prevented by its check: $out"
 
 # What the recorder cannot follow is said before any run, and the case still runs without it.
 cat > "$dir/join.sql" <<'SQL'

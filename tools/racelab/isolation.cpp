@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@ struct IsolationOptions {
   std::vector<std::string> anomalies;
   int runs = 100'000;
   bool json = false;
+  bool history = false;  // name each witness's anomaly from its history too
   std::string print_case;
 };
 
@@ -45,6 +47,7 @@ struct Cell {
   std::string witness;  // the failing schedule
   std::string timeline;
   std::string file;
+  std::optional<racelab::HistoryReport> history;  // the witness's, with --history
 };
 
 int isolation(const IsolationOptions& o) {
@@ -94,18 +97,24 @@ int isolation(const IsolationOptions& o) {
     for (const auto& [file, c] : cases) {
       lab::sqlcase::Result r;
       try {
-        r = lab::sqlcase::explore(
-            c, {.db = o.db, .level = level, .settings = o.settings, .runs = o.runs, .schema = o.schema});
+        r = lab::sqlcase::explore(c, {.db = o.db,
+                                      .level = level,
+                                      .settings = o.settings,
+                                      .runs = o.runs,
+                                      .schema = o.schema,
+                                      .history = o.history ? lab::sqlcase::Options::History::describe
+                                                           : lab::sqlcase::Options::History::off});
       } catch (const std::exception& e) {
         std::cerr << "racelab isolation: " << e.what() << '\n';
         return kExitUsage;
       }
       backend = r.backend;
-      Cell cell{c.anomaly, r.level, "prevented", r.report.runs(), {}, {}, file};
+      Cell cell{c.anomaly, r.level, "prevented", r.report.runs(), {}, {}, file, std::nullopt};
       if (r.report.failed()) {
         cell.result = "occurs";
         cell.witness = r.report.schedule();
         cell.timeline = lab::sqlcase::timeline(c, r.witness);
+        cell.history = r.history;
       } else if (!r.report.complete()) {
         cell.result = "incomplete";
       }
@@ -122,6 +131,12 @@ int isolation(const IsolationOptions& o) {
                                {"result", cell.result},  {"schedules", cell.schedules},
                                {"case", cell.file}};
         line["witness"] = cell.witness.empty() ? nlohmann::json(nullptr) : nlohmann::json(cell.witness);
+        if (o.history) {  // what the checker calls the witness, by its reads and writes
+          nlohmann::json names = nlohmann::json::array();
+          if (cell.history)
+            for (const auto& a : cell.history->anomalies) names.push_back(a.name);
+          line["history"] = cell.witness.empty() ? nlohmann::json(nullptr) : names;
+        }
         std::cout << line.dump() << std::endl;
       }
       cells.push_back(std::move(cell));
@@ -168,6 +183,7 @@ int isolation(const IsolationOptions& o) {
   for (const auto& cell : cells) {
     if (cell.result != "occurs") continue;
     std::cout << "\n" << cell.anomaly << " at " << cell.level << " (" << cell.file << "):\n" << cell.timeline;
+    if (cell.history) std::cout << "  " << cell.history->text() << '\n';
     std::cout << "  replay: racelab isolation --print-case " << cell.file << " > " << cell.file
               << " && racelab sql " << cell.file << " --db " << shell_quote(o.db) << " --level "
               << shell_quote(cell.level);
@@ -208,6 +224,10 @@ void add_isolation(CLI::App& app, std::function<int()>& run) {
       ->capture_default_str();
   cmd->add_option("--print-case", o->print_case,
                   "Print a shipped case file (e.g. lost_update.sql), to run or edit with racelab sql");
+  cmd->add_flag("--history", o->history,
+                "Record each run's reads and writes and name each witness's anomaly by the history "
+                "checker as well (JSON: history, the names it found); the cells are still decided by "
+                "the cases' checks");
   cmd->add_flag(
       "--json", o->json,
       "One JSON object per line, per cell: backend, level, anomaly, result, schedules, witness, case");

@@ -24,7 +24,8 @@ std::string replay_command(const SqlOptions& o, const lab::sqlcase::Result& r) {
   return "racelab sql " + shell_quote(o.file) + " --db " + shell_quote(o.run.db) + " --level " +
          shell_quote(r.level) + settings +
          (o.run.schema != lab::sqlcase::Options{}.schema ? " --schema " + o.run.schema : std::string()) +
-         (o.run.history ? " --history" : "") + " --schedule " + shell_quote(r.report.schedule());
+         (o.run.history != lab::sqlcase::Options::History::off ? " --history" : "") + " --schedule " +
+         shell_quote(r.report.schedule());
 }
 
 void print_json(const SqlOptions& o, const lab::sqlcase::Case& c, const lab::sqlcase::Result& r) {
@@ -151,9 +152,10 @@ void add_sql(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--schedule", o->run.schedule, "Replay this schedule (as printed by a failing run)");
   cmd->add_flag("--verify", o->run.verify,
                 "Replay every interleaving from its schedule as well and report any that runs differently");
-  cmd->add_flag("--history", o->run.history,
-                "Record what each transaction read and wrote and fail any interleaving whose history is not "
-                "serializable, named by its anomaly (G1a, G1c, P4, G2, ...), with or without a check");
+  cmd->add_flag_callback(
+      "--history", [o] { o->run.history = lab::sqlcase::Options::History::judge; },
+      "Record what each transaction read and wrote and fail any interleaving whose history is not "
+      "serializable, named by its anomaly (G1a, G1c, P4, G2, ...), with or without a check");
   cmd->add_option("--schema", o->run.schema,
                   "PostgreSQL: the schema each interleaving makes afresh (it is dropped); MariaDB: the "
                   "database")
