@@ -602,7 +602,7 @@ class MariaDbSession : public Conn {
   // Ready for the next run: a transaction a torn-down task left open is rolled back.
   void reset() {
     waited_ = false;
-    conn_.run_script("ROLLBACK");
+    conn_.run_script("ROLLBACK; SET @racelab_w = NULL");
   }
 
  private:
@@ -688,6 +688,8 @@ class Target {
       std::error_code ec;
       for (const char* suffix : {"", "-wal", "-shm", "-journal"}) fs::remove(path + suffix, ec);
       auto s = std::make_unique<SqliteSession>(path, wal_, false);
+      // The settings apply to the setup's connection too: it reads what --history and the check see.
+      if (!settings_.empty()) s->exec_script(setting_sql("PRAGMA "));
       for (const auto& st : setup) s->exec_script(st.sql);
       setup_ = std::move(s);
       for (std::size_t i = 0; i < n; ++i) {
@@ -704,6 +706,7 @@ class Target {
       pg_run_ = std::make_unique<PgRun>(conninfo_);
       auto s = std::make_unique<PostgresSession>(conninfo_, nullptr);
       s->script("SET client_min_messages = error");
+      if (!settings_.empty()) s->script(setting_sql("SET "));
       setup_ = std::move(s);
     }
     while (sessions_.size() < n) {
@@ -743,7 +746,11 @@ class Target {
   // MariaDB: the database Options::schema made again (a schema is a database there), the same
   // connections as the last run, each with the level as its session's default.
   Conn& fresh_mariadb(const std::vector<Statement>& setup, std::size_t n) {
-    if (!setup_) setup_ = std::make_unique<MariaDbSession>(url_);
+    if (!setup_) {
+      auto s = std::make_unique<MariaDbSession>(url_);
+      if (!settings_.empty()) s->script(setting_sql("SET SESSION "));
+      setup_ = std::move(s);
+    }
     while (sessions_.size() < n) {
       auto s = std::make_unique<MariaDbSession>(url_);
       // innodb_lock_wait_timeout ends a wait on something outside the case, max_statement_time a
@@ -845,7 +852,9 @@ struct RunLog {
   std::vector<Step> steps;
   std::string check_value;
   std::optional<racelab::HistoryReport> history;  // with --history, of a run that ran to its end
-  std::string rejected;  // the first statement the database refused as SQL, in any run
+  std::string rejected;      // the first statement the database refused as SQL, in any run
+  std::string unrecorded;    // the first failure of --history's recorder, in any run
+  std::size_t left_out = 0;  // reads --history left out of this run's history (Recorder::left_out)
   void case_error(const Statement& st, const std::string& session, const std::string& why) {
     if (rejected.empty())
       rejected = "line " + std::to_string(st.line) + ", session " + session + ": '" + st.sql + "': " + why;
@@ -866,11 +875,17 @@ std::vector<Statement> setup_for(const Case& c, const Recorder* recorder) {
 
 void run_case(racelab::Simulation& sim, const Case& c, Target& target, Recorder* recorder, bool judge,
               RunLog& log) {
-  const std::string rejected = std::move(log.rejected);
+  std::string rejected = std::move(log.rejected), unrecorded = std::move(log.unrecorded);
   log = {};
-  log.rejected = rejected;
+  log.rejected = std::move(rejected);
+  log.unrecorded = std::move(unrecorded);
   auto& setup = target.fresh(setup_for(c, recorder), c.sessions.size());
-  if (recorder != nullptr) recorder->start(raw_of(setup));
+  if (recorder != nullptr) try {
+      recorder->start(raw_of(setup));
+    } catch (const std::exception& e) {
+      if (log.unrecorded.empty()) log.unrecorded = std::string("reading the initial rows: ") + e.what();
+      return;
+    }
   for (std::size_t i = 0; i < c.sessions.size(); ++i) {
     sim.spawn(c.sessions[i].name, [&c, &log, &target, recorder, i] {
       const auto& session = c.sessions[i];
@@ -900,6 +915,9 @@ void run_case(racelab::Simulation& sim, const Case& c, Target& target, Recorder*
               autocommit = !is_begin(st.sql);
             }
           }
+          if (recorder != nullptr)
+            if (const auto before = recorder->before(shape); !before.empty())
+              static_cast<void>(conn.raw(before));
           Answer a = conn.run(recorder != nullptr ? recorder->rewrite(step.sql, shape) : step.sql);
           if (open) recorder->record(txn, shape, step.sql, a, raw_of(conn));
           step.result = describe(step.sql, a);
@@ -914,6 +932,9 @@ void run_case(racelab::Simulation& sim, const Case& c, Target& target, Recorder*
           }
         } catch (const racelab::InjectedCrash&) {
           throw;
+        } catch (const RecordError& e) {
+          if (log.unrecorded.empty()) log.unrecorded = e.what();
+          step.result = std::string("error: ") + e.what();
         } catch (const Unbound& e) {
           log.case_error(st, session.name, e.what());
           step.result = std::string("error: ") + e.what();
@@ -955,7 +976,15 @@ void run_case(racelab::Simulation& sim, const Case& c, Target& target, Recorder*
     });
   }
   if (!sim.run().ok()) return;
-  if (recorder != nullptr) log.history = recorder->finish(raw_of(setup));
+  if (recorder != nullptr) {
+    try {
+      log.history = recorder->finish(raw_of(setup));
+      log.left_out = recorder->left_out();
+    } catch (const RecordError& e) {
+      if (log.unrecorded.empty()) log.unrecorded = e.what();
+      return;
+    }
+  }
   if (c.check) {
     const auto rows = setup.run(c.check->sql).rows;
     log.check_value = rows.empty() || rows.front().empty() ? "no value" : rows.front().front();
@@ -976,11 +1005,17 @@ Result explore(const Case& c, const Options& options) {
   Target target(options);
   // The setup once outside the search: SQL the server rejects is the case's error, not a failure.
   std::unique_ptr<Recorder> recorder;
+  try {  // the connections, the level and the --set settings, with no setup yet
+    static_cast<void>(target.fresh({}, c.sessions.size()));
+  } catch (const std::exception& e) {
+    throw RunError(c.source + ": cannot open the sessions on " + target.backend() +
+                   " (the connection, the level or a --set setting): " + e.what());
+  }
   try {
     auto& setup = target.fresh(c.setup, c.sessions.size());
     if (c.check) static_cast<void>(setup.run(c.check->sql));
     if (options.history != Options::History::off)
-      recorder = std::make_unique<Recorder>(target.backend(), raw_of(setup));
+      recorder = std::make_unique<Recorder>(target.backend(), target.level(), raw_of(setup));
   } catch (const std::exception& e) {
     throw RunError(c.source + ": the setup or check failed on " + target.backend() + ": " + e.what());
   }
@@ -1016,6 +1051,9 @@ Result explore(const Case& c, const Options& options) {
   result.settings = target.settings();
   result.report = racelab::explore(
       eo, [&](racelab::Simulation& sim) { run_case(sim, c, target, recorder.get(), judge, log); });
+  if (!log.unrecorded.empty())
+    throw RunError(c.source + ": --history could not follow a run: " + log.unrecorded +
+                   "; without --history the case's check still judges it");
   if (!log.rejected.empty())
     throw RunError(c.source + ": the database rejects a statement (" + log.rejected +
                    "); the search would only explore the error");
@@ -1029,6 +1067,7 @@ Result explore(const Case& c, const Options& options) {
     result.witness = log.steps;
     result.check_value = log.check_value;
     result.history = log.history;
+    result.left_out = log.left_out;
   }
   return result;
 }

@@ -65,6 +65,7 @@ struct Result {
   std::vector<Step> witness;  // the failing interleaving, replayed from its minimal schedule
   std::string check_value;    // what the check returned in it
   std::optional<racelab::HistoryReport> history;  // with Options::history: the witness's verdict
+  std::size_t left_out = 0;  // reads of the witness its history left out (Recorder::left_out)
 };
 
 // A level the backend does not have, a database that cannot be opened, setup SQL the server rejects.

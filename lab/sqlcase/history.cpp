@@ -28,13 +28,18 @@ struct Word {
   int depth = 0;
 };
 
-std::vector<Word> words_of(std::string_view sql) {
+// `backslash`: a backslash escapes the next character in a string (MariaDB's default).
+std::vector<Word> words_of(std::string_view sql, bool backslash) {
   std::vector<Word> out;
   int depth = 0;
   for (std::size_t i = 0; i < sql.size();) {
     const char c = sql[i];
     if (c == '\'') {  // a string: skipped ('' inside it is a quote)
       for (++i; i < sql.size(); ++i) {
+        if (backslash && sql[i] == '\\') {
+          ++i;
+          continue;
+        }
         if (sql[i] != '\'') continue;
         if (i + 1 < sql.size() && sql[i + 1] == '\'') {
           ++i;
@@ -53,8 +58,10 @@ std::vector<Word> words_of(std::string_view sql) {
       i = close == std::string_view::npos ? sql.size() : close + 2;
     } else if (c == '(') {
       ++depth, ++i;
-    } else if (c == ')') {
-      --depth, ++i;
+    } else if (c == ')') {  // a word at the depth it goes back to, so a SELECT can find its end
+      --depth;
+      out.push_back({")", i, i + 1, depth});
+      ++i;
     } else if (word_char(c)) {
       const auto start = i;
       while (i < sql.size() && (word_char(sql[i]) || sql[i] == '.')) ++i;
@@ -96,10 +103,15 @@ std::optional<std::string> unquote(std::string_view q) {
   return out;
 }
 
-std::string sql_literal(const std::optional<std::string>& v) {
+// `backslash`: the server reads a backslash in a string as an escape (MariaDB's default).
+std::string sql_literal(const std::optional<std::string>& v, bool backslash) {
   if (!v) return "NULL";
   std::string out = "'";
-  for (char c : *v) out += c == '\'' ? std::string("''") : std::string(1, c);
+  for (char c : *v) {
+    if (c == '\'') out += '\'';
+    if (c == '\\' && backslash) out += '\\';
+    out += c;
+  }
   return out + "'";
 }
 
@@ -120,7 +132,8 @@ const std::string& column(const Answer& a, std::size_t row, std::size_t col) {
 
 }  // namespace
 
-Recorder::Recorder(std::string backend, const Query& query) : backend_(std::move(backend)) {
+Recorder::Recorder(std::string backend, std::string level, const Query& query)
+    : backend_(std::move(backend)), level_(std::move(level)) {
   Answer a;
   if (backend_ == "sqlite")
     a = query(
@@ -191,24 +204,41 @@ std::vector<std::string> Recorder::setup_sql() const {
   return out;
 }
 
-Shape Recorder::select_shape(const std::string& sql, std::size_t select_at) const {
-  const auto words = words_of(std::string_view(sql).substr(select_at));
+Shape Recorder::select_shape(const std::string& sql, std::size_t select_at, bool in_insert) const {
+  const bool maria = backend_ == "mariadb";
+  const auto words = words_of(std::string_view(sql).substr(select_at), maria);
   Shape s;
   const int depth = words.empty() ? 0 : words.front().depth;
-  std::size_t from = 0;
-  bool rows_only = false;  // a subquery or a LIMIT: its WHERE alone does not say what it saw
-  for (std::size_t i = 1; i < words.size(); ++i) {
+  // The SELECT ends at a parenthesis that closes around it, or (in an INSERT) at its ON CONFLICT,
+  // ON DUPLICATE KEY or RETURNING.
+  std::size_t last = words.size();
+  for (std::size_t i = 1; i < words.size() && last == words.size(); ++i)
+    if ((words[i].text == ")" && words[i].depth < depth) ||
+        (in_insert && words[i].depth == depth && is_any(words[i].text, {"ON", "RETURNING"})))
+      last = i;
+  const std::size_t stop = last < words.size() ? select_at + words[last].at : sql.size();
+  std::size_t from = 0, where = 0, order = 0, limit = 0, lock = 0;  // word indexes, 0: none
+  bool rows_only = false;  // a subquery, a LIMIT, SKIP LOCKED: its WHERE alone does not say what it saw
+  for (std::size_t i = 1; i < last; ++i) {
     const auto& w = words[i];
     if (w.depth > depth && w.text == "SELECT") rows_only = true;
     if (w.depth != depth) continue;
-    if (from == 0 && w.text == "FROM") from = i;
-    // Rows it matched and did not return: its WHERE does not describe what it saw.
-    if (is_any(w.text, {"LIMIT", "OFFSET", "FETCH", "SKIP"})) rows_only = true;
     if (is_any(w.text, {"UNION", "INTERSECT", "EXCEPT", "GROUP", "HAVING", "WINDOW"}))
       throw std::invalid_argument("it reads through " + w.text +
                                   " (the history follows a read of one table)");
+    if (from == 0) {
+      if (w.text == "FROM") from = i;
+      continue;
+    }
+    if (w.text == "," || is_any(w.text, {"JOIN", "CROSS", "NATURAL"}))
+      throw std::invalid_argument("it reads more than one table (the history follows a read of one table)");
+    if (w.text == "WHERE" && where == 0) where = i;
+    if (w.text == "ORDER" && order == 0) order = i;
+    if (is_any(w.text, {"LIMIT", "OFFSET", "FETCH"}) && limit == 0) limit = i, rows_only = true;
+    if (is_any(w.text, {"FOR", "LOCK"}) && lock == 0) lock = i;
+    if (w.text == "SKIP") rows_only = true;
   }
-  if (from == 0 || from + 1 >= words.size()) return s;  // no table read: SELECT 1
+  if (from == 0 || from + 1 >= last) return s;  // no table read: SELECT 1
   const auto& name = words[from + 1];
   s.kind = Shape::Kind::read;
   s.table = identifier(name.text);
@@ -218,59 +248,61 @@ Shape Recorder::select_shape(const std::string& sql, std::size_t select_at) cons
   s.table = t->name;
   s.alias = t->name;
   std::size_t next = from + 2;
-  if (next < words.size() && words[next].depth == depth && words[next].text == "AS") ++next;
-  if (next < words.size() && words[next].depth == depth &&
+  if (next < last && words[next].depth == depth && words[next].text == "AS") ++next;
+  if (next < last && words[next].depth == depth &&
       !is_any(words[next].text, {"WHERE", "ORDER", "LIMIT", "FOR", "LOCK", "OFFSET", "FETCH", ";"})) {
-    if (words[next].text == "," ||
-        is_any(words[next].text, {"JOIN", "INNER", "LEFT", "RIGHT", "FULL", "CROSS", "NATURAL"}))
+    if (is_any(words[next].text, {"INNER", "LEFT", "RIGHT", "FULL"}))
       throw std::invalid_argument("it reads more than one table (the history follows a read of one table)");
     s.alias = identifier(words[next].text);
-    ++next;
   }
-  for (std::size_t i = next; i < words.size(); ++i)
-    if (words[i].depth == depth &&
-        (words[i].text == "," || is_any(words[i].text, {"JOIN", "CROSS", "NATURAL"})))
-      throw std::invalid_argument("it reads more than one table (the history follows a read of one table)");
-  const std::size_t body = select_at + name.at;  // from the table on, in `sql`
-  std::size_t stop = sql.size();                 // the end of this SELECT (a closing parenthesis)
-  for (int d = 0, i = static_cast<int>(body); i < static_cast<int>(sql.size()); ++i) {
-    if (sql[static_cast<std::size_t>(i)] == '(') ++d;
-    if (sql[static_cast<std::size_t>(i)] == ')' && d-- == 0) {
-      stop = static_cast<std::size_t>(i);
-      break;
-    }
-  }
-  s.shadow = "SELECT * FROM " + sql.substr(body, stop - body);
-  for (std::size_t i = from + 2; i < words.size(); ++i) {
-    if (words[i].depth != depth || words[i].text != "WHERE") continue;
+  // The text from word i to the next clause that starts at one of `ends` (or the SELECT's end).
+  auto at = [&](std::size_t i) { return i == 0 ? stop : select_at + words[i].at; };
+  auto upto = [&](std::size_t begin, std::initializer_list<std::size_t> ends) {
     std::size_t end = stop;
-    for (std::size_t j = i + 1; j < words.size(); ++j)
-      if (words[j].depth == depth &&
-          is_any(words[j].text, {"ORDER", "LIMIT", "FOR", "LOCK", "OFFSET", "FETCH"})) {
-        end = select_at + words[j].at;
-        break;
-      }
-    const std::size_t cond = select_at + words[i].end;
-    s.where = sql.substr(cond, std::min(end, stop) - cond);
-    while (!s.where.empty() && std::isspace(static_cast<unsigned char>(s.where.back()))) s.where.pop_back();
-    while (!s.where.empty() && std::isspace(static_cast<unsigned char>(s.where.front()))) s.where.erase(0, 1);
-    break;
-  }
+    for (auto e : ends)
+      if (e != 0 && at(e) > begin) end = std::min(end, at(e));
+    std::string text = sql.substr(begin, end - begin);
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.erase(0, 1);
+    return text;
+  };
+  if (where != 0) s.where = upto(select_at + words[where].end, {order, limit, lock});
+  // SELECT * FROM the table, its alias and WHERE; ORDER BY only with a LIMIT (which it decides;
+  // alone it may name the select list's aliases); the locking clause where the database needs it
+  // to read what the statement read: MariaDB's locking reads see the newest version, not the
+  // snapshot. PostgreSQL's see the version the snapshot would at read committed, or fail at the
+  // stronger levels, so a plain read suffices there, except for SKIP LOCKED (which rows it skips).
+  s.shadow = "SELECT * FROM " + upto(select_at + name.at, {order, limit, lock});
+  if (limit != 0) s.shadow += " " + (order != 0 ? upto(at(order), {lock}) : upto(at(limit), {lock}));
+  const std::string locking = lock != 0 ? upto(at(lock), {}) : std::string();
+  if (maria && !locking.empty())
+    s.shadow += " " + locking;
+  else if (maria && in_insert && (level_ == "repeatable read" || level_ == "serializable"))
+    s.shadow += " LOCK IN SHARE MODE";  // InnoDB's INSERT … SELECT reads with shared locks there
+  else if (!maria && upper(locking).find("SKIP") != std::string::npos)
+    s.shadow += " " + locking;
+  // A MariaDB shadow that would wait for a lock after all (its plan locks rows the statement's did
+  // not) gives up in a second rather than holding up the search.
+  if (maria) s.shadow = "SET STATEMENT innodb_lock_wait_timeout = 1 FOR " + s.shadow;
   s.predicate = !rows_only;
   return s;
 }
 
 Shape Recorder::shape(const std::string& sql) const {
-  const auto words = words_of(sql);
+  const auto words = words_of(sql, backend_ == "mariadb");
   if (words.empty()) return {};
   const auto& first = words.front().text;
   if (is_any(first, {"SAVEPOINT", "RELEASE"}) ||
       (first == "ROLLBACK" && words.size() > 1 && is_any(words[1].text, {"TO"})))
     throw std::invalid_argument("the history does not follow savepoints");
-  if (first == "SELECT" || first == "WITH") {
-    if (first == "WITH")
-      throw std::invalid_argument("it reads through WITH (the history follows a read of one table)");
-    return select_shape(sql, 0);
+  if (is_any(first, {"WITH", "MERGE", "TRUNCATE", "CALL", "DO", "COPY", "LOAD", "EXECUTE", "EXEC", "HANDLER",
+                     "UPSERT", "PERFORM"}))
+    throw std::invalid_argument("it is " + first + ", whose reads and writes the history cannot see");
+  if (first == "SELECT") {
+    for (const auto& w : words)
+      if (w.depth == 0 && w.text == "INTO")
+        throw std::invalid_argument("it is SELECT … INTO, whose writes the history cannot see");
+    return select_shape(sql, 0, false);
   }
   if (!is_any(first, {"INSERT", "UPDATE", "DELETE", "REPLACE"})) return {};
   std::size_t name = 1;
@@ -280,27 +312,29 @@ Shape Recorder::shape(const std::string& sql) const {
   if (name >= words.size()) return {};
   Shape s;
   s.kind = Shape::Kind::write;
+  s.deletes = first == "DELETE";
   s.table = identifier(words[name].text);
   const TableInfo* t = table(s.table);
   if (t == nullptr)
     throw std::invalid_argument("it writes '" + s.table + "', which is not a table of the setup");
   s.table = t->name;
+  bool set = false;  // an UPDATE's SET has begun
   for (std::size_t i = name + 1; i < words.size(); ++i) {
     const auto& w = words[i];
     if (w.depth != 0) continue;
+    if (w.text == "SET") set = true;
     if (w.text == "RETURNING" && backend_ != "mariadb")
       throw std::invalid_argument("it has a RETURNING clause of its own (the history adds RETURNING *)");
-    if (first == "UPDATE" && (w.text == "FROM" || (w.text == "," && i == name + 1)))
+    if (first == "UPDATE" && (w.text == "FROM" || (!set && (w.text == "," || w.text == "JOIN"))))
       throw std::invalid_argument("it updates through another table (the history follows one table)");
-    if (first == "DELETE" && w.text == "USING")
+    if (first == "DELETE" && (w.text == "USING" || w.text == "JOIN" || w.text == ","))
       throw std::invalid_argument("it deletes through another table (the history follows one table)");
-    if (first != "UPDATE" && w.text == "SELECT" && !s.reads) {
-      auto read = select_shape(sql, w.at);
+    if (first != "UPDATE" && first != "DELETE" && w.text == "SELECT" && !s.reads) {
+      auto read = select_shape(sql, w.at, true);
       if (read.kind == Shape::Kind::read) {
         if (read.table == s.table)
           throw std::invalid_argument(
-              "it inserts into the table its SELECT reads (the history cannot tell "
-              "the rows apart)");
+              "it inserts into the table its SELECT reads (the history cannot tell the rows apart)");
         s.reads = std::make_shared<Shape>(std::move(read));
       }
     }
@@ -319,7 +353,7 @@ Recorder::Row Recorder::in_order(const TableInfo& t, const Answer& a, std::size_
     std::size_t at = 0;
     while (at < a.columns.size() && lower(a.columns[at]) != lower(t.columns[c])) ++at;
     if (at == a.columns.size())
-      throw std::runtime_error("history: " + t.name + "." + t.columns[c] + " not in the row");
+      throw RecordError(t.name + "." + t.columns[c] + " is not in the rows read back");
     if (!a.nulls[i][at]) row[c] = a.rows[i][at];
   }
   return row;
@@ -337,17 +371,50 @@ std::pair<std::string, std::string> Recorder::key_value(const TableInfo& t, cons
   return {key, value};
 }
 
+std::string Recorder::before(const Shape& shape) const {
+  return shape.kind == Shape::Kind::write && backend_ == "mariadb" ? "SET @racelab_w = NULL" : "";
+}
+
 void Recorder::start(const Query& query) {
   history_ = racelab::History();
   wheres_.clear();
   versions_.clear();
+  initial_.clear();
+  writes_.clear();
+  left_out_ = 0;
   for (const auto& t : tables_) {
     const auto a = query("SELECT * FROM " + t.name);
     for (std::size_t i = 0; i < a.rows.size(); ++i) {
       auto [key, value] = key_value(t, in_order(t, a, i));
       history_.initial(t.name, key, value);
+      initial_[t.name + '\x1f' + key] = value;
     }
   }
+}
+
+void Recorder::write(racelab::History::Txn txn, const TableInfo& t, const std::string& key,
+                     const std::optional<std::string>& value, const std::string& sql) {
+  history_.write(txn, t.name, key, value, sql);
+  writes_[t.name + '\x1f' + key].emplace_back(txn, value);
+}
+
+// Whether more than one version of `row` has `value`: the initial one, or another transaction's
+// write (the reader's own last write is what it reads, whatever the others wrote).
+bool Recorder::ambiguous(racelab::History::Txn reader, const std::string& row,
+                         const std::string& value) const {
+  const auto w = writes_.find(row);
+  if (w != writes_.end())
+    for (auto it = w->second.rbegin(); it != w->second.rend(); ++it)
+      if (it->first == reader) {
+        if (it->second == value) return false;
+        break;
+      }
+  std::set<racelab::History::Txn> writers;
+  if (w != writes_.end())
+    for (const auto& [txn, v] : w->second)
+      if (txn != reader && v == value) writers.insert(txn);
+  const auto i = initial_.find(row);
+  return writers.size() + (i != initial_.end() && i->second == value ? 1 : 0) > 1;
 }
 
 void Recorder::read(racelab::History::Txn txn, const Shape& shape, const std::string& sql,
@@ -357,9 +424,19 @@ void Recorder::read(racelab::History::Txn txn, const Shape& shape, const std::st
   std::vector<racelab::History::Row> rows;
   for (std::size_t i = 0; i < a.rows.size(); ++i) rows.push_back(key_value(t, in_order(t, a, i)));
   // What it returned, row by row (an overwrite of one is an anti-dependency, whether or not it
-  // changes the match), and, where its WHERE can be asked of a row alone, the predicate.
-  for (const auto& [key, value] : rows) history_.read(txn, t.name, key, value, sql);
-  if (!shape.predicate) return;
+  // changes the match), and, where its WHERE says which rows it saw, the predicate. A row whose
+  // value more than one version had is left out (the checker would have to guess which it read),
+  // and then the predicate too (the row would count as one it did not match).
+  bool whole = true;
+  for (const auto& [key, value] : rows) {
+    if (ambiguous(txn, t.name + '\x1f' + key, value)) {
+      ++left_out_;
+      whole = false;
+      continue;
+    }
+    history_.read(txn, t.name, key, value, sql);
+  }
+  if (!shape.predicate || !whole) return;
   auto matching = std::make_shared<std::set<std::string>>();
   if (!shape.where.empty()) wheres_.push_back({t.name, shape.alias, shape.where, matching});
   racelab::History::Matches matches;
@@ -374,15 +451,16 @@ void Recorder::read(racelab::History::Txn txn, const Shape& shape, const std::st
 }
 
 void Recorder::record(racelab::History::Txn txn, const Shape& shape, const std::string& sql, Answer& answer,
-                      const Query& query) {
+                      const Query& query) try {
   if (shape.reads) read(txn, *shape.reads, sql, query);
   if (shape.kind == Shape::Kind::read) return read(txn, shape, sql, query);
   if (shape.kind != Shape::Kind::write) return;
   const auto& t = *table(shape.table);
-  if (backend_ != "mariadb") {  // the rows RETURNING * gave, then the answer as written
+  if (backend_ !=
+      "mariadb") {  // the rows RETURNING * gave (a DELETE's as they were), then the answer as written
     for (std::size_t i = 0; i < answer.rows.size(); ++i) {
       auto [key, value] = key_value(t, in_order(t, answer, i));
-      history_.write(txn, t.name, key, value, sql);
+      write(txn, t, key, shape.deletes ? std::nullopt : std::optional<std::string>(value), sql);
     }
     answer.changed = static_cast<std::int64_t>(answer.rows.size());
     answer.columns.clear(), answer.rows.clear(), answer.nulls.clear();
@@ -396,46 +474,67 @@ void Recorder::record(racelab::History::Txn txn, const Shape& shape, const std::
     const auto literals = split(entry.substr(1), '\x1f');
     const bool deleted = entry[0] == 'd';
     if (literals.size() != (deleted ? t.key.size() : t.columns.size()))
-      throw std::runtime_error("history: a row written to " + t.name + " did not parse");
+      throw RecordError("a row written to " + t.name + " did not parse (a value holding \\x1e or \\x1f?)");
     if (deleted) {
       std::string key;
       for (std::size_t n = 0; n < literals.size(); ++n)
         key += (n ? ", " : "") + unquote(literals[n]).value_or("NULL");
-      history_.write(txn, t.name, key, std::nullopt, sql);
+      write(txn, t, key, std::nullopt, sql);
       continue;
     }
     Row row;
     for (const auto& l : literals) row.push_back(unquote(l));
     auto [key, value] = key_value(t, row);
-    history_.write(txn, t.name, key, value, sql);
+    write(txn, t, key, value, sql);
   }
+} catch (const RecordError&) {
+  throw;
+} catch (const std::exception& e) {
+  throw RecordError(std::string("recording '") + sql + "': " + e.what());
 }
 
 racelab::HistoryReport Recorder::finish(const Query& query) {
   // Whether each version of a table matches each predicate read of it: the database says, the
   // versions put in a temporary table as the table's own columns.
+  const bool maria = backend_ == "mariadb";
+  const std::string drop =
+      maria ? "DROP TEMPORARY TABLE IF EXISTS racelab_versions" : "DROP TABLE IF EXISTS racelab_versions";
   std::map<std::string, std::vector<const Where*>> by_table;
   for (const auto& w : wheres_) by_table[w.table].push_back(&w);
-  for (const auto& [name, wheres] : by_table) {
-    const auto& versions = versions_[name];
-    const bool maria = backend_ == "mariadb";
-    query(std::string(maria ? "CREATE TEMPORARY TABLE" : "CREATE TEMP TABLE") +
-          " racelab_versions AS SELECT *, 0 AS racelab_version FROM " + name + " LIMIT 0");
-    std::vector<const std::string*> ids;
-    for (const auto& [id, row] : versions) {
-      std::string values;
-      for (const auto& v : row) values += sql_literal(v) + ", ";
-      query("INSERT INTO racelab_versions VALUES (" + values + std::to_string(ids.size()) + ")");
-      ids.push_back(&id);
+  try {
+    for (const auto& [name, wheres] : by_table) {
+      const auto& versions = versions_[name];
+      query(drop);
+      query(std::string(maria ? "CREATE TEMPORARY TABLE" : "CREATE TEMP TABLE") +
+            " racelab_versions AS SELECT *, 0 AS racelab_version FROM " + name + " LIMIT 0");
+      std::vector<const std::string*> ids;
+      for (const auto& [id, row] : versions) {
+        std::string values;
+        for (const auto& v : row) values += sql_literal(v, maria) + ", ";
+        query("INSERT INTO racelab_versions VALUES (" + values + std::to_string(ids.size()) + ")");
+        ids.push_back(&id);
+      }
+      for (const auto* w : wheres) {
+        const auto a =
+            query("SELECT racelab_version FROM racelab_versions AS " + w->alias + " WHERE " + w->condition);
+        for (const auto& row : a.rows) w->matching->insert(*ids.at(std::stoul(row.at(0))));
+      }
+      query(drop);
     }
-    for (const auto* w : wheres) {
-      const auto a =
-          query("SELECT racelab_version FROM racelab_versions AS " + w->alias + " WHERE " + w->condition);
-      for (const auto& row : a.rows) w->matching->insert(*ids.at(std::stoul(row.at(0))));
+  } catch (const std::exception& e) {
+    try {
+      query(drop);
+    } catch (...) {
     }
-    query(maria ? "DROP TEMPORARY TABLE racelab_versions" : "DROP TABLE racelab_versions");
+    throw RecordError(std::string("asking which versions match a predicate read: ") + e.what());
   }
-  return racelab::check(history_);
+  auto report = racelab::check(history_);
+  if (!report.problems.empty())
+    throw RecordError(
+        "the history has a read no recorded write explains (a write --history cannot see: a "
+        "trigger or cascade of the setup's, or a statement it does not follow): " +
+        report.problems.front());
+  return report;
 }
 
 }  // namespace lab::sqlcase

@@ -28,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,13 @@ struct Answer {
 // A query that is not a scheduling point and does not wait for a lock (the recorder's own).
 using Query = std::function<Answer(const std::string& sql)>;
 
+// The recorder could not follow a run (a query of its own failed, or the history has a read that
+// no recorded write explains): the history cannot be trusted, whatever it would say.
+class RecordError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 struct TableInfo {
   std::string name;
   std::vector<std::string> columns;
@@ -57,15 +65,17 @@ struct Shape {
   std::string alias;       // the name its columns are qualified with (the table's, or its alias)
   std::string shadow;      // read: the query with every column; write: unused
   std::string where;       // read: the condition, empty for every row
-  bool predicate = false;  // read: its WHERE can be asked of a row alone (no subquery)
+  bool predicate = false;  // read: its WHERE says which rows it saw (no subquery, no LIMIT)
+  bool deletes = false;    // write: a DELETE (RETURNING gives the rows as they were)
   // An INSERT … SELECT also reads: the SELECT's shape.
   std::shared_ptr<Shape> reads;
 };
 
 class Recorder {
  public:
-  // The tables of the case's database (asked of the catalog through `query`, after the setup).
-  Recorder(std::string backend, const Query& query);
+  // The tables of the case's database (asked of the catalog through `query`, after the setup);
+  // `level` as the sessions run, e.g. "repeatable read" (MariaDB's INSERT … SELECT locks there).
+  Recorder(std::string backend, std::string level, const Query& query);
 
   // SQL to run after the setup of every fresh database (MariaDB: the triggers).
   std::vector<std::string> setup_sql() const;
@@ -73,6 +83,9 @@ class Recorder {
   Shape shape(const std::string& sql) const;
   // The SQL to send for a statement of this shape (PostgreSQL, SQLite: writes with RETURNING *).
   std::string rewrite(const std::string& sql, const Shape& shape) const;
+  // What to run through the statement's own connection just before it (MariaDB: an empty
+  // @racelab_w before a write, whatever a failed statement left there), or nothing.
+  std::string before(const Shape& shape) const;
 
   // A new run: a new history, the initial rows of every table read through `query`.
   void start(const Query& query);
@@ -85,9 +98,12 @@ class Recorder {
   void record(racelab::History::Txn txn, const Shape& shape, const std::string& sql, Answer& answer,
               const Query& query);
   // The run's verdict: the predicates evaluated through `query` (the setup's connection), then
-  // racelab::check().
+  // racelab::check(). Throws RecordError if the history has a read no recorded write explains.
   racelab::HistoryReport finish(const Query& query);
   const racelab::History& history() const { return history_; }
+  // Reads of this run left out of the history: the value they saw was written by more than one
+  // transaction (or was the initial value too), so which version they read is not known.
+  std::size_t left_out() const { return left_out_; }
 
  private:
   using Row = std::vector<std::optional<std::string>>;  // in the catalog's column order
@@ -96,17 +112,25 @@ class Recorder {
     std::shared_ptr<std::set<std::string>> matching;  // key '\x1f' value, filled by finish()
   };
   const TableInfo* table(const std::string& name) const;
-  Shape select_shape(const std::string& sql, std::size_t select_at) const;
+  Shape select_shape(const std::string& sql, std::size_t select_at, bool in_insert) const;
+  bool ambiguous(racelab::History::Txn reader, const std::string& row, const std::string& value) const;
+  void write(racelab::History::Txn txn, const TableInfo& t, const std::string& key,
+             const std::optional<std::string>& value, const std::string& sql);
   // The key and value texts of `row` (whose columns are `columns`), and the row in catalog order.
   std::pair<std::string, std::string> key_value(const TableInfo& t, const Row& row);
   Row in_order(const TableInfo& t, const Answer& a, std::size_t i) const;
   void read(racelab::History::Txn txn, const Shape& shape, const std::string& sql, const Query& query);
 
   std::string backend_;
+  std::string level_;
   std::vector<TableInfo> tables_;
   racelab::History history_;
   std::vector<Where> wheres_;
   std::map<std::string, std::map<std::string, Row>> versions_;  // table -> key '\x1f' value -> row
+  // Per row (table '\x1f' key): its initial value, and every write to it in order.
+  std::map<std::string, std::optional<std::string>> initial_;
+  std::map<std::string, std::vector<std::pair<racelab::History::Txn, std::optional<std::string>>>> writes_;
+  std::size_t left_out_ = 0;
 };
 
 }  // namespace lab::sqlcase

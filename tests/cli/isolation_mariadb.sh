@@ -96,6 +96,6 @@ contains "MariaDB's levels are 'read uncommitted', 'read committed', 'repeatable
 run 2 "$cli" sql "$tmp/lost_update.sql" --db "$db" --set 'innodb_snapshot_isolation'
 contains "--set 'innodb_snapshot_isolation': use NAME=VALUE"
 run 2 "$cli" sql "$tmp/lost_update.sql" --db "$db" --schema $schema --set no_such_setting=1
-contains "the setup or check failed on mariadb"
+contains "cannot open the sessions on mariadb (the connection, the level or a --set setting)"
 contains "no_such_setting"
 echo "isolation (MariaDB): passed"

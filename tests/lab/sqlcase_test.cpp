@@ -248,16 +248,17 @@ TEST(SqlCase, StatementsTheDatabaseRejectsAreTheCasesError) {
 // tests/cli/sql_history.sh runs the recorder against the databases).
 namespace {
 lab::sqlcase::Recorder recorder_for(const std::string& backend) {
-  return lab::sqlcase::Recorder(backend, [](const std::string&) {  // the catalog: two tables
-    lab::sqlcase::Answer a;
-    a.columns = {"table", "column", "key"};
-    a.rows = {{"bookings", "room", "0"},
-              {"bookings", "night", "0"},
-              {"doctors", "name", "1"},
-              {"doctors", "on_call", "0"}};
-    a.nulls.assign(a.rows.size(), std::vector<bool>(3, false));
-    return a;
-  });
+  return lab::sqlcase::Recorder(backend, "repeatable read",
+                                [](const std::string&) {  // the catalog: two tables
+                                  lab::sqlcase::Answer a;
+                                  a.columns = {"table", "column", "key"};
+                                  a.rows = {{"bookings", "room", "0"},
+                                            {"bookings", "night", "0"},
+                                            {"doctors", "name", "1"},
+                                            {"doctors", "on_call", "0"}};
+                                  a.nulls.assign(a.rows.size(), std::vector<bool>(3, false));
+                                  return a;
+                                });
 }
 }  // namespace
 
@@ -270,7 +271,30 @@ TEST(SqlHistory, ReadsAreOneTableWithTheirPredicate) {
   EXPECT_EQ(s.alias, "d");
   EXPECT_EQ(s.where, "d.on_call = 1");
   EXPECT_TRUE(s.predicate);
-  EXPECT_EQ(s.shadow, "SELECT * FROM doctors AS d WHERE d.on_call = 1 FOR UPDATE");
+  EXPECT_EQ(s.shadow, "SELECT * FROM doctors AS d WHERE d.on_call = 1")
+      << "PostgreSQL's locking read saw what a plain read sees now; the plain one never waits";
+  s = r.shape("SELECT name FROM doctors WHERE on_call = 1 LIMIT 1 FOR UPDATE SKIP LOCKED");
+  EXPECT_EQ(s.shadow, "SELECT * FROM doctors WHERE on_call = 1 LIMIT 1 FOR UPDATE SKIP LOCKED")
+      << "which rows SKIP LOCKED skips depends on the locks";
+  EXPECT_FALSE(s.predicate);
+  s = r.shape("SELECT v AS w FROM doctors WHERE name = 'a)' ORDER BY w");
+  EXPECT_EQ(s.shadow, "SELECT * FROM doctors WHERE name = 'a)'")
+      << "ORDER BY alone is dropped: it may name an alias";
+  EXPECT_EQ(s.where, "name = 'a)'");
+  auto maria = recorder_for("mariadb");
+  s = maria.shape("SELECT count(*) FROM doctors WHERE name = 'it\\'s' LOCK IN SHARE MODE");
+  EXPECT_EQ(
+      s.shadow,
+      "SET STATEMENT innodb_lock_wait_timeout = 1 FOR SELECT * FROM doctors WHERE name = 'it\\'s' LOCK IN "
+      "SHARE MODE")
+      << "MariaDB's locking reads see the newest version, not the snapshot";
+  s = maria.shape(
+      "INSERT INTO bookings SELECT 1, name FROM doctors WHERE on_call = 1 ON DUPLICATE KEY UPDATE room = 2");
+  ASSERT_NE(s.reads, nullptr);
+  EXPECT_EQ(s.reads->shadow,
+            "SET STATEMENT innodb_lock_wait_timeout = 1 FOR SELECT * FROM doctors WHERE on_call = 1 LOCK IN "
+            "SHARE MODE")
+      << "InnoDB's INSERT … SELECT reads with shared locks at repeatable read";
   s = r.shape("SELECT name FROM Doctors WHERE on_call = 1 AND name <> 'it''s (x' ORDER BY name LIMIT 1");
   EXPECT_EQ(s.table, "doctors");
   EXPECT_EQ(s.where, "on_call = 1 AND name <> 'it''s (x'");
@@ -293,16 +317,22 @@ TEST(SqlHistory, WritesAreOneTableAndGetReturningWhereTheDatabaseHasIt) {
   EXPECT_EQ(s.kind, Kind::write);
   EXPECT_EQ(s.table, "doctors");
   EXPECT_EQ(pg.rewrite(update, s), update + " RETURNING *");
+  EXPECT_FALSE(s.deletes);
+  EXPECT_TRUE(pg.shape("DELETE FROM doctors WHERE name = 'bob'").deletes);
+  EXPECT_EQ(pg.before(s), "");
   EXPECT_EQ(pg.rewrite("SELECT * FROM doctors", pg.shape("SELECT * FROM doctors")), "SELECT * FROM doctors");
   s = pg.shape("INSERT INTO bookings SELECT 101, '2026-12-24' WHERE 0 = 0");
   EXPECT_EQ(s.table, "bookings");
   EXPECT_EQ(s.reads, nullptr) << "a SELECT of no table reads nothing";
-  s = pg.shape("INSERT INTO bookings SELECT 1, name FROM doctors WHERE on_call = 1");
+  s = pg.shape("INSERT INTO bookings SELECT 1, name FROM doctors WHERE on_call = 1 ON CONFLICT DO NOTHING");
   ASSERT_NE(s.reads, nullptr);
+  EXPECT_EQ(s.reads->shadow, "SELECT * FROM doctors WHERE on_call = 1");
   EXPECT_EQ(s.reads->table, "doctors");
   EXPECT_EQ(s.reads->where, "on_call = 1");
   auto maria = recorder_for("mariadb");
   EXPECT_EQ(maria.rewrite(update, maria.shape(update)), update) << "MariaDB's triggers record the writes";
+  EXPECT_EQ(maria.before(maria.shape(update)), "SET @racelab_w = NULL")
+      << "whatever a failed write left there";
   const auto triggers = maria.setup_sql();
   ASSERT_EQ(triggers.size(), 6u);
   EXPECT_NE(triggers[1].find("AFTER UPDATE ON `bookings`"), std::string::npos) << triggers[1];
@@ -330,5 +360,9 @@ TEST(SqlHistory, WhatItCannotFollowIsNamed) {
   refuses("DELETE FROM doctors RETURNING name", "RETURNING");
   refuses("INSERT INTO bookings SELECT * FROM bookings", "the table its SELECT reads");
   refuses("SAVEPOINT a", "savepoints");
+  refuses("MERGE INTO doctors USING bookings ON true WHEN MATCHED THEN DELETE", "MERGE");
+  refuses("TRUNCATE doctors", "TRUNCATE");
+  refuses("SELECT name INTO x FROM doctors", "INTO");
+  refuses("UPDATE doctors d, bookings b SET d.on_call = 0", "through another table");
   refuses("ROLLBACK TO SAVEPOINT a", "savepoints");
 }

@@ -49,6 +49,7 @@ void print_json(const SqlOptions& o, const lab::sqlcase::Case& c, const lab::sql
     if (r.history) {
       auto& h = out["history"] = {{"transactions", r.history->transactions},
                                   {"committed", r.history->committed},
+                                  {"left_out", r.left_out},
                                   {"anomalies", nlohmann::json::array()}};
       for (const auto& a : r.history->anomalies) {
         nlohmann::json cycle = nlohmann::json::array();
@@ -101,9 +102,13 @@ int sql(SqlOptions o) {
   std::cout << where << ": an interleaving breaks it (found after " << r.report.runs()
             << (r.report.runs() == 1 ? " interleaving)\n" : " interleavings)\n");
   if (!r.check_value.empty()) std::cout << "check: " << c.check->sql << " -> " << r.check_value << '\n';
-  if (r.history)
+  if (r.history) {
     std::cout << r.history->text() << '\n';
-  else if (r.check_value.empty())
+    if (r.left_out > 0)
+      std::cout << "(" << r.left_out << (r.left_out == 1 ? " read" : " reads")
+                << " left out of the history: the value read was also another version's, so which one it "
+                   "saw is not known)\n";
+  } else if (r.check_value.empty())
     std::cout << r.report.outcome() << '\n';
   std::cout << '\n';
   std::cout << lab::sqlcase::timeline(c, r.witness) << '\n'
@@ -160,8 +165,11 @@ void add_sql(CLI::App& app, std::function<int()>& run) {
                   "PostgreSQL: the schema each interleaving makes afresh (it is dropped); MariaDB: the "
                   "database")
       ->capture_default_str();
-  cmd->add_flag("--json", o->json,
-                "Print one JSON object: backend, level, result (holds | breaks), schedules, witness");
+  cmd->add_flag(
+      "--json", o->json,
+      "Print one JSON object: case, title, backend, level, settings, result (holds | breaks), "
+      "schedules, complete, strategy; a failure adds schedule, check_value, witness, replay and, with "
+      "--history, history");
   cmd->callback([&run, o] { run = [o] { return sql(*o); }; });
 }
 
