@@ -14,6 +14,8 @@
 //   G1c circular flow     a cycle of ww and wr edges
 //   P4 lost update        a G-single of two transactions that read one version and both wrote it
 //   G-single read skew    a cycle with exactly one anti-dependency edge
+//   OTV                   a G-single of two transactions where the reader saw the writer's write
+//                         and then an older version of another row it wrote (observed, then gone)
 //   PMP                   a G-single whose anti-dependency comes from a predicate read
 //   G2-item write skew    a cycle with item anti-dependencies only
 //   G2                    a cycle with a predicate anti-dependency
@@ -121,7 +123,7 @@ struct HistoryEdge {
 std::string_view to_string(HistoryEdge::Kind kind);
 
 struct Anomaly {
-  std::string name;         // "G0", "G1a", "G1b", "G1c", "P4", "G-single", "PMP", "G2-item", "G2"
+  std::string name;         // "G0", "G1a", "G1b", "G1c", "P4", "G-single", "OTV", "PMP", "G2-item", "G2"
   std::string description;  // one sentence
   std::vector<std::string> transactions;  // in cycle order (the reader and the writer for G1a/G1b)
   std::vector<HistoryEdge> cycle;         // empty for G1a and G1b

@@ -128,13 +128,14 @@ std::string HistoryEdge::text() const {
 }
 
 std::string_view anomaly_title(std::string_view name) {
-  static constexpr std::array<std::pair<std::string_view, std::string_view>, 9> kTitles{{
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 10> kTitles{{
       {"G0", "dirty write"},
       {"G1a", "aborted read"},
       {"G1b", "intermediate read"},
       {"G1c", "circular information flow"},
       {"P4", "lost update"},
       {"G-single", "read skew"},
+      {"OTV", "observed transaction vanishes"},
       {"PMP", "predicate-many-preceders"},
       {"G2-item", "write skew"},
       {"G2", "anti-dependency cycle through a predicate read"},

@@ -412,6 +412,9 @@ class Checker {
         const auto& a = edges_[cyc[0]].kind == Kind::rw ? edges_[cyc[0]] : edges_[cyc[1]];
         const auto& b = edges_[cyc[0]].kind == Kind::rw ? edges_[cyc[1]] : edges_[cyc[0]];
         if (b.kind == Kind::ww && a.row == b.row) return "P4";
+        // R read U's write (wr) and afterwards a version older than U's of another row U wrote
+        // (rw): U's transaction vanished from R's view after R had observed it (Hermitage's OTV).
+        if (b.kind == Kind::wr && b.to_op < a.from_op) return "OTV";
       }
       return "G-single";
     }

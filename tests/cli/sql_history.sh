@@ -2,7 +2,7 @@
 # `racelab sql --history`: each interleaving judged by what its transactions read and wrote, with
 # no invariant. Red first: on PostgreSQL at read committed the checker names the anomaly of each
 # case its check catches (P4, G-single, PMP, G2-item, G2), and on MariaDB at read uncommitted the
-# dirty reads (G1a, G1b); at serializable every interleaving's history is clean, on PostgreSQL,
+# dirty reads (G1a, G1b) and OTV; at serializable every interleaving's history is clean, on PostgreSQL,
 # MariaDB and SQLite alike (the recorder invents nothing). It also finds what a case's check does
 # not look for (circular_flow's check counts only G1c; read committed lets a write skew through),
 # and judges a case with no check at all. A witness replays with the same verdict, and a
@@ -39,6 +39,11 @@ names "$maria" 'read uncommitted' intermediate_read "G1b (intermediate read)"
 names "$maria" 'repeatable read' lost_update "P4 (lost update)"
 contains "wrote counter/1 = n=1"
 not_contains "n=0 [UPDATE"
+
+# Observed transaction vanishes: the reader saw W's y (a dirty read), then x as it was before W.
+run 1 "$cli" sql "$(dirname "$0")/history_cases/otv.sql" --db "$maria" --schema cli_history \
+  --level 'read uncommitted' --history
+contains "OTV (observed transaction vanishes): a cycle of 2 dependencies among 2 transactions: W -wr-> reader -rw-> W"
 
 # The check holds in this interleaving; the history does not.
 names "$pg" 'read committed' circular_flow "G2-item (write skew)"
@@ -92,7 +97,7 @@ printf '%s\n' "$out" | grep -F '"anomaly":"G1c"' | grep -F '"result":"prevented"
 # a DELETE, a write of the value a row already had, a ')' in a string, ORDER BY an alias, an
 # INSERT … SELECT … ON CONFLICT.
 here=$(dirname "$0")/history_cases
-for c in delete same_value paren_in_string order_by_alias insert_select_upsert; do
+for c in delete same_value paren_in_string order_by_alias insert_select_upsert otv; do
   run 0 "$cli" sql "$here/$c.sql" --db "$pg" --schema cli_history --level serializable --history
   contains "breaks it (all explored)"
   run 0 "$cli" sql "$here/$c.sql" --db "sqlite:$dir/lite" --history
