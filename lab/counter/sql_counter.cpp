@@ -1,5 +1,7 @@
 #include "counter/sql_counter.hpp"
 
+#include <optional>
+
 #include <racelab/point.hpp>
 
 #include "common/sql_strategy.hpp"
@@ -94,10 +96,16 @@ std::int64_t SqlCounter::increment(Strategy strategy) {
     case Strategy::atomic: {
       RACELAB_POINT("counter.after_read");
       Recorded op(history_, name_);
+      // MariaDB learns the new value from a second statement (LAST_INSERT_ID()), so another
+      // increment could run between the two; a transaction keeps the row locked until the
+      // increment is recorded, so the history's order of writes is the database's.
+      std::optional<Tx> tx;
+      if (db_.backend() == Backend::mariadb) tx.emplace(db_, TxMode::read);
       const std::int64_t n = atomic_increment();
       // One statement reads and writes: the value it replaced, then its own.
       op.read("counters", "1", n - 1, kAtomic);
       op.write("counters", "1", n, kAtomic);
+      if (tx) tx->commit();
       op.commit();
       return n;
     }
