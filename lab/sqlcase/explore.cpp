@@ -359,6 +359,17 @@ class PgRun {
     for (auto* s : sessions_)
       if (s != self && s->parked() && s->replied()) s->wake();
   }
+  // How many sessions other than `self` wait for a lock on the server.
+  int waiting(const PostgresSession* self) const {
+    int n = 0;
+    for (auto* s : sessions_) n += s != self && s->parked();
+    return n;
+  }
+  // Set when a statement that ends a transaction (or fails, aborting it) was answered while two or
+  // more other sessions waited: which of them got the lock first was the server's choice, not the
+  // schedule's (PostgreSQL re-queues a waiter that finds the row changed), so the run may replay
+  // differently. Read and cleared by Target::fresh.
+  bool server_ordered = false;
   // Whether a session other than `self` may run: neither parked nor ended.
   bool others_can_run(const PostgresSession* self) const {
     for (auto* s : sessions_)
@@ -507,6 +518,7 @@ bool PostgresSession::await() {
 Answer PostgresSession::run(const std::string& sql) {
   if (run_ == nullptr || !racelab::this_thread::simulated()) return answer_from(conn_.exec_list(sql, {}));
   racelab::Point(racelab::db::statement_point_name(sql)).hit();
+  const bool contested = run_->waiting(this) >= 2;  // a release now would wake more than one
   PGconn* c = conn_.handle();
   if (PQsendQuery(c, sql.c_str()) == 0)
     throw racelab::postgres::Error("08006", std::string("postgres: send failed: ") + PQerrorMessage(c));
@@ -536,6 +548,7 @@ Answer PostgresSession::run(const std::string& sql) {
   PGresult* last = std::exchange(last_, nullptr);
   run_->settle_and_wake(this);  // what this statement released (a COMMIT, an abort) lets others on
   const auto status = last != nullptr ? PQresultStatus(last) : PGRES_FATAL_ERROR;
+  if (contested && (is_end(sql) || status == PGRES_FATAL_ERROR)) run_->server_ordered = true;
   if (status == PGRES_FATAL_ERROR || status == PGRES_NONFATAL_ERROR) {
     std::string message = last != nullptr ? PQresultErrorMessage(last) : PQerrorMessage(c);
     while (!message.empty() && message.back() == '\n') message.pop_back();
@@ -681,6 +694,7 @@ class Target {
   // throws. SQLite: a new file and new connections. PostgreSQL: the schema made again, and the
   // same connections as the last run (rolled back; a connection costs a server process).
   Conn& fresh(const std::vector<Statement>& setup, std::size_t n) {
+    if (pg_run_ && std::exchange(pg_run_->server_ordered, false)) ++server_ordered_;
     if (backend_ == "sqlite") {
       sessions_.clear();
       setup_.reset();
@@ -731,6 +745,8 @@ class Target {
     return *setup_;
   }
   Conn& session(std::size_t index) { return *sessions_.at(index); }
+  // Runs so far in which the server, not the schedule, chose which waiting session went first.
+  int server_ordered() const { return server_ordered_ + (pg_run_ && pg_run_->server_ordered ? 1 : 0); }
 
  private:
   std::string database_path() const { return (fs::path(dir_) / "case.db").string(); }
@@ -836,6 +852,7 @@ class Target {
   std::string url_;
 #endif
   std::string schema_;
+  int server_ordered_ = 0;
   // Declared before the connections that use it, so it outlives them.
   std::unique_ptr<PgRun> pg_run_;
   std::unique_ptr<Conn> setup_;
@@ -1069,6 +1086,7 @@ Result explore(const Case& c, const Options& options) {
     result.history = log.history;
     result.left_out = log.left_out;
   }
+  result.server_ordered = target.server_ordered();
   return result;
 }
 

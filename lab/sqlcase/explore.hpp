@@ -66,6 +66,9 @@ struct Result {
   std::string check_value;    // what the check returned in it
   std::optional<racelab::HistoryReport> history;  // with Options::history: the witness's verdict
   std::size_t left_out = 0;  // reads of the witness its history left out (Recorder::left_out)
+  // PostgreSQL: runs in which a transaction's end released a lock two or more sessions waited for,
+  // so the server chose who went first; such a run may replay differently (docs/sql.md).
+  int server_ordered = 0;
 };
 
 // A level the backend does not have, a database that cannot be opened, setup SQL the server rejects.

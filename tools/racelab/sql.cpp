@@ -37,7 +37,8 @@ void print_json(const SqlOptions& o, const lab::sqlcase::Case& c, const lab::sql
                         {"result", r.report.failed() ? "breaks" : "holds"},
                         {"schedules", r.report.runs()},
                         {"complete", r.report.complete()},
-                        {"strategy", r.report.strategy()}};
+                        {"strategy", r.report.strategy()},
+                        {"server_ordered", r.server_ordered}};
   if (r.report.failed()) {
     out["schedule"] = r.report.schedule();
     out["check_value"] = r.check_value;
@@ -87,10 +88,15 @@ int sql(SqlOptions o) {
   where += ")";
   if (!c.title.empty()) std::cout << c.title << '\n';
   for (const auto& note : r.report.notes()) std::cout << note << '\n';
+  if (r.server_ordered > 0)
+    std::cout << "note: in " << r.server_ordered << (r.server_ordered == 1 ? " run" : " runs")
+              << " a transaction's end released a lock that two or more sessions waited for, and the server "
+                 "chose which went first; such a run may replay differently (--verify tells; docs/sql.md)\n";
   if (!r.report.failed()) {
     if (!c.check) std::cout << "no check: every interleaving ran to its end\n";
     if (r.report.complete())
-      std::cout << where << ": no interleaving of " << r.report.runs() << " breaks it (all explored)\n";
+      std::cout << where << ": no interleaving of " << r.report.runs() << " breaks it (all explored"
+                << (r.server_ordered > 0 ? "; the server ordered some waits: see the note" : "") << ")\n";
     else
       std::cout << where << ": none of " << r.report.runs() << " interleavings breaks it (not all explored: "
                 << (r.report.strategy().starts_with("dfs") && r.report.runs() < o.run.runs
