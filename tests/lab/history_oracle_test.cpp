@@ -120,13 +120,16 @@ INSTANTIATE_TEST_SUITE_P(OnCall, HistoryOracleOnCall,
                                          Strategy::optimistic, Strategy::serializable),
                          [](const auto& p) { return std::string(lab::to_string(p.param)); });
 
-// The same oracle on MariaDB: the tables reset and the connections opened for each run. Unsafe is red on both scenarios; each safe strategy is clean in every schedule.
+// The same oracle on MariaDB: the tables reset and the connections opened for each run. Unsafe is red on both
+// scenarios; each safe strategy is clean in every schedule.
 struct MariaCase {
   std::string scenario;
   Strategy strategy;
 };
 
-void PrintTo(const MariaCase& c, std::ostream* out) { *out << c.scenario << '/' << lab::to_string(c.strategy); }
+void PrintTo(const MariaCase& c, std::ostream* out) {
+  *out << c.scenario << '/' << lab::to_string(c.strategy);
+}
 
 class HistoryOracleMariaDb : public testing::TestWithParam<MariaCase> {};
 
