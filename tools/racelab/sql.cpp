@@ -171,11 +171,11 @@ void add_sql(CLI::App& app, std::function<int()>& run) {
                   "PostgreSQL: the schema each interleaving makes afresh (it is dropped); MariaDB: the "
                   "database")
       ->capture_default_str();
-  cmd->add_flag(
-      "--json", o->json,
-      "Print one JSON object: case, title, backend, level, settings, result (holds | breaks), "
-      "schedules, complete, strategy; a failure adds schedule, check_value, witness, replay and, with "
-      "--history, history");
+  cmd->add_flag("--json", o->json,
+                "Print one JSON object: case, title, backend, level, settings, result (holds | breaks), "
+                "schedules, complete, strategy, server_ordered; a failure adds schedule, check_value, "
+                "witness, replay and, with "
+                "--history, history");
   cmd->callback([&run, o] { run = [o] { return sql(*o); }; });
 }
 
