@@ -136,7 +136,8 @@ class HistoryOracleMariaDb : public testing::TestWithParam<MariaCase> {};
 TEST_P(HistoryOracleMariaDb, UnsafeIsFoundAndEverySafeScheduleIsClean) {
   if (!lab::has_mariadb()) GTEST_SKIP() << "built without MariaDB Connector/C";
   const auto& p = GetParam();
-  const auto url = db_env::mariadb("history_" + p.scenario);
+  // A database of its own: ctest runs the instances at once.
+  const auto url = db_env::mariadb("history_" + p.scenario + "_" + std::string(lab::to_string(p.strategy)));
   auto body = [&](racelab::Simulation& sim) {
     lab::inventory::DbPool pool(url, 4);  // connections of this run (a connection knows its run's tasks)
     if (p.scenario == "counter")
