@@ -872,6 +872,10 @@ struct RunLog {
   std::string rejected;      // the first statement the database refused as SQL, in any run
   std::string unrecorded;    // the first failure of --history's recorder, in any run
   std::size_t left_out = 0;  // reads --history left out of this run's history (Recorder::left_out)
+  bool unordered = false;    // this run's history may be out of the database's order (Recorder::unordered)
+  // Over every run so far (kept from run to run, as `rejected` is):
+  std::size_t runs_left_out = 0;  // runs with reads left out of their history
+  std::size_t runs_unjudged = 0;  // runs whose history could not be trusted to judge them
   void case_error(const Statement& st, const std::string& session, const std::string& why) {
     if (rejected.empty())
       rejected = "line " + std::to_string(st.line) + ", session " + session + ": '" + st.sql + "': " + why;
@@ -893,9 +897,12 @@ std::vector<Statement> setup_for(const Case& c, const Recorder* recorder) {
 void run_case(racelab::Simulation& sim, const Case& c, Target& target, Recorder* recorder, bool judge,
               RunLog& log) {
   std::string rejected = std::move(log.rejected), unrecorded = std::move(log.unrecorded);
+  const auto runs_left_out = log.runs_left_out, runs_unjudged = log.runs_unjudged;
   log = {};
   log.rejected = std::move(rejected);
   log.unrecorded = std::move(unrecorded);
+  log.runs_left_out = runs_left_out;
+  log.runs_unjudged = runs_unjudged;
   auto& setup = target.fresh(setup_for(c, recorder), c.sessions.size());
   if (recorder != nullptr) try {
       recorder->start(raw_of(setup));
@@ -935,8 +942,11 @@ void run_case(racelab::Simulation& sim, const Case& c, Target& target, Recorder*
           if (recorder != nullptr)
             if (const auto before = recorder->before(shape); !before.empty())
               static_cast<void>(conn.raw(before));
+          const std::size_t sent = recorder != nullptr ? recorder->mark() : 0;
           Answer a = conn.run(recorder != nullptr ? recorder->rewrite(step.sql, shape) : step.sql);
-          if (open) recorder->record(txn, shape, step.sql, a, raw_of(conn));
+          if (open)
+            recorder->record(txn, shape, step.sql, a, raw_of(conn),
+                             conn.waited() ? std::optional<std::size_t>(sent) : std::nullopt);
           step.result = describe(step.sql, a);
           if (st.gset) {
             if (a.rows.size() != 1)
@@ -997,6 +1007,12 @@ void run_case(racelab::Simulation& sim, const Case& c, Target& target, Recorder*
     try {
       log.history = recorder->finish(raw_of(setup));
       log.left_out = recorder->left_out();
+      log.runs_left_out += log.left_out > 0;
+      if (recorder->unordered()) {  // no verdict from a history that may be out of order
+        log.unordered = true;
+        ++log.runs_unjudged;
+        log.history.reset();
+      }
     } catch (const RecordError& e) {
       if (log.unrecorded.empty()) log.unrecorded = e.what();
       return;
@@ -1085,8 +1101,11 @@ Result explore(const Case& c, const Options& options) {
     result.check_value = log.check_value;
     result.history = log.history;
     result.left_out = log.left_out;
+    result.unordered = log.unordered;
   }
   result.server_ordered = target.server_ordered();
+  result.runs_left_out = log.runs_left_out;
+  result.runs_unjudged = log.runs_unjudged;
   return result;
 }
 

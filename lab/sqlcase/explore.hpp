@@ -66,6 +66,11 @@ struct Result {
   std::string check_value;    // what the check returned in it
   std::optional<racelab::HistoryReport> history;  // with Options::history: the witness's verdict
   std::size_t left_out = 0;  // reads of the witness its history left out (Recorder::left_out)
+  bool unordered = false;    // the witness's history could not be trusted to be in order (no verdict)
+  // With Options::history, over every run: how many had reads left out of their history, and how
+  // many were not judged by it because it may be out of the database's order (Recorder::unordered).
+  std::size_t runs_left_out = 0;
+  std::size_t runs_unjudged = 0;
   // PostgreSQL: runs in which a transaction's end released a lock two or more sessions waited for,
   // so the server chose who went first; such a run may replay differently (docs/sql.md).
   int server_ordered = 0;

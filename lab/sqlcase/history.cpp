@@ -130,6 +130,19 @@ const std::string& column(const Answer& a, std::size_t row, std::size_t col) {
   return a.rows.at(row).at(col);
 }
 
+// A column's value in a row's key or value text: as it is, unless it could be read as something
+// else there (NULL, a separator, a quote, blanks at an end): then quoted, so texts never collide.
+std::string shown(const std::optional<std::string>& v) {
+  if (!v) return "NULL";
+  const bool plain = !v->empty() && *v != "NULL" && v->find_first_of(",='") == std::string::npos &&
+                     !std::isspace(static_cast<unsigned char>(v->front())) &&
+                     !std::isspace(static_cast<unsigned char>(v->back()));
+  if (plain) return *v;
+  std::string out = "'";
+  for (char c : *v) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
 }  // namespace
 
 Recorder::Recorder(std::string backend, std::string level, const Query& query)
@@ -159,8 +172,14 @@ Recorder::Recorder(std::string backend, std::string level, const Query& query)
     t.columns.push_back(column(a, i, 1));
   }
   for (auto& t : tables_)
-    if (t.key.empty())
+    if (t.key.empty()) {
+      t.primary = false;
       for (std::size_t c = 0; c < t.columns.size(); ++c) t.key.push_back(c);
+    }
+  if (backend_ == "mariadb") {
+    const auto mode = query("SELECT @@sql_mode");
+    backslash_ = mode.rows.empty() || mode.rows[0][0].find("NO_BACKSLASH_ESCAPES") == std::string::npos;
+  }
 }
 
 const TableInfo* Recorder::table(const std::string& name) const {
@@ -172,9 +191,10 @@ const TableInfo* Recorder::table(const std::string& name) const {
 std::vector<std::string> Recorder::setup_sql() const {
   std::vector<std::string> out;
   if (backend_ != "mariadb") return out;
-  // Each row written, appended to @racelab_w as "w" and its columns, or "d" and its key's columns
-  // (deleted): each column as a SQL literal (QUOTE: the value's text, or NULL), separated by
-  // \x1f, each entry ended by \x1e. A session variable, so recording takes no lock.
+  // Each row written, appended to @racelab_w as "w", its table, \x1d and its columns, or "d", its
+  // table, \x1d and its key's columns (deleted): each column as a SQL literal (QUOTE: the value's
+  // text, or NULL), separated by \x1f, each entry ended by \x1e. The table is named because a
+  // trigger of the setup's may write another table. A session variable, so recording takes no lock.
   auto key = [](const TableInfo& t, const char* row) {
     std::string k = "CONCAT_WS(CHAR(31)";
     for (auto c : t.key) k += std::string(", QUOTE(") + row + ".`" + t.columns[c] + "`)";
@@ -194,11 +214,11 @@ std::vector<std::string> Recorder::setup_sql() const {
   for (const auto& t : tables_) {
     const std::string on =
         " ON `" + t.name + "` FOR EACH ROW SET @racelab_w = CONCAT(IFNULL(@racelab_w, ''), ";
-    out.push_back("CREATE TRIGGER `racelab_i_" + t.name + "` AFTER INSERT" + on + "'w', " + all(t) +
-                  ", CHAR(30))");
+    const std::string w = "'w" + t.name + "', CHAR(29), ", d = "'d" + t.name + "', CHAR(29), ";
+    out.push_back("CREATE TRIGGER `racelab_i_" + t.name + "` AFTER INSERT" + on + w + all(t) + ", CHAR(30))");
     out.push_back("CREATE TRIGGER `racelab_u_" + t.name + "` AFTER UPDATE" + on + "IF(" + same_key(t) +
-                  ", '', CONCAT('d', " + key(t, "OLD") + ", CHAR(30))), 'w', " + all(t) + ", CHAR(30))");
-    out.push_back("CREATE TRIGGER `racelab_d_" + t.name + "` AFTER DELETE" + on + "'d', " + key(t, "OLD") +
+                  ", '', CONCAT(" + d + key(t, "OLD") + ", CHAR(30))), " + w + all(t) + ", CHAR(30))");
+    out.push_back("CREATE TRIGGER `racelab_d_" + t.name + "` AFTER DELETE" + on + d + key(t, "OLD") +
                   ", CHAR(30))");
   }
   return out;
@@ -206,7 +226,7 @@ std::vector<std::string> Recorder::setup_sql() const {
 
 Shape Recorder::select_shape(const std::string& sql, std::size_t select_at, bool in_insert) const {
   const bool maria = backend_ == "mariadb";
-  const auto words = words_of(std::string_view(sql).substr(select_at), maria);
+  const auto words = words_of(std::string_view(sql).substr(select_at), backslash_);
   Shape s;
   const int depth = words.empty() ? 0 : words.front().depth;
   // The SELECT ends at a parenthesis that closes around it, or (in an INSERT) at its ON CONFLICT,
@@ -273,7 +293,12 @@ Shape Recorder::select_shape(const std::string& sql, std::size_t select_at, bool
   // snapshot. PostgreSQL's see the version the snapshot would at read committed, or fail at the
   // stronger levels, so a plain read suffices there, except for SKIP LOCKED (which rows it skips).
   s.shadow = "SELECT * FROM " + upto(select_at + name.at, {order, limit, lock});
-  if (limit != 0) s.shadow += " " + (order != 0 ? upto(at(order), {lock}) : upto(at(limit), {lock}));
+  if (limit != 0) {  // its own columns first, so an ORDER BY naming an alias or a position means the same
+    s.shadow = "SELECT " + upto(select_at + words[0].end, {from}) + ", " + s.alias + ".* FROM " +
+               upto(select_at + name.at, {order, limit, lock}) + " " +
+               (order != 0 ? upto(at(order), {lock}) : upto(at(limit), {lock}));
+    s.tail = true;
+  }
   const std::string locking = lock != 0 ? upto(at(lock), {}) : std::string();
   if (maria && !locking.empty())
     s.shadow += " " + locking;
@@ -289,7 +314,7 @@ Shape Recorder::select_shape(const std::string& sql, std::size_t select_at, bool
 }
 
 Shape Recorder::shape(const std::string& sql) const {
-  const auto words = words_of(sql, backend_ == "mariadb");
+  const auto words = words_of(sql, backslash_);
   if (words.empty()) return {};
   const auto& first = words.front().text;
   if (is_any(first, {"SAVEPOINT", "RELEASE"}) ||
@@ -361,10 +386,10 @@ Recorder::Row Recorder::in_order(const TableInfo& t, const Answer& a, std::size_
 
 std::pair<std::string, std::string> Recorder::key_value(const TableInfo& t, const Row& row) {
   std::string key, value;
-  for (std::size_t n = 0; n < t.key.size(); ++n) key += (n ? ", " : "") + row[t.key[n]].value_or("NULL");
+  for (std::size_t n = 0; n < t.key.size(); ++n) key += (n ? ", " : "") + shown(row[t.key[n]]);
   for (std::size_t c = 0; c < t.columns.size(); ++c) {
     if (std::find(t.key.begin(), t.key.end(), c) != t.key.end()) continue;
-    value += (value.empty() ? "" : ", ") + t.columns[c] + "=" + row[c].value_or("NULL");
+    value += (value.empty() ? "" : ", ") + t.columns[c] + "=" + shown(row[c]);
   }
   if (value.empty()) value = "present";
   versions_[t.name].emplace(key + '\x1f' + value, row);
@@ -382,20 +407,29 @@ void Recorder::start(const Query& query) {
   initial_.clear();
   writes_.clear();
   left_out_ = 0;
+  events_.clear();
+  unordered_ = false;
   for (const auto& t : tables_) {
     const auto a = query("SELECT * FROM " + t.name);
     for (std::size_t i = 0; i < a.rows.size(); ++i) {
       auto [key, value] = key_value(t, in_order(t, a, i));
+      if (!initial_.emplace(t.name + '\x1f' + key, value).second) throw RecordError(twins(t));
       history_.initial(t.name, key, value);
-      initial_[t.name + '\x1f' + key] = value;
     }
   }
 }
 
 void Recorder::write(racelab::History::Txn txn, const TableInfo& t, const std::string& key,
                      const std::optional<std::string>& value, const std::string& sql) {
+  auto& versions = writes_[t.name + '\x1f' + key];
+  if (!t.primary && value) {  // a whole-row key: the row must not be there already
+    const auto i = initial_.find(t.name + '\x1f' + key);
+    const bool there = versions.empty() ? i != initial_.end() : versions.back().second.has_value();
+    if (there) throw RecordError(twins(t));
+  }
   history_.write(txn, t.name, key, value, sql);
-  writes_[t.name + '\x1f' + key].emplace_back(txn, value);
+  versions.emplace_back(txn, value);
+  events_.push_back({txn, false});
 }
 
 // Whether more than one version of `row` has `value`: the initial one, or another transaction's
@@ -417,12 +451,28 @@ bool Recorder::ambiguous(racelab::History::Txn reader, const std::string& row,
   return writers.size() + (i != initial_.end() && i->second == value ? 1 : 0) > 1;
 }
 
+std::string Recorder::twins(const TableInfo& t) {
+  return "table " + t.name +
+         " has no primary key and two identical rows: the history cannot tell them apart "
+         "(give it a primary key)";
+}
+
 void Recorder::read(racelab::History::Txn txn, const Shape& shape, const std::string& sql,
                     const Query& query) {
   const auto& t = *table(shape.table);
-  const auto a = query(shape.shadow);
+  auto a = query(shape.shadow);
+  if (shape.tail) {  // the statement's own columns came first: the row is the rest
+    const auto skip = a.columns.size() - std::min(a.columns.size(), t.columns.size());
+    a.columns.erase(a.columns.begin(), a.columns.begin() + static_cast<std::ptrdiff_t>(skip));
+    for (auto& row : a.rows) row.erase(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(skip));
+    for (auto& row : a.nulls) row.erase(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(skip));
+  }
   std::vector<racelab::History::Row> rows;
-  for (std::size_t i = 0; i < a.rows.size(); ++i) rows.push_back(key_value(t, in_order(t, a, i)));
+  std::set<std::string> keys;
+  for (std::size_t i = 0; i < a.rows.size(); ++i) {
+    rows.push_back(key_value(t, in_order(t, a, i)));
+    if (!keys.insert(rows.back().first).second) throw RecordError(twins(t));
+  }
   // What it returned, row by row (an overwrite of one is an anti-dependency, whether or not it
   // changes the match), and, where its WHERE says which rows it saw, the predicate. A row whose
   // value more than one version had is left out (the checker would have to guess which it read),
@@ -435,6 +485,7 @@ void Recorder::read(racelab::History::Txn txn, const Shape& shape, const std::st
       continue;
     }
     history_.read(txn, t.name, key, value, sql);
+    events_.push_back({txn, false});
   }
   if (!shape.predicate || !whole) return;
   auto matching = std::make_shared<std::set<std::string>>();
@@ -448,16 +499,26 @@ void Recorder::read(racelab::History::Txn txn, const Shape& shape, const std::st
     };
   history_.read_where(txn, t.name, shape.where.empty() ? "every row" : shape.where, std::move(matches),
                       std::move(rows), sql);
+  events_.push_back({txn, false});
 }
 
 void Recorder::record(racelab::History::Txn txn, const Shape& shape, const std::string& sql, Answer& answer,
-                      const Query& query) try {
+                      const Query& query, std::optional<std::size_t> waited_since) try {
+  if (waited_since && !unordered_) {
+    // The lock it waited for was released at the first end of another transaction since it was
+    // sent; the server ran it then. Another transaction's read or write recorded after that may
+    // have come after it in the database, though it comes first in the history.
+    std::size_t e = *waited_since;
+    while (e < events_.size() && !(events_[e].ends && events_[e].txn != txn)) ++e;
+    for (std::size_t f = e + 1; f < events_.size() && !unordered_; ++f)
+      unordered_ = !events_[f].ends && events_[f].txn != txn;
+  }
   if (shape.reads) read(txn, *shape.reads, sql, query);
   if (shape.kind == Shape::Kind::read) return read(txn, shape, sql, query);
   if (shape.kind != Shape::Kind::write) return;
-  const auto& t = *table(shape.table);
   if (backend_ !=
       "mariadb") {  // the rows RETURNING * gave (a DELETE's as they were), then the answer as written
+    const auto& t = *table(shape.table);
     for (std::size_t i = 0; i < answer.rows.size(); ++i) {
       auto [key, value] = key_value(t, in_order(t, answer, i));
       write(txn, t, key, shape.deletes ? std::nullopt : std::optional<std::string>(value), sql);
@@ -469,23 +530,26 @@ void Recorder::record(racelab::History::Txn txn, const Shape& shape, const std::
   const auto w = query("SELECT @racelab_w");
   query("SET @racelab_w = NULL");
   if (w.rows.empty() || w.nulls[0][0]) return;
-  for (const auto& entry : split(w.rows[0][0], '\x1e')) {
+  for (const auto& entry : split(w.rows[0][0], '\x1e')) {  // "w" or "d", the table, \x1d, its columns
     if (entry.empty()) continue;
-    const auto literals = split(entry.substr(1), '\x1f');
+    const auto name_end = entry.find('\x1d');
+    const TableInfo* t = name_end == std::string::npos ? nullptr : table(entry.substr(1, name_end - 1));
+    if (t == nullptr) throw RecordError("a row written by '" + sql + "' names no table of the setup");
+    const auto literals = split(entry.substr(name_end + 1), '\x1f');
     const bool deleted = entry[0] == 'd';
-    if (literals.size() != (deleted ? t.key.size() : t.columns.size()))
-      throw RecordError("a row written to " + t.name + " did not parse (a value holding \\x1e or \\x1f?)");
+    if (literals.size() != (deleted ? t->key.size() : t->columns.size()))
+      throw RecordError("a row written to " + t->name +
+                        " did not parse (a value holding \\x1d, \\x1e or \\x1f?)");
     if (deleted) {
       std::string key;
-      for (std::size_t n = 0; n < literals.size(); ++n)
-        key += (n ? ", " : "") + unquote(literals[n]).value_or("NULL");
-      write(txn, t, key, std::nullopt, sql);
+      for (std::size_t n = 0; n < literals.size(); ++n) key += (n ? ", " : "") + shown(unquote(literals[n]));
+      write(txn, *t, key, std::nullopt, sql);
       continue;
     }
     Row row;
     for (const auto& l : literals) row.push_back(unquote(l));
-    auto [key, value] = key_value(t, row);
-    write(txn, t, key, value, sql);
+    auto [key, value] = key_value(*t, row);
+    write(txn, *t, key, value, sql);
   }
 } catch (const RecordError&) {
   throw;
@@ -510,7 +574,7 @@ racelab::HistoryReport Recorder::finish(const Query& query) {
       std::vector<const std::string*> ids;
       for (const auto& [id, row] : versions) {
         std::string values;
-        for (const auto& v : row) values += sql_literal(v, maria) + ", ";
+        for (const auto& v : row) values += sql_literal(v, backslash_) + ", ";
         query("INSERT INTO racelab_versions VALUES (" + values + std::to_string(ids.size()) + ")");
         ids.push_back(&id);
       }
@@ -529,7 +593,7 @@ racelab::HistoryReport Recorder::finish(const Query& query) {
     throw RecordError(std::string("asking which versions match a predicate read: ") + e.what());
   }
   auto report = racelab::check(history_);
-  if (!report.problems.empty())
+  if (!report.problems.empty() && !unordered_)  // out of order, a read can come before its write
     throw RecordError(
         "the history has a read no recorded write explains (a write --history cannot see: a "
         "trigger or cascade of the setup's, or a statement it does not follow): " +

@@ -56,6 +56,7 @@ struct TableInfo {
   std::string name;
   std::vector<std::string> columns;
   std::vector<std::size_t> key;  // the primary key's columns; every column when it has none
+  bool primary = true;           // it has a primary key
 };
 
 // A statement as the recorder follows it.
@@ -67,6 +68,7 @@ struct Shape {
   std::string where;       // read: the condition, empty for every row
   bool predicate = false;  // read: its WHERE says which rows it saw (no subquery, no LIMIT)
   bool deletes = false;    // write: a DELETE (RETURNING gives the rows as they were)
+  bool tail = false;       // read: the shadow starts with the statement's own columns; the row is the rest
   // An INSERT … SELECT also reads: the SELECT's shape.
   std::shared_ptr<Shape> reads;
 };
@@ -90,13 +92,22 @@ class Recorder {
   // A new run: a new history, the initial rows of every table read through `query`.
   void start(const Query& query);
   racelab::History::Txn begin(const std::string& name) { return history_.begin(name); }
-  void commit(racelab::History::Txn txn) { history_.commit(txn); }
-  void abort(racelab::History::Txn txn) { history_.abort(txn); }
+  void commit(racelab::History::Txn txn) {
+    history_.commit(txn);
+    events_.push_back({txn, true});
+  }
+  void abort(racelab::History::Txn txn) {
+    history_.abort(txn);
+    events_.push_back({txn, true});
+  }
   // After a statement of `shape` ran in `txn` and returned `answer` (a rewritten write's rows are
   // taken out of it: it then says how many rows changed, as the statement as written would);
   // `query` asks on the statement's own connection.
+  // `waited_since`: the statement waited for a lock, and this was mark() when it was sent.
   void record(racelab::History::Txn txn, const Shape& shape, const std::string& sql, Answer& answer,
-              const Query& query);
+              const Query& query, std::optional<std::size_t> waited_since = std::nullopt);
+  // How many operations have been recorded in this run (a position for record's waited_since).
+  std::size_t mark() const { return events_.size(); }
   // The run's verdict: the predicates evaluated through `query` (the setup's connection), then
   // racelab::check(). Throws RecordError if the history has a read no recorded write explains.
   racelab::HistoryReport finish(const Query& query);
@@ -104,6 +115,11 @@ class Recorder {
   // Reads of this run left out of the history: the value they saw was written by more than one
   // transaction (or was the initial value too), so which version they read is not known.
   std::size_t left_out() const { return left_out_; }
+  // Whether this run's history may be out of the database's order, so its verdict is not to be
+  // trusted: a statement waited for a lock, the lock was released (another transaction ended), and
+  // another transaction's read or write was recorded before this statement's could be. The server
+  // ran it at the release; racelab records it only when its session runs again.
+  bool unordered() const { return unordered_; }
 
  private:
   using Row = std::vector<std::optional<std::string>>;  // in the catalog's column order
@@ -112,6 +128,7 @@ class Recorder {
     std::shared_ptr<std::set<std::string>> matching;  // key '\x1f' value, filled by finish()
   };
   const TableInfo* table(const std::string& name) const;
+  static std::string twins(const TableInfo& t);
   Shape select_shape(const std::string& sql, std::size_t select_at, bool in_insert) const;
   bool ambiguous(racelab::History::Txn reader, const std::string& row, const std::string& value) const;
   void write(racelab::History::Txn txn, const TableInfo& t, const std::string& key,
@@ -131,6 +148,15 @@ class Recorder {
   std::map<std::string, std::optional<std::string>> initial_;
   std::map<std::string, std::vector<std::pair<racelab::History::Txn, std::optional<std::string>>>> writes_;
   std::size_t left_out_ = 0;
+  bool backslash_ =
+      false;  // MariaDB reads a backslash in a string as an escape (unless NO_BACKSLASH_ESCAPES)
+  // What was recorded, in order: each operation's transaction and whether it ended one.
+  struct Event {
+    racelab::History::Txn txn;
+    bool ends;
+  };
+  std::vector<Event> events_;
+  bool unordered_ = false;
 };
 
 }  // namespace lab::sqlcase

@@ -97,7 +97,8 @@ printf '%s\n' "$out" | grep -F '"anomaly":"G1c"' | grep -F '"result":"prevented"
 # a DELETE, a write of the value a row already had, a ')' in a string, ORDER BY an alias, an
 # INSERT … SELECT … ON CONFLICT.
 here=$(dirname "$0")/history_cases
-for c in delete same_value paren_in_string order_by_alias insert_select_upsert otv; do
+for c in delete same_value paren_in_string order_by_alias order_by_position insert_select_upsert otv \
+  woken_writer composite_key null_and_null_text; do
   run 0 "$cli" sql "$here/$c.sql" --db "$pg" --schema cli_history --level serializable --history
   contains "breaks it (all explored)"
   run 0 "$cli" sql "$here/$c.sql" --db "sqlite:$dir/lite" --history
@@ -106,6 +107,21 @@ for c in delete same_value paren_in_string order_by_alias insert_select_upsert o
   run 0 "$cli" sql "$here/$c.sql" --db "$maria" --schema cli_history --level serializable --history
   contains "breaks it (all explored)"
 done
+
+run 0 "$cli" sql "$here/setup_trigger.sql" --db "$maria" --schema cli_history --level serializable --history
+contains "breaks it (all explored)"
+run 0 "$cli" sql "$here/no_backslash_escapes.sql" --db "$maria" --schema cli_history --level serializable \
+  --set sql_mode=NO_BACKSLASH_ESCAPES --history
+contains "breaks it (all explored)"
+# A writer whose lock wait a COMMIT ended ran in the server then, but is recorded when its session
+# runs again: runs where another session went on in between are not judged by their history.
+run 0 "$cli" sql "$here/woken_writer.sql" --db "$maria" --schema cli_history --level serializable --history
+contains "runs were not judged by the history"
+# A table without a primary key holding two identical rows cannot be followed.
+printf 'setup: CREATE TABLE t(v INTEGER); INSERT INTO t VALUES (1), (1);\nA: SELECT * FROM t;\nB: DELETE FROM t;\n' \
+  >"$dir/twins.sql"
+run 2 "$cli" sql "$dir/twins.sql" --db "sqlite:$dir/lite" --history
+contains "table t has no primary key and two identical rows"
 
 # What the recorder cannot follow is said before any run, and the case still runs without it.
 cat > "$dir/join.sql" <<'SQL'

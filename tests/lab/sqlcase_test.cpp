@@ -274,9 +274,13 @@ TEST(SqlHistory, ReadsAreOneTableWithTheirPredicate) {
   EXPECT_EQ(s.shadow, "SELECT * FROM doctors AS d WHERE d.on_call = 1")
       << "PostgreSQL's locking read saw what a plain read sees now; the plain one never waits";
   s = r.shape("SELECT name FROM doctors WHERE on_call = 1 LIMIT 1 FOR UPDATE SKIP LOCKED");
-  EXPECT_EQ(s.shadow, "SELECT * FROM doctors WHERE on_call = 1 LIMIT 1 FOR UPDATE SKIP LOCKED")
-      << "which rows SKIP LOCKED skips depends on the locks";
+  EXPECT_EQ(s.shadow, "SELECT name, doctors.* FROM doctors WHERE on_call = 1 LIMIT 1 FOR UPDATE SKIP LOCKED")
+      << "which rows SKIP LOCKED skips depends on the locks; with a LIMIT its own columns come first";
   EXPECT_FALSE(s.predicate);
+  EXPECT_TRUE(s.tail);
+  s = r.shape("SELECT name AS n FROM doctors ORDER BY 1 DESC LIMIT 1");
+  EXPECT_EQ(s.shadow, "SELECT name AS n, doctors.* FROM doctors ORDER BY 1 DESC LIMIT 1")
+      << "ORDER BY a position or an alias means what it meant";
   s = r.shape("SELECT v AS w FROM doctors WHERE name = 'a)' ORDER BY w");
   EXPECT_EQ(s.shadow, "SELECT * FROM doctors WHERE name = 'a)'")
       << "ORDER BY alone is dropped: it may name an alias";

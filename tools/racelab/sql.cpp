@@ -39,6 +39,10 @@ void print_json(const SqlOptions& o, const lab::sqlcase::Case& c, const lab::sql
                         {"complete", r.report.complete()},
                         {"strategy", r.report.strategy()},
                         {"server_ordered", r.server_ordered}};
+  if (o.run.history != lab::sqlcase::Options::History::off) {
+    out["runs_left_out"] = r.runs_left_out;
+    out["runs_unjudged"] = r.runs_unjudged;
+  }
   if (r.report.failed()) {
     out["schedule"] = r.report.schedule();
     out["check_value"] = r.check_value;
@@ -88,6 +92,15 @@ int sql(SqlOptions o) {
   where += ")";
   if (!c.title.empty()) std::cout << c.title << '\n';
   for (const auto& note : r.report.notes()) std::cout << note << '\n';
+  if (r.runs_unjudged > 0)
+    std::cout << "note: " << r.runs_unjudged << (r.runs_unjudged == 1 ? " run was" : " runs were")
+              << " not judged by the history: a statement waited for a lock, and after the lock was released "
+                 "another session went on before racelab could record it, so the history may be out of the "
+                 "database's order (the check, if any, still judged them)\n";
+  if (r.runs_left_out > 0)
+    std::cout << "note: " << r.runs_left_out << (r.runs_left_out == 1 ? " run had" : " runs had")
+              << " reads left out of the history: the value read was also another version's, so which one it "
+                 "saw is not known (an anomaly resting on such a read is not seen)\n";
   if (r.server_ordered > 0)
     std::cout << "note: in " << r.server_ordered << (r.server_ordered == 1 ? " run" : " runs")
               << " a transaction's end released a lock that two or more sessions waited for, and the server "
@@ -114,6 +127,9 @@ int sql(SqlOptions o) {
       std::cout << "(" << r.left_out << (r.left_out == 1 ? " read" : " reads")
                 << " left out of the history: the value read was also another version's, so which one it "
                    "saw is not known)\n";
+  } else if (r.unordered) {
+    std::cout << "history: not judged (a statement's lock wait ended and another session went on before it "
+                 "was recorded)\n";
   } else if (r.check_value.empty())
     std::cout << r.report.outcome() << '\n';
   std::cout << '\n';
