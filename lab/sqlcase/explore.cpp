@@ -276,7 +276,7 @@ class PostgresSession : public Conn {
     } catch (...) {
     }
   }
-  void ended() override { done = true; }
+  void ended() override;
   // Ready for the next run: its transaction, if a torn-down task left one, rolled back.
   void reset() {
     done = false;
@@ -370,6 +370,17 @@ class PgRun {
   // schedule's (PostgreSQL re-queues a waiter that finds the row changed), so the run may replay
   // differently. Read and cleared by Target::fresh.
   bool server_ordered = false;
+  // `self` has ended. If every other session left waits on the server, none would look again (a
+  // deadlock among them, left to the server, is found only by the one whose wait sees nobody else
+  // able to run): wake the first, in case order, to do so.
+  void ended(const PostgresSession* self) {
+    if (others_can_run(self)) return;
+    for (auto* s : sessions_)
+      if (s != self && s->parked()) {
+        s->wake();
+        return;
+      }
+  }
   // Whether a session other than `self` may run: neither parked nor ended.
   bool others_can_run(const PostgresSession* self) const {
     for (auto* s : sessions_)
@@ -513,6 +524,11 @@ bool PostgresSession::await() {
       throw racelab::postgres::Error("57014", "postgres: no session of the case got an answer within 15 s");
     run_->settle_and_wake(this);
   }
+}
+
+void PostgresSession::ended() {
+  done = true;
+  if (run_ != nullptr) run_->ended(this);
 }
 
 Answer PostgresSession::run(const std::string& sql) {
