@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <utility>
 
@@ -359,16 +360,28 @@ class PgRun {
     for (auto* s : sessions_)
       if (s != self && s->parked() && s->replied()) s->wake();
   }
-  // How many sessions other than `self` wait for a lock on the server.
-  int waiting(const PostgresSession* self) const {
-    int n = 0;
-    for (auto* s : sessions_) n += s != self && s->parked();
-    return n;
+  // Whether a session other than `self` waits on the server as the second waiter for a row: it
+  // queues for the row's tuple lock, which the first waiter holds while it waits for the row's
+  // writer. When that writer's transaction ends, the first waiter finds the row changed, lets the
+  // tuple lock go and retries on the new version (read committed's re-check), and the two race
+  // for the row inside the server, in an order the schedule does not decide.
+  bool chained(const PostgresSession* self) {
+    std::string pids;
+    for (auto* s : sessions_)
+      if (s != self && s->parked()) pids += (pids.empty() ? "{" : ",") + std::to_string(s->pid());
+    if (pids.empty()) return false;
+    pids += "}";
+    const char* values[] = {pids.c_str()};
+    PGresult* r = PQexecParams(monitor_.handle(),
+                               "SELECT 1 FROM pg_locks WHERE pid = ANY($1::int[]) AND NOT granted AND "
+                               "locktype = 'tuple' LIMIT 1",
+                               1, nullptr, values, nullptr, nullptr, 0);
+    const bool yes = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    PQclear(r);
+    return yes;
   }
-  // Set when a statement that ends a transaction (or fails, aborting it) was answered while two or
-  // more other sessions waited: which of them got the lock first was the server's choice, not the
-  // schedule's (PostgreSQL re-queues a waiter that finds the row changed), so the run may replay
-  // differently. Read and cleared by Target::fresh.
+  // Set when a statement that ends a transaction (or fails, aborting it) was answered while
+  // chained() held: the run may replay differently. Read and cleared by Target::fresh.
   bool server_ordered = false;
   // `self` has ended. If every other session left waits on the server, none would look again (a
   // deadlock among them, left to the server, is found only by the one whose wait sees nobody else
@@ -534,7 +547,7 @@ void PostgresSession::ended() {
 Answer PostgresSession::run(const std::string& sql) {
   if (run_ == nullptr || !racelab::this_thread::simulated()) return answer_from(conn_.exec_list(sql, {}));
   racelab::Point(racelab::db::statement_point_name(sql)).hit();
-  const bool contested = run_->waiting(this) >= 2;  // a release now would wake more than one
+  bool contested = run_->chained(this);  // a release now would wake two waiters for one row
   PGconn* c = conn_.handle();
   if (PQsendQuery(c, sql.c_str()) == 0)
     throw racelab::postgres::Error("08006", std::string("postgres: send failed: ") + PQerrorMessage(c));
@@ -560,6 +573,7 @@ Answer PostgresSession::run(const std::string& sql) {
     }
   } landed{*this};
   if (!await()) return {};
+  contested = contested || (waited_ && run_->chained(this));  // it waited; others queued meanwhile
   in_flight_ = false;
   PGresult* last = std::exchange(last_, nullptr);
   run_->settle_and_wake(this);  // what this statement released (a COMMIT, an abort) lets others on

@@ -412,9 +412,12 @@ class Checker {
         const auto& a = edges_[cyc[0]].kind == Kind::rw ? edges_[cyc[0]] : edges_[cyc[1]];
         const auto& b = edges_[cyc[0]].kind == Kind::rw ? edges_[cyc[1]] : edges_[cyc[0]];
         if (b.kind == Kind::ww && a.row == b.row) return "P4";
-        // R read U's write (wr) and afterwards a version older than U's of another row U wrote
-        // (rw): U's transaction vanished from R's view after R had observed it (Hermitage's OTV).
-        if (b.kind == Kind::wr && b.to_op < a.from_op) return "OTV";
+        // R read U's write (wr) and afterwards, in another statement, a version older than U's of
+        // another row U wrote (rw): U vanished from R's view after R had observed it (Hermitage's
+        // OTV). One statement that sees part of U's writes is a torn read, named G-single whatever
+        // order its rows came in. (Statement 0 is "none given": each such read counts as its own.)
+        const auto seen = d_.ops[b.to_op].statement, missed = d_.ops[a.from_op].statement;
+        if (b.kind == Kind::wr && b.to_op < a.from_op && (seen != missed || seen == 0)) return "OTV";
       }
       return "G-single";
     }

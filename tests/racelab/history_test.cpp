@@ -186,6 +186,23 @@ TEST(History, ObservedTransactionVanishes) {
   EXPECT_EQ(racelab::anomaly_title("OTV"), "observed transaction vanishes");
 }
 
+// One statement that returns T2's y and T1's x is a torn read, not a vanishing: G-single.
+TEST(History, OneStatementSeeingPartOfATransactionIsGSingle) {
+  History h;
+  auto t1 = h.begin(), t2 = h.begin(), t3 = h.begin();
+  h.write(t1, "t", "x", "11");
+  h.write(t1, "t", "y", "19");
+  h.commit(t1);
+  h.write(t2, "t", "x", "12");
+  h.write(t2, "t", "y", "18");
+  h.read(t3, "t", "y", "18", "SELECT * FROM t");
+  h.read(t3, "t", "x", "11", "SELECT * FROM t");
+  h.commit(t2);
+  h.commit(t3);
+  auto r = check(h);
+  ASSERT_EQ(names(r), Names{"G-single"}) << r.text();
+}
+
 // Both doctors read both rows and each takes a different one off call: rw both ways.
 TEST(History, WriteSkewIsG2Item) {
   History h;
