@@ -924,8 +924,11 @@ std::vector<Statement> setup_for(const Case& c, const Recorder* recorder) {
   return setup;
 }
 
-void run_case(racelab::Simulation& sim, const Case& c, Target& target, Recorder* recorder, bool judge,
-              RunLog& log) {
+// One run. True if it ran to its end and passed (a failed check or history throws). `counted`: it
+// adds to runs_left_out and runs_unjudged (not a --verify replay, a minimizing rerun or the
+// witness's second run).
+bool run_case(racelab::Simulation& sim, const Case& c, Target& target, Recorder* recorder, bool judge,
+              RunLog& log, bool counted = true) {
   std::string rejected = std::move(log.rejected), unrecorded = std::move(log.unrecorded);
   const auto runs_left_out = log.runs_left_out, runs_unjudged = log.runs_unjudged;
   log = {};
@@ -938,7 +941,7 @@ void run_case(racelab::Simulation& sim, const Case& c, Target& target, Recorder*
       recorder->start(raw_of(setup));
     } catch (const std::exception& e) {
       if (log.unrecorded.empty()) log.unrecorded = std::string("reading the initial rows: ") + e.what();
-      return;
+      return false;
     }
   for (std::size_t i = 0; i < c.sessions.size(); ++i) {
     sim.spawn(c.sessions[i].name, [&c, &log, &target, recorder, i] {
@@ -1032,20 +1035,20 @@ void run_case(racelab::Simulation& sim, const Case& c, Target& target, Recorder*
       }
     });
   }
-  if (!sim.run().ok()) return;
+  if (!sim.run().ok()) return false;
   if (recorder != nullptr) {
     try {
       log.history = recorder->finish(raw_of(setup));
       log.left_out = recorder->left_out();
-      log.runs_left_out += log.left_out > 0;
+      log.runs_left_out += counted && log.left_out > 0;
       if (recorder->unordered()) {  // no verdict from a history that may be out of order
         log.unordered = true;
-        ++log.runs_unjudged;
+        log.runs_unjudged += counted;
         log.history.reset();
       }
     } catch (const RecordError& e) {
       if (log.unrecorded.empty()) log.unrecorded = e.what();
-      return;
+      return false;
     }
   }
   if (c.check) {
@@ -1060,6 +1063,7 @@ void run_case(racelab::Simulation& sim, const Case& c, Target& target, Recorder*
     throw racelab::AssertionFailed("the history is not serializable: " + names);
   }
   if (c.check) RACELAB_ASSERT(truthy(log.check_value));
+  return true;
 }
 
 }  // namespace
@@ -1112,8 +1116,22 @@ Result explore(const Case& c, const Options& options) {
   result.backend = target.backend();
   result.level = target.level();
   result.settings = target.settings();
-  result.report = racelab::explore(
-      eo, [&](racelab::Simulation& sim) { run_case(sim, c, target, recorder.get(), judge, log); });
+  int runs = 0;
+  bool failed = false;
+  result.report = racelab::explore(eo, [&](racelab::Simulation& sim) {
+    // With --verify each passing run is followed at once by its replay (ExploreOptions::verify);
+    // after a failure, the runs are explore's minimizing reruns.
+    const bool replay = options.verify && runs % 2 == 1;
+    bool passed = false;
+    try {
+      passed = run_case(sim, c, target, recorder.get(), judge, log, !replay && !failed);
+    } catch (...) {
+      failed = true;
+      throw;
+    }
+    failed = failed || !passed;
+    if (options.progress && ++runs % 10 == 0) options.progress(runs);
+  });
   if (!log.unrecorded.empty())
     throw RunError(c.source + ": --history could not follow a run: " + log.unrecorded +
                    "; without --history the case's check still judges it");
@@ -1125,8 +1143,9 @@ Result explore(const Case& c, const Options& options) {
     racelab::ExploreOptions replay = eo;
     replay.schedule = result.report.schedule();
     replay.minimize = false;
-    static_cast<void>(racelab::explore(
-        replay, [&](racelab::Simulation& sim) { run_case(sim, c, target, recorder.get(), judge, log); }));
+    static_cast<void>(racelab::explore(replay, [&](racelab::Simulation& sim) {
+      static_cast<void>(run_case(sim, c, target, recorder.get(), judge, log, false));
+    }));
     result.witness = log.steps;
     result.check_value = log.check_value;
     result.history = log.history;

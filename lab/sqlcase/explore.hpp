@@ -20,6 +20,7 @@
 #include <racelab/explore.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -47,6 +48,8 @@ struct Options {
   // alone, and the witness's history says which anomaly it is (racelab isolation --history).
   enum class History { off, judge, describe };
   History history = History::off;
+  // Called every 10 runs of the case, with how many ran so far (--verify's replays included).
+  std::function<void(int runs)> progress{};
 };
 
 // One statement as a session ran it, in the order the run did.

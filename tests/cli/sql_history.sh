@@ -117,6 +117,14 @@ contains "breaks it (all explored)"
 # runs again: runs where another session went on in between are not judged by their history.
 run 0 "$cli" sql "$here/woken_writer.sql" --db "$maria" --schema cli_history --level serializable --history
 contains "runs were not judged by the history"
+# InnoDB rolls back a parked session to break a deadlock while the survivor's transaction goes on
+# and a third session gets the row: every interleaving (within two preemptions) runs to its end,
+# none taken for a deadlock of the run, and the failing schedule of old replays to its end.
+run 0 "$cli" sql "$here/parked_victim.sql" --db "$maria" --schema cli_history --strategy dfs:2 --history
+contains "breaks it (all with at most 2 preemptions explored)"
+run 0 "$cli" sql "$here/parked_victim.sql" --db "$maria" --schema cli_history --history --schedule \
+  'racelab-schedule/1: *>A A@sql.select.t#2>B B@sql.update.t#2>A A@sql.wait#1>C C@sql.wait#1>B B@sql.wait#1>A A@end#1>C C@end#1>B'
+contains "the schedule replays to its end, and nothing breaks"
 # A table without a primary key holding two identical rows cannot be followed.
 printf 'setup: CREATE TABLE t(v INTEGER); INSERT INTO t VALUES (1), (1);\nA: SELECT * FROM t;\nB: DELETE FROM t;\n' \
   >"$dir/twins.sql"

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "progress.hpp"
 #include "sqlcase/explore.hpp"
 #include "verbs.hpp"
 
@@ -75,6 +76,12 @@ int sql(SqlOptions o) {
   lab::sqlcase::Result r;
   try {
     c = lab::sqlcase::load(o.file);
+    // A search on a server runs some tens of interleavings a second: a terminal sees how far it is.
+    ProgressBar bar(o.run.verify ? "runs, replays included (--runs caps)" : "interleavings (--runs caps)");
+    if (bar.shown() && o.run.schedule.empty())
+      o.run.progress = [&bar, &o](int runs) {
+        bar.update(runs, o.run.verify ? 2L * o.run.runs : o.run.runs);
+      };
     r = lab::sqlcase::explore(c, o.run);
   } catch (const lab::sqlcase::CaseError& e) {
     std::cerr << "racelab sql: " << e.what() << '\n';
@@ -107,8 +114,14 @@ int sql(SqlOptions o) {
                  "chose which went first; such a run may replay differently (--verify tells; docs/sql.md)\n";
   if (!r.report.failed()) {
     if (!c.check) std::cout << "no check: every interleaving ran to its end\n";
-    if (r.report.complete())
-      std::cout << where << ": no interleaving of " << r.report.runs() << " breaks it (all explored"
+    const std::string& strategy = r.report.strategy();
+    if (!o.run.schedule.empty())
+      std::cout << where << ": the schedule replays to its end, and nothing breaks\n";
+    else if (r.report.complete())
+      std::cout << where << ": no interleaving of " << r.report.runs() << " breaks it ("
+                << (strategy.starts_with("dfs:")
+                        ? "all with at most " + strategy.substr(4) + " preemptions explored"
+                        : std::string("all explored"))
                 << (r.server_ordered > 0 ? "; the server ordered some waits: see the note" : "") << ")\n";
     else
       std::cout << where << ": none of " << r.report.runs() << " interleavings breaks it (not all explored: "

@@ -2,7 +2,8 @@
 //
 // Three ways a call reaches the server. Outside a simulation: Connector/C's blocking calls. On a
 // simulated task: the non-blocking calls (`…_start` / `…_cont`, enabled by MYSQL_OPT_NONBLOCK at
-// connect), the task parked on its socket while Connector/C waits to read. During teardown (the
+// connect), the reply awaited in real time and the task parked only while the server says the
+// statement waits for a row lock another task holds (see `finish`). During teardown (the
 // task may not wait for other tasks any more): the same non-blocking calls, polled in bounded real
 // time, the statement killed from a second connection when it does not finish.
 #include "racelab/db/mariadb.hpp"
@@ -19,6 +20,7 @@
 #include <cstdlib>
 #include <functional>
 #include <utility>
+#include <vector>
 
 #include "racelab/db/statement.hpp"
 #include "racelab/point.hpp"
@@ -277,11 +279,44 @@ bool waits_for_lock(Wire& w) noexcept {
   return false;
 }
 
-// Simulated tasks whose statement waits for a row lock, on this thread's simulation. They are
-// woken when a statement that may have released locks ends (see `settled`), and look again.
-racelab::WaitQueue& lock_waiters() {
-  thread_local racelab::WaitQueue waiters;
-  return waiters;
+// A simulated task's statement parked on a row lock: what it waits for, and where it sleeps.
+struct Parked {
+  Wire& w;
+  int status;  // what Connector/C waits for (MYSQL_WAIT_READ while the server works)
+  racelab::WaitQueue queue;
+};
+
+// The parked statements of this thread's simulation, in the order they parked.
+std::vector<Parked*>& parked_calls() {
+  thread_local std::vector<Parked*> calls;
+  return calls;
+}
+
+// Every parked statement but `self` comes to rest: it is answered (its reply has begun to arrive,
+// or the server no longer says it waits and its reply follows in real time), and its task wakes;
+// or the server confirms it still waits for a row lock, and it stays parked. Called by the running
+// task whenever its own statement ends or parks, so the others' states never depend on how soon
+// the server answers: a COMMIT's released locks, or a deadlock InnoDB broke by rolling back a
+// parked victim (whose error would otherwise wait unread while the rest looked blocked), are seen
+// at the next scheduling decision, every time.
+void settle_parked(const Parked* self) noexcept {
+  using namespace std::chrono;
+  constexpr int kSliceMs = 5;
+  constexpr auto kSettleMax = seconds(60);  // as `finish`: a statement neither answered nor waiting
+  for (Parked* p : parked_calls()) {
+    if (p == self) continue;
+    const auto deadline = steady_clock::now() + kSettleMax;
+    // Answered already, or still waiting (asked first, with no delay: a lock the last statement
+    // released was granted before its reply was sent, a deadlock's victim chosen before the
+    // survivor's), or else it works on: its reply, or a new lock wait, follows in real time.
+    for (int slice_ms = 0;; slice_ms = kSliceMs) {
+      if (poll_real(p->w.m, p->status, slice_ms) != 0 || steady_clock::now() >= deadline) {
+        p->queue.notify_all();  // past the deadline too: its task gives the connection up, as `finish` does
+        break;
+      }
+      if ((p->status & MYSQL_WAIT_READ) != 0 && waits_for_lock(p->w)) break;
+    }
+  }
 }
 
 // Where a call waits: simulated (a task parks only while the server says it waits for a lock) or
@@ -291,10 +326,11 @@ enum class Mode { simulated, teardown };
 // Runs a started call to its end on a simulated task, deterministically: the reply is awaited in
 // real time (no other task runs meanwhile, so the run cannot depend on how fast the server is)
 // unless the server confirms the statement waits for a row lock — which only another task can
-// release. Then the task parks at `sql.wait` and the others run; it looks again when woken.
-// Torn down while parked (the wait threw the unwind signal), the call is killed and finished in
-// bounded time as the task unwinds, so the connection is idle again: the next statement on it
-// (~Transaction's ROLLBACK) would otherwise wait for this one.
+// release. Then the other parked statements settle, the task parks at `sql.wait` and the others
+// run; it is woken when a settle finds it answered. Torn down while parked (the wait threw the
+// unwind signal), the call is killed and finished in bounded time as the task unwinds, so the
+// connection is idle again: the next statement on it (~Transaction's ROLLBACK) would otherwise
+// wait for this one.
 void finish(Wire& w, Mode& mode, int status, const Cont& cont) {
   using namespace std::chrono;
   if (mode == Mode::teardown) return finish_bounded(w.m, w.url, status, cont, false);
@@ -311,18 +347,32 @@ void finish(Wire& w, Mode& mode, int status, const Cont& cont) {
   auto deadline = steady_clock::now() + kReplyMax;
   while (in_flight.status != 0) {
     int ready = poll_real(w.m, in_flight.status, kSliceMs);
-    if (ready == 0) {
-      if ((in_flight.status & MYSQL_WAIT_READ) != 0 && waits_for_lock(w)) {
-        w.waited = true;
-        if (lock_waiters().wait("sql.wait", "a row lock another task holds (MariaDB)") ==
-            racelab::WaitResult::abandoned) {
-          mode = Mode::teardown;
-          const int status_now = std::exchange(in_flight.status, 0);
-          return finish_bounded(w.m, w.url, status_now, cont, true);
-        }
-        deadline = steady_clock::now() + kReplyMax;
-        continue;
+    // A lock wait is confirmed twice, a slice apart: InnoDB shows a wait as soon as the lock is
+    // queued, and only then checks whether it closes a deadlock (and rolls a victim back).
+    if (ready == 0 && (in_flight.status & MYSQL_WAIT_READ) != 0 && waits_for_lock(w) &&
+        (ready = poll_real(w.m, in_flight.status, kSliceMs)) == 0 && waits_for_lock(w)) {
+      w.waited = true;
+      Parked parked{w, in_flight.status, {}};
+      settle_parked(&parked);
+      struct Listed {
+        Parked* p;
+        explicit Listed(Parked* parked) : p(parked) { parked_calls().push_back(p); }
+        ~Listed() { std::erase(parked_calls(), p); }
+      };
+      racelab::WaitResult woke;
+      {
+        Listed listed(&parked);
+        woke = parked.queue.wait("sql.wait", "a row lock another task holds (MariaDB)");
       }
+      if (woke == racelab::WaitResult::abandoned) {
+        mode = Mode::teardown;
+        const int status_now = std::exchange(in_flight.status, 0);
+        return finish_bounded(w.m, w.url, status_now, cont, true);
+      }
+      deadline = steady_clock::now() + kReplyMax;
+      continue;
+    }
+    if (ready == 0) {
       if (steady_clock::now() < deadline) continue;
       lose(w.m);  // no answer for a minute, and no lock wait: give the connection up
       ready = in_flight.status & (MYSQL_WAIT_READ | MYSQL_WAIT_WRITE);
@@ -331,12 +381,9 @@ void finish(Wire& w, Mode& mode, int status, const Cont& cont) {
   }
 }
 
-// After a statement ended on a simulated task: if it may have released row locks (it ended a
-// transaction, ran outside one, or failed — a deadlock victim is rolled back), the tasks parked
-// on a lock look again.
-void settled(MYSQL* m, bool failed) noexcept {
-  if (failed || (m->server_status & SERVER_STATUS_IN_TRANS) == 0) lock_waiters().notify_all();
-}
+// After a statement ended on a simulated task: the parked statements settle (a COMMIT, a
+// statement outside a transaction, a failure or a broken deadlock may have answered some).
+void settled() noexcept { settle_parked(nullptr); }
 
 // A result set left unread by a statement torn down mid-way: read and dropped, or the connection
 // refuses every further command (2014, commands out of sync) — ~Transaction's ROLLBACK included.
@@ -372,7 +419,7 @@ std::shared_ptr<Result::Data> run(Wire& w, const std::string& text, std::string_
     int err = 0;
     const Cont query_cont = [m, &err](int ready) { return mysql_real_query_cont(&err, m, ready); };
     finish(w, mode, mysql_real_query_start(&err, m, text.data(), text.size()), query_cont);
-    settled(m, err != 0);
+    if (mode == Mode::simulated) settled();
     if (err != 0) raise_last(m, sql, suffix);
     if (mysql_field_count(m) == 0) {
       data->affected = static_cast<std::int64_t>(mysql_affected_rows(m));

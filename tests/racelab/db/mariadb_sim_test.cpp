@@ -156,6 +156,62 @@ TEST(MariaDbSimulation, OppositeLockOrderIsADeadlockVictimInSomeSchedule) {
   std::cout << runs_with_victim << " of " << report.runs() << " schedules had a deadlock victim\n";
 }
 
+// A deadlock whose victim is the parked task. A reads alice, then bob, FOR UPDATE (no undo: the
+// lighter transaction, InnoDB's victim); B updates bob, then alice, and closes the cycle. InnoDB
+// rolls A back while A's task is parked, and B's statement is answered — inside B's transaction,
+// which releases nothing more. B, having alice that A held, then waits in racelab for A to finish. A's error
+// must be seen at once (the parked statements settle whenever a statement ends), not when some later
+// statement happens to end a transaction: otherwise every task looks blocked and the run is a false deadlock.
+// Every schedule runs to its end, and some has A as the victim.
+TEST(MariaDbSimulation, AParkedDeadlockVictimIsAnsweredAtTheNextStep) {
+  const auto url = accounts("parked_victim");
+  int runs_a_victim = 0;
+  auto report = racelab::explore(
+      {.runs = 5000, .strategy = "dfs", .use_env = false, .jobs = 1}, [&](racelab::Simulation& sim) {
+        auto setup = Connection::open(url);
+        setup.exec("UPDATE accounts SET balance = 0");
+        Connection a = Connection::open(url), b = Connection::open(url);
+        bool a_holds_alice = false, a_done = false, a_victim = false, b_committed = false;
+        racelab::WaitQueue a_finished;
+        sim.spawn("A", [&] {
+          try {
+            Transaction tx(a);
+            static_cast<void>(a.query_int64("SELECT balance FROM accounts WHERE id = 'alice' FOR UPDATE"));
+            a_holds_alice = true;
+            static_cast<void>(a.query_int64("SELECT balance FROM accounts WHERE id = 'bob' FOR UPDATE"));
+            tx.commit();
+          } catch (const racelab::mariadb::DeadlockDetected&) {
+            a_victim = true;
+          }
+          a_done = true;
+          a_finished.notify_all();
+        });
+        sim.spawn("B", [&] {
+          try {
+            Transaction tx(b);
+            b.exec("UPDATE accounts SET balance = balance + 1 WHERE id = 'bob'");
+            b.exec("UPDATE accounts SET balance = balance + 1 WHERE id = 'alice'");
+            // B has alice although A held it: A was rolled back. Its task must learn so and end.
+            if (a_holds_alice)
+              while (!a_done) static_cast<void>(a_finished.wait("b.awaits_a", "A to finish"));
+            tx.commit();
+            b_committed = true;
+          } catch (const racelab::mariadb::DeadlockDetected&) {
+          }
+        });
+        auto out = sim.run();
+        if (!out.ok()) return;  // explore reports it: a false deadlock, every task "blocked"
+        runs_a_victim += a_victim;
+        const auto total = setup.query_int64("SELECT SUM(balance) FROM accounts").value_or(-1);
+        RACELAB_ASSERT(total == (b_committed ? 2 : 0));
+      });
+  EXPECT_FALSE(report.failed()) << report;
+  EXPECT_TRUE(report.complete()) << report.summary();
+  EXPECT_GT(runs_a_victim, 0)
+      << "no schedule made the parked task InnoDB's victim: the window was never entered";
+  std::cout << runs_a_victim << " of " << report.runs() << " schedules rolled the parked task back\n";
+}
+
 // Teardown ends on MariaDB: a task parked at sql.wait for a row lock when the run stops has its
 // statement killed (KILL QUERY from a second connection), so its ROLLBACK does not wait behind it
 // for a lock whose holder never runs again. Afterwards the row is free.
