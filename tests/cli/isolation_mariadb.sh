@@ -57,6 +57,11 @@ contains "breaks it (all explored)"
 
 # Deterministic on the server: every interleaving replays as it ran, deadlock victims included
 # (the dirty-write case's opposite update orders deadlock in some interleavings).
+# Three sessions where one answered statement frees another parked one inside the server: every
+# interleaving must replay as it ran (the parked ones settle until nothing more is answered).
+"$cli" isolation --print-case vanishing.sql >"$tmp/vanishing.sql"
+run 0 "$cli" sql "$tmp/vanishing.sql" --db "$db" --schema $schema --level 'repeatable read' --verify --runs 300
+contains "none of 300 interleavings breaks it"
 "$cli" isolation --print-case dirty_write.sql >"$tmp/dirty_write.sql"
 run 0 "$cli" sql "$tmp/dirty_write.sql" --db "$db" --schema $schema --verify --json
 contains '"result":"holds"'

@@ -303,18 +303,35 @@ void settle_parked(const Parked* self) noexcept {
   using namespace std::chrono;
   constexpr int kSliceMs = 5;
   constexpr auto kSettleMax = seconds(60);  // as `finish`: a statement neither answered nor waiting
-  for (Parked* p : parked_calls()) {
-    if (p == self) continue;
-    const auto deadline = steady_clock::now() + kSettleMax;
-    // Answered already, or still waiting (asked first, with no delay: a lock the last statement
-    // released was granted before its reply was sent, a deadlock's victim chosen before the
-    // survivor's), or else it works on: its reply, or a new lock wait, follows in real time.
-    for (int slice_ms = 0;; slice_ms = kSliceMs) {
-      if (poll_real(p->w.m, p->status, slice_ms) != 0 || steady_clock::now() >= deadline) {
-        p->queue.notify_all();  // past the deadline too: its task gives the connection up, as `finish` does
-        break;
+  std::vector<Parked*> open;
+  for (Parked* p : parked_calls())
+    if (p != self) open.push_back(p);
+  // Passes until one wakes nobody: a statement answered in one pass may have freed, inside the
+  // server, another that an earlier look saw waiting (an autocommit statement ends its
+  // transaction before its reply), so every look after an answer is taken again.
+  for (bool woke = true; woke && !open.empty();) {
+    woke = false;
+    for (auto it = open.begin(); it != open.end();) {
+      Parked* p = *it;
+      const auto deadline = steady_clock::now() + kSettleMax;
+      bool answered = false;
+      // Answered already, or still waiting (asked first, with no delay: a lock the last statement
+      // released was granted before its reply was sent, a deadlock's victim chosen before the
+      // survivor's), or else it works on: its reply, or a new lock wait, follows in real time.
+      for (int slice_ms = 0;; slice_ms = kSliceMs) {
+        if (poll_real(p->w.m, p->status, slice_ms) != 0 || steady_clock::now() >= deadline) {
+          answered = true;  // past the deadline too: its task then finds no answer, as `finish` does
+          break;
+        }
+        if ((p->status & MYSQL_WAIT_READ) != 0 && waits_for_lock(p->w)) break;
       }
-      if ((p->status & MYSQL_WAIT_READ) != 0 && waits_for_lock(p->w)) break;
+      if (answered) {
+        p->queue.notify_all();
+        woke = true;
+        it = open.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
 }
