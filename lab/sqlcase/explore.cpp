@@ -597,9 +597,10 @@ Answer PostgresSession::run(const std::string& sql) {
 }
 
 #ifdef RACELAB_LAB_MARIADB
-// MariaDB: the adapter is deterministic by itself (a statement is awaited until answered or until
-// the server confirms it waits for a row lock; then its task parks and the others run), and InnoDB
-// breaks a deadlock the moment a wait closes a cycle, so no settle protocol is needed here.
+// MariaDB: the adapter settles by itself (a statement is awaited until answered or until the server
+// confirms it waits for a row lock; then its task parks, and the parked ones are looked at again
+// whenever a statement ends or parks: racelab::mariadb), and InnoDB breaks a deadlock the moment a
+// wait closes a cycle, so no settle protocol is needed here.
 class MariaDbSession : public Conn {
  public:
   explicit MariaDbSession(const std::string& url) : conn_(racelab::mariadb::Connection::open(url)) {}
@@ -924,11 +925,10 @@ std::vector<Statement> setup_for(const Case& c, const Recorder* recorder) {
   return setup;
 }
 
-// One run. True if it ran to its end and passed (a failed check or history throws). `counted`: it
-// adds to runs_left_out and runs_unjudged (not a --verify replay, a minimizing rerun or the
-// witness's second run).
+// One run. True if it ran to its end and passed (a failed check or history throws). What it
+// leaves in `log` (left_out, unordered) the caller counts, once per distinct run.
 bool run_case(racelab::Simulation& sim, const Case& c, Target& target, Recorder* recorder, bool judge,
-              RunLog& log, bool counted = true) {
+              RunLog& log) {
   std::string rejected = std::move(log.rejected), unrecorded = std::move(log.unrecorded);
   const auto runs_left_out = log.runs_left_out, runs_unjudged = log.runs_unjudged;
   log = {};
@@ -1040,10 +1040,8 @@ bool run_case(racelab::Simulation& sim, const Case& c, Target& target, Recorder*
     try {
       log.history = recorder->finish(raw_of(setup));
       log.left_out = recorder->left_out();
-      log.runs_left_out += counted && log.left_out > 0;
       if (recorder->unordered()) {  // no verdict from a history that may be out of order
         log.unordered = true;
-        log.runs_unjudged += counted;
         log.history.reset();
       }
     } catch (const RecordError& e) {
@@ -1117,20 +1115,32 @@ Result explore(const Case& c, const Options& options) {
   result.level = target.level();
   result.settings = target.settings();
   int runs = 0;
-  bool failed = false;
+  bool failed = false;       // a run failed: the runs after it are explore's minimizing reruns
+  bool last_replay = false;  // the last run was a --verify replay
+  std::string last_trace;    // with --verify: the last run's trace
   result.report = racelab::explore(eo, [&](racelab::Simulation& sim) {
-    // With --verify each passing run is followed at once by its replay (ExploreOptions::verify);
-    // after a failure, the runs are explore's minimizing reruns.
-    const bool replay = options.verify && runs % 2 == 1;
+    // Counted once per distinct run: with --verify a passing run is followed at once by its replay
+    // (ExploreOptions::verify), which has the same trace; not after a failure.
+    auto count = [&] {
+      std::string trace = options.verify && sim.has_run() ? sim.outcome().trace().text() : std::string();
+      const bool replay = options.verify && !last_replay && trace == last_trace;
+      last_replay = replay;
+      last_trace = std::move(trace);
+      if (replay || failed) return;
+      log.runs_left_out += log.left_out > 0;
+      log.runs_unjudged += log.unordered;
+    };
     bool passed = false;
     try {
-      passed = run_case(sim, c, target, recorder.get(), judge, log, !replay && !failed);
+      passed = run_case(sim, c, target, recorder.get(), judge, log);
     } catch (...) {
+      count();
       failed = true;
       throw;
     }
+    count();
     failed = failed || !passed;
-    if (options.progress && ++runs % 10 == 0) options.progress(runs);
+    if (++runs % 10 == 0 && options.progress) options.progress(runs);
   });
   if (!log.unrecorded.empty())
     throw RunError(c.source + ": --history could not follow a run: " + log.unrecorded +
@@ -1144,7 +1154,7 @@ Result explore(const Case& c, const Options& options) {
     replay.schedule = result.report.schedule();
     replay.minimize = false;
     static_cast<void>(racelab::explore(replay, [&](racelab::Simulation& sim) {
-      static_cast<void>(run_case(sim, c, target, recorder.get(), judge, log, false));
+      static_cast<void>(run_case(sim, c, target, recorder.get(), judge, log));
     }));
     result.witness = log.steps;
     result.check_value = log.check_value;

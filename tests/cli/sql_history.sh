@@ -122,6 +122,12 @@ contains "runs were not judged by the history"
 # none taken for a deadlock of the run, and the failing schedule of old replays to its end.
 run 0 "$cli" sql "$here/parked_victim.sql" --db "$maria" --schema cli_history --strategy dfs:2 --history
 contains "breaks it (all with at most 2 preemptions explored)"
+# --verify replays each run; its counts are of the runs, not of the replays too.
+run 0 "$cli" sql "$here/parked_victim.sql" --db "$maria" --schema cli_history --strategy dfs:2 --history --json
+unjudged=$(printf '%s' "$out" | grep -o '"runs_unjudged":[0-9]*')
+[ -n "$unjudged" ] && [ "$unjudged" != '"runs_unjudged":0' ] || fail "parked_victim should leave some runs unjudged: $out"
+run 0 "$cli" sql "$here/parked_victim.sql" --db "$maria" --schema cli_history --strategy dfs:2 --history --json --verify
+contains "$unjudged"
 run 0 "$cli" sql "$here/parked_victim.sql" --db "$maria" --schema cli_history --history --schedule \
   'racelab-schedule/1: *>A A@sql.select.t#2>B B@sql.update.t#2>A A@sql.wait#1>C C@sql.wait#1>B B@sql.wait#1>A A@end#1>C C@end#1>B'
 contains "the schedule replays to its end, and nothing breaks"

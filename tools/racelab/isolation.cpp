@@ -42,7 +42,7 @@ std::vector<std::string> backend_levels(const std::string& db) {
 struct Cell {
   std::string anomaly;
   std::string level;
-  std::string result;  // prevented | occurs | incomplete
+  std::string result;  // prevented | occurs | incomplete | unsettled (a run replayed differently)
   int schedules = 0;
   std::string witness;  // the failing schedule
   std::string timeline;
@@ -110,7 +110,13 @@ int isolation(const IsolationOptions& o) {
       }
       backend = r.backend;
       Cell cell{c.anomaly, r.level, "prevented", r.report.runs(), {}, {}, file, std::nullopt};
-      if (r.report.failed()) {
+      if (r.report.failed() && r.report.outcome().diverged()) {
+        // A run that replayed differently is no witness: the server, not the schedule, decided.
+        cell.result = "unsettled";
+        std::cerr << "racelab isolation: " << file << " at " << r.level
+                  << " did not replay as it ran, so the cell is left unsettled: "
+                  << r.report.outcome().message() << '\n';
+      } else if (r.report.failed()) {
         cell.result = "occurs";
         cell.witness = r.report.schedule();
         cell.timeline = lab::sqlcase::timeline(c, r.witness);
@@ -155,13 +161,14 @@ int isolation(const IsolationOptions& o) {
     s.resize(std::max(s.size() + 1, w), ' ');
     return s;
   };
-  const bool all_explored =
-      std::none_of(cells.begin(), cells.end(), [](const Cell& cell) { return cell.result == "incomplete"; });
+  const bool all_explored = std::none_of(cells.begin(), cells.end(), [](const Cell& cell) {
+    return cell.result == "incomplete" || cell.result == "unsettled";
+  });
   std::string settings;
   for (const auto& s : o.settings) settings += (settings.empty() ? " with " : ", ") + s;
   std::cout << "isolation on " << backend << settings
             << (all_explored ? " (every interleaving of each case explored)"
-                             : " (some cells incomplete: raise --runs)")
+                             : " (some cells incomplete: raise --runs; or unsettled: see the messages above)")
             << "\n\n";
   std::string header = pad("anomaly", kFirst);
   for (const auto& level : applied) header += pad(level, kColumn);

@@ -33,6 +33,14 @@ class ProgressBar {
     std::cerr << line << std::flush;
     drawn_ = true;
   }
+  // A count with no known total (a DFS until its tree is done): "  1380 interleavings".
+  void tally(long done) {
+    if (!tty_) return;
+    std::string line = "\r  " + std::to_string(done) + " " + what_;
+    width_ = std::max(width_, line.size());
+    std::cerr << line << std::flush;
+    drawn_ = true;
+  }
   void clear() {
     if (!drawn_) return;
     std::cerr << '\r' << std::string(width_, ' ') << '\r' << std::flush;

@@ -320,7 +320,7 @@ void settle_parked(const Parked* self) noexcept {
       // survivor's), or else it works on: its reply, or a new lock wait, follows in real time.
       for (int slice_ms = 0;; slice_ms = kSliceMs) {
         if (poll_real(p->w.m, p->status, slice_ms) != 0 || steady_clock::now() >= deadline) {
-          answered = true;  // past the deadline too: its task then finds no answer, as `finish` does
+          answered = true;  // past the deadline too: its task runs and waits on in `finish`, bounded there
           break;
         }
         if ((p->status & MYSQL_WAIT_READ) != 0 && waits_for_lock(p->w)) break;
