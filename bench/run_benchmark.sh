@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What `racelab run` costs: a scheduling point's round trip through the driver, one run's fork,
 # an instrumented plain access (outside a run, in a run, with the race detector), and schedules
-# per second of a small 3-thread search, with and without the detector.
+# per second of a small 3-thread search, with and without the detector, and on every CPU
+# (--jobs 0) against one.
 #
 #   bench/run_benchmark.sh RACELAB_BINARY [--reps 3] [--runs 2000]
 #
@@ -110,7 +111,7 @@ runs_row() {
 
 # 1. One run's fixed cost: no_threads.c, runs per second.
 fork_rate() {
-  local values=() i options=(--points sync --races ignore)
+  local values=() i options=(--jobs 1 --points sync --races ignore)
   for ((i = 0; i < reps; i++)); do values+=("$(runs_per_second "$fork_runs" ./no_threads "${options[@]}")"); done
   runs_row "one run of a program without threads (fork, handshake, exit)" \
     "racelab run ${options[*]} --runs $fork_runs -- no_threads" "${values[@]}"
@@ -143,34 +144,51 @@ access_ns() {
 search_rates() {
   local strategy=$1 ignore=() report=() ratio=() i a b
   for ((i = 0; i < reps; i++)); do
-    a=$(runs_per_second "$search_runs" ./three_threads --strategy "$strategy" --points sync --races ignore)
-    b=$(runs_per_second "$search_runs" ./three_threads --strategy "$strategy" --points sync --races report)
+    a=$(runs_per_second "$search_runs" ./three_threads --jobs 1 --strategy "$strategy" --points sync --races ignore)
+    b=$(runs_per_second "$search_runs" ./three_threads --jobs 1 --strategy "$strategy" --points sync --races report)
     ignore+=("$a") report+=("$b") ratio+=("$(awk -v a="$a" -v b="$b" 'BEGIN {print a / b}')")
   done
   runs_row "3 threads, $serial_points points in a serial run, $strategy, no detector" \
-    "racelab run --strategy $strategy --points sync --races ignore --runs $search_runs -- three_threads" "${ignore[@]}"
+    "racelab run --jobs 1 --strategy $strategy --points sync --races ignore --runs $search_runs -- three_threads" "${ignore[@]}"
   runs_row "the same, race detector on" \
-    "racelab run --strategy $strategy --points sync --races report --runs $search_runs -- three_threads" "${report[@]}"
+    "racelab run --jobs 1 --strategy $strategy --points sync --races report --runs $search_runs -- three_threads" "${report[@]}"
   row "detector slowdown, $strategy" "" "$(median_range %.2f "${ratio[@]}")× (ignore runs/s ÷ report runs/s)"
 }
 
+# 5. The same search on every CPU (the default --jobs: one worker per usable CPU, each pinned with
+# its program to a CPU of its own) against --jobs 1, back to back; the speed-up is the median of
+# the repetitions' ratios.
+jobs_rates() {
+  local strategy=$1 one=() all=() ratio=() i a b
+  for ((i = 0; i < reps; i++)); do
+    a=$(runs_per_second "$search_runs" ./three_threads --jobs 1 --strategy "$strategy" --points sync --races ignore)
+    b=$(runs_per_second "$search_runs" ./three_threads --jobs 0 --strategy "$strategy" --points sync --races ignore)
+    one+=("$a") all+=("$b") ratio+=("$(awk -v a="$a" -v b="$b" 'BEGIN {print b / a}')")
+  done
+  runs_row "3 threads, $strategy, no detector, --jobs 0 ($(nproc) workers)" \
+    "racelab run --jobs 0 --strategy $strategy --points sync --races ignore --runs $search_runs -- three_threads" "${all[@]}"
+  row "speed-up of --jobs 0 over --jobs 1, $strategy" "" "$(median_range %.2f "${ratio[@]}")×"
+}
+
 # PCT's serial probe run counts the scheduling decisions of a run without preemptions ("pct:1:K").
-racelab_ns --strategy pct:1 --points sync --races ignore --runs 1 -- ./three_threads >/dev/null
+racelab_ns --jobs 1 --strategy pct:1 --points sync --races ignore --runs 1 -- ./three_threads >/dev/null
 serial_points=$(sed -n 's/.*(pct:1:\([0-9]*\)).*/\1/p' "$work/out")
 
 echo "racelab run, $(nproc) cores, $(date -u +%F), $reps repetitions; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| measurement | command | median (range) |"
 echo "|---|---|---|"
-point_us "scheduling point, random (a thread switch at about half the points)" --points sync --races ignore
-point_us "scheduling point, dfs:0 (the same thread resumes)" --strategy dfs:0 --points sync --races ignore
-point_us "scheduling point, random, not pinned to one CPU" --no-pin --points sync --races ignore
+point_us "scheduling point, random (a thread switch at about half the points)" --jobs 1 --points sync --races ignore
+point_us "scheduling point, dfs:0 (the same thread resumes)" --jobs 1 --strategy dfs:0 --points sync --races ignore
+point_us "scheduling point, random, not pinned to one CPU" --jobs 1 --no-pin --points sync --races ignore
 fork_rate
 access_ns "plain access, built with plain \`cc -O1\` (reference)" "$iterations" ./accesses_plain
 access_ns "instrumented access, run natively (outside a run)" "$iterations" ./accesses
-access_ns "instrumented access, in a run, no detector" "$iterations" run --points sync --races ignore
-access_ns "instrumented access, in a run, race detector on" "$iterations_detect" run --points sync --races report
+access_ns "instrumented access, in a run, no detector" "$iterations" run --jobs 1 --points sync --races ignore
+access_ns "instrumented access, in a run, race detector on" "$iterations_detect" run --jobs 1 --points sync --races report
 search_rates random
 search_rates dfs:2
+jobs_rates random
+jobs_rates dfs:2
 echo
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -19,7 +19,7 @@
 namespace racelab::rt::wire {
 
 inline constexpr std::uint32_t kMagic = 0x52'4c'52'54;  // "RLRT"
-inline constexpr std::uint32_t kVersion = 4;
+inline constexpr std::uint32_t kVersion = 5;
 inline constexpr std::uint32_t kMaxThreads = 256;
 inline constexpr std::uint32_t kMaxPointPcs = 4096;
 inline constexpr std::uint32_t kTextMax = 16384;
@@ -156,9 +156,9 @@ struct RunConfig {
 struct Shared {
   std::uint32_t magic = kMagic;
   std::uint32_t version = kVersion;
-  std::atomic<std::uint32_t> unused{0};  // was the doorbell; each side now waits on its slot word
-  std::uint32_t instrumented = 0;        // the program calls __tsan_init (it was compiled for racelab)
-  std::uint64_t exe_base = 0;            // load address of the program's executable (for symbols)
+  std::uint32_t databases = 0;     // libsqlite3 or libpq is loaded in the program
+  std::uint32_t instrumented = 0;  // the program calls __tsan_init (it was compiled for racelab)
+  std::uint64_t exe_base = 0;      // load address of the program's executable (for symbols)
   RunConfig config;
   Slot slots[kMaxThreads];
 };

@@ -64,6 +64,22 @@ void pin(pid_t pid, int cpu) {
   sched_setaffinity(pid, sizeof set, &set);
 }
 
+}  // namespace
+
+std::vector<int> usable_cpus() {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  std::vector<int> out;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return out;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &allowed)) out.push_back(cpu);
+  return out;
+}
+
+void pin_thread(int cpu) { pin(0, cpu); }
+
+namespace {
+
 // The CPU the program gets beside the driver's `here`: the next one it may use, or `here` if it
 // may use no other.
 int program_cpu_beside(int here) {
@@ -157,8 +173,8 @@ Program::Program(ProgramSpec spec) : spec_(std::move(spec)) {
   // to program_cpu_ while the two CPUs are not contended (see the top of program.hpp).
   const auto calibration_start = steady_clock::now();
   const auto calibration_ticks = ticks();
-  driver_cpu_ = spec_.pin_cpu ? sched_getcpu() : -1;
-  program_cpu_ = driver_cpu_ >= 0 ? program_cpu_beside(driver_cpu_) : -1;
+  driver_cpu_ = !spec_.pin_cpu ? -1 : spec_.cpu >= 0 ? spec_.cpu : sched_getcpu();
+  program_cpu_ = driver_cpu_ < 0 ? -1 : spec_.cpu >= 0 ? driver_cpu_ : program_cpu_beside(driver_cpu_);
   if (driver_cpu_ >= 0) pin(0, driver_cpu_);
   std::vector<char*> argv;
   for (auto& a : spec_.argv) argv.push_back(a.data());

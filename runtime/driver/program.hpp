@@ -39,7 +39,15 @@ struct ProgramSpec {
   // the driver takes another, and both spin briefly before they sleep, while that pays (see
   // Program); else they share the driver's CPU and only sleep. False: no pinning, no spinning.
   bool pin_cpu = true;
+  // With pin_cpu: this CPU for the driver's thread and the program, together, and nobody spins
+  // (one of several workers, each on a CPU of its own); -1: the CPU the driver runs on, the
+  // program beside it while that pays.
+  int cpu = -1;
 };
+
+// The CPUs this thread may run on, in order; and pins the calling thread to one.
+std::vector<int> usable_cpus();
+void pin_thread(int cpu);
 
 // How a run's process ended.
 struct ProcessEnd {
@@ -59,6 +67,8 @@ class Program {
 
   const ProgramSpec& spec() const { return spec_; }
   bool instrumented() const { return instrumented_; }
+  // libsqlite3 or libpq is loaded: its runs likely share a database with each other's.
+  bool uses_database() const { return shared_->databases != 0; }
   std::uint64_t exe_base() const { return shared_->exe_base; }
   wire::RunConfig& config() { return shared_->config; }
 

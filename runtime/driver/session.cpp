@@ -198,10 +198,19 @@ class Session {
  public:
   explicit Session(const RunOptions& options)
       : options_(options),
-        jobs_(racelab::explore_jobs(options.jobs)),
-        spec_{options.argv, options.runtime_library, options.pin_cpu && jobs_ == 1},
-        programs_(first_program(spec_, jobs_)),
-        symbols_(programs_[0]->spec().argv[0], programs_[0]->exe_base()) {}
+        jobs_(racelab::explore_jobs(std::max(options.jobs, 0))),
+        spec_{options.argv, options.runtime_library, options.pin_cpu},
+        cpus_(jobs_ > 1 && options.pin_cpu ? usable_cpus() : std::vector<int>{}),
+        programs_(first_program(worker_spec(0), jobs_)),
+        symbols_(programs_[0]->spec().argv[0], programs_[0]->exe_base()) {
+    // Runs of a program that talks to a database would meet in it when several go at once (the
+    // same file, tables, rows): unless asked for, one at a time.
+    const char* env = std::getenv("RACELAB_JOBS");
+    if (options.jobs < 0 && (env == nullptr || *env == '\0') && programs_[0]->uses_database()) {
+      jobs_ = 1;
+      programs_.resize(1);
+    }
+  }
 
   int search(std::ostream& out, std::ostream& err);
 
@@ -259,6 +268,22 @@ class Session {
     const char* name;
     racelab::Point point;
   };
+  // One worker: the driver stays where it runs, the program beside it while that pays (Program).
+  // Several: each worker's driver thread and program share a CPU of their own (worker w: the w-th
+  // usable CPU, round robin), so that no handoff crosses CPUs and the workers do not meet.
+  ProgramSpec worker_spec(std::size_t worker) const {
+    ProgramSpec spec = spec_;
+    if (!cpus_.empty()) spec.cpu = cpus_[worker % cpus_.size()];
+    return spec;
+  }
+  // Keeps the calling worker's thread on its program's CPU: explore() may give a worker index to
+  // another kept thread in its next call.
+  void stay_on_cpu(std::size_t worker) const {
+    thread_local int pinned = -1;
+    if (cpus_.empty() || pinned == cpus_[worker % cpus_.size()]) return;
+    pinned = cpus_[worker % cpus_.size()];
+    pin_thread(pinned);
+  }
   static std::vector<std::unique_ptr<Program>> first_program(const ProgramSpec& spec, int jobs) {
     std::vector<std::unique_ptr<Program>> programs(static_cast<std::size_t>(jobs));
     programs[0] = std::make_unique<Program>(spec);
@@ -283,8 +308,9 @@ class Session {
   std::string replay_command(const std::string& how) const;
 
   const RunOptions& options_;
-  const int jobs_;
+  int jobs_;  // set once, by the constructor
   const ProgramSpec spec_;
+  const std::vector<int> cpus_;  // jobs_ > 1, pinned: the CPUs the workers are pinned to
   std::mutex mu_;
   std::vector<std::unique_ptr<Program>> programs_;  // by worker; [0] from the start
   wire::RunConfig config_{};                        // every program's
@@ -771,8 +797,9 @@ Program& Session::program() {
     throw std::logic_error("racelab run: explore() ran worker " + std::to_string(worker) + " of " +
                            std::to_string(programs_.size()));
   auto& slot = programs_[worker];  // only this worker's runs touch it, one at a time
+  stay_on_cpu(worker);
   if (!slot) {
-    auto started = std::make_unique<Program>(spec_);
+    auto started = std::make_unique<Program>(worker_spec(worker));
     // Schedules and races name instructions by address: every program must have the same ones.
     if (started->exe_base() != programs_[0]->exe_base())
       throw ProgramError(

@@ -40,11 +40,13 @@ struct RunOptions {
   bool sleeps_yield = false;
   std::uint64_t max_steps = 100'000;
   std::chrono::milliseconds stuck{10'000};  // a thread away from racelab this long fails the run
-  // Pin the driver and the program's threads (ProgramSpec::pin_cpu). Only with one worker: with
-  // several, nothing is pinned and nobody spins.
+  // Pin the driver and the program's threads (ProgramSpec::pin_cpu). With one worker the program
+  // may get a CPU beside the driver's, and both spin; with several, each worker's driver thread
+  // and program share a CPU of their own, and nobody spins.
   bool pin_cpu = true;
   // Workers, each with a program process of its own (0: one per usable CPU; RACELAB_JOBS, when
-  // set, overrides it, as for explore()). The result does not depend on it.
+  // set, overrides it, as for explore()). The result does not depend on it. -1: one per usable
+  // CPU, but one for a program that loads libsqlite3 or libpq (its runs would share a database).
   int jobs = 1;
   bool verify = false;
   std::string trace_file;                     // the failing run as Chrome-trace JSON

@@ -270,6 +270,7 @@ int wrapped_main(int argc, char** argv, char** envp) {
   if (unset_bind_now == 1) unsetenv("LD_BIND_NOW");
   dl_iterate_phdr(find_exe, nullptr);
   dl_iterate_phdr(find_db_libs, nullptr);
+  g_shared->databases = g_db_lib_count > 0 ? 1 : 0;
   void* frames[2];
   backtrace(frames, 2);  // loads the unwinder now, not inside a run
   std::fflush(nullptr);

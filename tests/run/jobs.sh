@@ -94,6 +94,50 @@ RACELAB_JOBS=2 run 0 "$racelab" run --runs 20 --json env.json -- ./lost_update_f
 python3 -c 'import json,sys; assert json.load(open("env.json"))["jobs"] == 2' || fail "RACELAB_JOBS=2 not used"
 # --jobs 0: one per usable CPU.
 run 0 "$racelab" run --jobs 0 --runs 20 -- ./lost_update_fixed
+# The default: one worker per usable CPU, but one for a program that loads libsqlite3 or libpq
+# (its runs would meet in the database).
+cpus=$(nproc)
+run 0 "$racelab" run --runs 20 --json default.json -- ./lost_update_fixed
+python3 -c 'import json,sys; j = json.load(open("default.json"))["jobs"]; assert j == int(sys.argv[1]), j' "$cpus" ||
+  fail "the default --jobs is not one per usable CPU ($cpus)"
+"$racelab" c++ -O1 -g -o bank_sqlite_fixed "$programs/bank_sqlite_fixed.cpp" -lsqlite3 ||
+  fail "racelab c++ bank_sqlite_fixed.cpp"
+run 0 "$racelab" run --strategy random --runs 5 --json sqlite.json -- ./bank_sqlite_fixed
+python3 -c 'import json; j = json.load(open("sqlite.json"))["jobs"]; assert j == 1, j' ||
+  fail "a program that loads libsqlite3 ran several workers without --jobs"
+run 0 "$racelab" run --jobs 2 --strategy random --runs 5 --json sqlite2.json -- ./bank_sqlite_fixed
+python3 -c 'import json; j = json.load(open("sqlite2.json"))["jobs"]; assert j == 2, j' ||
+  fail "--jobs 2 was not honoured for a program that loads libsqlite3"
+
+# Several workers: each run's threads are pinned to one CPU (a worker's own), as with one worker;
+# unpinned (the old way of several workers) a handoff crosses CPUs. The program fails a run whose
+# thread may run on more than one CPU.
+cat >pinned.c <<'C'
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+static int cpus(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) abort();
+  return CPU_COUNT(&set);
+}
+static void *worker(void *arg) { (void)arg; if (cpus() != 1) { fprintf(stderr, "thread on %d CPUs\n", cpus()); abort(); } return 0; }
+int main(void) {
+  pthread_t t;
+  pthread_create(&t, 0, worker, 0);
+  pthread_join(t, 0);
+  if (cpus() != 1) { fprintf(stderr, "main on %d CPUs\n", cpus()); abort(); }
+  return 0;
+}
+C
+"$racelab" cc -O1 -g -o pinned pinned.c || fail "racelab cc pinned.c"
+run 0 "$racelab" run --jobs 2 --runs 20 -- ./pinned
+if [ "$cpus" -gt 1 ]; then
+  run 1 "$racelab" run --jobs 2 --no-pin --runs 20 -- ./pinned
+  contains "CPUs"
+fi
 
 # --- bad values ---------------------------------------------------------------------------------
 run 2 "$racelab" run --jobs -1 -- ./lost_update

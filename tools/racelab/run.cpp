@@ -240,18 +240,23 @@ void add_run(CLI::App& app, std::function<int()>& run) {
   sub->add_option("--stuck", *stuck, "Seconds a thread may spend in a call racelab does not control")
       ->capture_default_str();
   sub->add_flag("--verify", opts->verify, "Re-run the failure by seed and replay every passing run too");
-  sub->add_flag("--no-pin", *no_pin, "Do not pin the program and racelab to one CPU");
+  sub->add_flag("--no-pin", *no_pin, "Do not pin racelab and the program to CPUs");
   sub->add_option("--trace", opts->trace_file, "Write the failing run as Chrome-trace JSON (Perfetto)");
   auto results = std::make_shared<ResultFlags>();
-  results->jobs = 1;  // pinned and spinning (see --no-pin); --jobs 0 for every core
+  results->jobs = 0;  // one worker per usable CPU, each pinned to its own (see --no-pin)
   add_result_flags(sub, *results);
   sub->get_option("--jobs")->description(
-      "Runs at once, each worker with a program process of its own (0: one per usable CPU; "
-      "RACELAB_JOBS overrides it); the answer does not depend on it. Above 1 nothing is pinned");
+      "Runs at once, each worker with a program process of its own, pinned with it to a CPU of its own "
+      "(0: one per usable CPU; RACELAB_JOBS overrides it); the answer does not depend on it. Default: one "
+      "per usable CPU, but 1 for a program that loads libsqlite3 or libpq (its runs would meet in the "
+      "database)");
+  const CLI::Option* jobs_option = sub->get_option("--jobs");
   sub->add_option("command", opts->argv, "-- ./program [arguments...]")->expected(-1);
   run = {};
-  sub->callback([&run, opts, strategy, races, points, seed, time, stuck, no_pin, sleeps, results] {
-    run = [opts, strategy, races, points, seed, time, stuck, no_pin, sleeps, results]() -> int {
+  sub->callback([&run, opts, strategy, races, points, seed, time, stuck, no_pin, sleeps, results,
+                 jobs_option] {
+    const bool jobs_given = jobs_option->count() > 0;
+    run = [opts, strategy, races, points, seed, time, stuck, no_pin, sleeps, results, jobs_given]() -> int {
       if (opts->argv.empty()) {
         std::cerr << "racelab run: no program given. Usage: racelab run [options] -- ./program [args...]\n";
         return kExitUsage;
@@ -305,7 +310,7 @@ void add_run(CLI::App& app, std::function<int()>& run) {
       opts->time = *budget;
       opts->stuck = std::chrono::milliseconds(static_cast<long>(*stuck * 1000));
       opts->pin_cpu = !*no_pin;
-      opts->jobs = results->jobs;
+      opts->jobs = jobs_given ? results->jobs : -1;
       opts->runtime_library = runtime_library();
       auto shard = resolve_shard(results->shard);
       if (!shard) return kExitUsage;
