@@ -27,6 +27,15 @@ std::string upper_words(std::string_view sql, int words) {
   return out;
 }
 
+// The statement upper-cased, with no white space: "COMMIT AND  chain" -> "COMMITANDCHAIN".
+std::string squeezed_upper(std::string_view sql) {
+  std::string out;
+  for (char ch : sql)
+    if (!std::isspace(static_cast<unsigned char>(ch)))
+      out += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return out;
+}
+
 bool begins_transaction(std::string_view sql) {
   const auto w = upper_words(sql, 2);
   return w == "BEGIN" || w.starts_with("BEGIN ") || w == "START TRANSACTION";
@@ -190,6 +199,19 @@ Case parse(std::string_view text, const std::string& source) {
       // A session must end every transaction it begins: the search explores what it commits.
       int open_at = 0;
       for (const auto& st : statements) {
+        // Transactions are begun and ended by statements the search can see: not by a session
+        // setting that leaves one open past the session's end, nor by a chain that begins the next.
+        const std::string words = upper_words(st.sql, 4);
+        const std::string flat = squeezed_upper(st.sql);
+        if (flat.find("AUTOCOMMIT") != std::string::npos && words.starts_with("SET"))
+          throw CaseError(where(st.line) + "session " + section.name +
+                          " sets autocommit: begin and end its transactions with BEGIN; and COMMIT; (or "
+                          "ROLLBACK;) instead, so that each is seen to end");
+        if ((words.starts_with("COMMIT") || words.starts_with("ROLLBACK")) &&
+            flat.find("ANDCHAIN") != std::string::npos && flat.find("ANDNOCHAIN") == std::string::npos)
+          throw CaseError(where(st.line) + "session " + section.name +
+                          " ends a transaction AND CHAIN, which begins the next: end it with COMMIT; or "
+                          "ROLLBACK; and BEGIN; again");
         if (begins_transaction(st.sql)) {
           if (open_at != 0)
             throw CaseError(where(st.line) + "session " + section.name +

@@ -770,8 +770,16 @@ class Target {
     }
     for (auto& s : sessions_) static_cast<PostgresSession&>(*s).reset();
     auto& pg = static_cast<PostgresSession&>(*setup_);
+    if (!schema_checked_) {
+      refuse_foreign_schema(
+          pg.raw("SELECT coalesce(obj_description(oid, 'pg_namespace'), '') FROM pg_namespace "
+                 "WHERE nspname = '" +
+                 schema_ + "'"),
+          "schema");
+      schema_checked_ = true;
+    }
     pg.script("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE; CREATE SCHEMA " + schema_ +
-              "; SET search_path TO " + schema_);
+              "; COMMENT ON SCHEMA " + schema_ + " IS '" + kSchemaMark + "'; SET search_path TO " + schema_);
     for (const auto& st : setup) pg.script(st.sql);
     return *setup_;
   }
@@ -781,6 +789,18 @@ class Target {
 
  private:
   std::string database_path() const { return (fs::path(dir_) / "case.db").string(); }
+
+  // racelab drops its schema (MariaDB: database) and makes it again for every interleaving, so it
+  // drops only one it made: marked by its comment. An existing one without the mark (public, mysql,
+  // an application's) is refused before anything is dropped.
+  static constexpr const char* kSchemaMark = "racelab sql: dropped and made again by every interleaving";
+  void refuse_foreign_schema(const Answer& found, const char* what) const {
+    if (found.rows.empty() || (!found.rows[0].empty() && found.rows[0][0] == kSchemaMark)) return;
+    throw RunError(std::string(what) + " '" + schema_ +
+                   "' exists and was not made by racelab sql, which drops " + "and makes its " + what +
+                   " again for every interleaving: name another with --schema (or " +
+                   "drop this one yourself if it is a scratch " + what + ")");
+  }
 
   void check_schema() const {
     if (schema_.empty() ||
@@ -811,7 +831,25 @@ class Target {
     }
     for (auto& s : sessions_) static_cast<MariaDbSession&>(*s).reset();
     auto& m = static_cast<MariaDbSession&>(*setup_);
-    m.script("DROP DATABASE IF EXISTS " + schema_ + "; CREATE DATABASE " + schema_ + "; USE " + schema_);
+    if (!schema_checked_) {
+      refuse_foreign_schema(
+          m.raw("SELECT SCHEMA_COMMENT FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '" + schema_ +
+                "'"),
+          "database");
+      // A statement that waits for a row lock is seen waiting through SHOW ENGINE INNODB STATUS;
+      // without it every lock wait would run to innodb_lock_wait_timeout and end in an error.
+      try {
+        static_cast<void>(m.raw("SHOW ENGINE INNODB STATUS"));
+      } catch (const racelab::mariadb::Error& e) {
+        throw RunError("this MariaDB user may not read SHOW ENGINE INNODB STATUS (error " +
+                       std::to_string(e.code()) +
+                       "), through which racelab sees a statement wait for a lock: it needs the PROCESS "
+                       "privilege (GRANT PROCESS ON *.* TO the user; scripts/mariadb's user has it)");
+      }
+      schema_checked_ = true;
+    }
+    m.script("DROP DATABASE IF EXISTS " + schema_ + "; CREATE DATABASE " + schema_ + " COMMENT '" +
+             kSchemaMark + "'; USE " + schema_);
     for (auto& s : sessions_) static_cast<MariaDbSession&>(*s).script("USE " + schema_);
     for (const auto& st : setup) m.script(st.sql);
     return *setup_;
@@ -883,6 +921,7 @@ class Target {
   std::string url_;
 #endif
   std::string schema_;
+  bool schema_checked_ = false;  // refuse_foreign_schema has looked at it
   int server_ordered_ = 0;
   // Declared before the connections that use it, so it outlives them.
   std::unique_ptr<PgRun> pg_run_;
@@ -1072,6 +1111,8 @@ Result explore(const Case& c, const Options& options) {
   std::unique_ptr<Recorder> recorder;
   try {  // the connections, the level and the --set settings, with no setup yet
     static_cast<void>(target.fresh({}, c.sessions.size()));
+  } catch (const RunError& e) {  // racelab's own refusal (a --schema it did not make): as it is
+    throw RunError(c.source + ": " + e.what());
   } catch (const std::exception& e) {
     throw RunError(c.source + ": cannot open the sessions on " + target.backend() +
                    " (the connection, the level or a --set setting): " + e.what());

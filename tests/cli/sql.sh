@@ -54,6 +54,29 @@ run 2 "$cli" sql "$cases/lost_update.sql" --db nowhere
 contains "--db 'nowhere'"
 run 2 "$cli" sql "$cases/lost_update.sql" --schedule 'racelab-schedule/1: zz'
 contains "racelab sql:"
+# A schedule from another case (or with a session this case lacks) does not fit: exit 2, and no
+# "breaks" or timeline as if it were a finding.
+run 2 "$cli" sql "$cases/lost_update.sql" --db "$pg" --schema cli_sql --schedule 'racelab-schedule/1: *>T3'
+contains "this schedule does not fit"
+not_contains "breaks it"
+printf 'T1: SET autocommit = 0; UPDATE t SET v = 1;\nT2: SELECT 2;\n' >"$dir/autocommit.sql"
+run 2 "$cli" sql "$dir/autocommit.sql"
+contains "autocommit.sql:1: session T1 sets autocommit"
+printf 'T1: BEGIN; SELECT 1; COMMIT AND CHAIN; SELECT 2; COMMIT;\nT2: SELECT 2;\n' >"$dir/chain.sql"
+run 2 "$cli" sql "$dir/chain.sql"
+contains "AND CHAIN"
+# --schema names what racelab drops and makes again for every interleaving: one it did not make
+# (public, an application's) is refused, and nothing in it is touched.
+run 2 "$cli" sql "$cases/lost_update.sql" --db "$pg" --schema public
+contains "schema 'public' exists and was not made by racelab sql"
+not_contains "cannot open the sessions"
+psql "$pg" -qAtc "CREATE SCHEMA IF NOT EXISTS cli_precious; CREATE TABLE IF NOT EXISTS cli_precious.keep(k int)" ||
+  fail "psql could not make cli_precious"
+run 2 "$cli" sql "$cases/lost_update.sql" --db "$pg" --schema cli_precious
+contains "schema 'cli_precious' exists and was not made by racelab sql"
+[ "$(psql "$pg" -qAtc "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'cli_precious'")" = 1 ] ||
+  fail "--schema cli_precious dropped the schema it refused"
+psql "$pg" -qAtc "DROP SCHEMA cli_precious CASCADE" >/dev/null
 # Three writers on one row: when the first commits, the two waiting for it race inside the
 # server. The runs where that can happen are counted and said, not passed off as a proof.
 cat >"$dir/three.sql" <<'SQL'
@@ -86,4 +109,4 @@ contains '"server_ordered":0'
 run 0 "$cli" sql "$(dirname "$0")/history_cases/deadlock_beside_a_reader.sql" --db "$pg" --schema cli_sql \
   --level serializable --runs 300
 contains "none of 300 interleavings breaks it"
-echo "sql: 37 checks passed"
+echo "sql: 46 checks passed"

@@ -110,12 +110,15 @@ int isolation(const IsolationOptions& o) {
       }
       backend = r.backend;
       Cell cell{c.anomaly, r.level, "prevented", r.report.runs(), {}, {}, file, std::nullopt};
-      if (r.report.failed() && r.report.outcome().diverged()) {
+      if (r.report.failed() && (r.report.outcome().diverged() || r.report.nondeterministic())) {
         // A run that replayed differently is no witness: the server, not the schedule, decided.
+        // (A failure whose own replay differed keeps its kind, and says so in its notes.)
         cell.result = "unsettled";
+        std::string why = r.report.outcome().diverged() ? r.report.outcome().message() : std::string();
+        for (const auto& note : r.report.notes())
+          if (why.empty() && note.starts_with("non-deterministic")) why = note;
         std::cerr << "racelab isolation: " << file << " at " << r.level
-                  << " did not replay as it ran, so the cell is left unsettled: "
-                  << r.report.outcome().message() << '\n';
+                  << " did not replay as it ran, so the cell is left unsettled: " << why << '\n';
       } else if (r.report.failed()) {
         cell.result = "occurs";
         cell.witness = r.report.schedule();

@@ -74,8 +74,14 @@ void print_json(const SqlOptions& o, const lab::sqlcase::Case& c, const lab::sql
 int sql(SqlOptions o) {
   lab::sqlcase::Case c;
   lab::sqlcase::Result r;
+  bool history_implied = false;
   try {
     c = lab::sqlcase::load(o.file);
+    // With no check, the history is the oracle: a case is never "proved" by running to its end.
+    if (!c.check && o.run.history == lab::sqlcase::Options::History::off) {
+      o.run.history = lab::sqlcase::Options::History::judge;
+      history_implied = true;
+    }
     // A search on a server runs some tens of interleavings a second: a terminal sees how far it is.
     ProgressBar bar(o.run.verify ? "runs so far, --verify's replays included" : "runs so far");
     if (bar.shown() && o.run.schedule.empty()) o.run.progress = [&bar](int runs) { bar.tally(runs); };
@@ -85,6 +91,22 @@ int sql(SqlOptions o) {
     return kExitUsage;
   } catch (const std::exception& e) {  // RunError, a database that cannot be opened, a bad schedule
     std::cerr << "racelab sql: " << e.what() << '\n';
+    if (history_implied)
+      std::cerr << "racelab sql: (the case has no check:, so its history judges each interleaving; give it a "
+                   "check: line to judge it without one)\n";
+    return kExitUsage;
+  }
+  if (r.report.failed() && r.report.outcome().kind() == racelab::OutcomeKind::diverged) {
+    // Not a finding about the case: a --schedule from another case (or edited), or a run that
+    // replayed differently under --verify. Said on stderr, exit 2, with nothing to replay.
+    if (!o.run.schedule.empty())
+      std::cerr << "racelab sql: this schedule does not fit " << o.file
+                << " (is it from another case?): " << r.report.outcome().message() << '\n';
+    else
+      std::cerr << "racelab sql: the search cannot answer: an interleaving ran differently when it was run "
+                   "again, so the database did not answer the same way twice (docs/sql.md, \"Determinism "
+                   "on a server\"): "
+                << r.report.outcome().message() << '\n';
     return kExitUsage;
   }
   if (o.json) {
@@ -95,6 +117,8 @@ int sql(SqlOptions o) {
   for (const auto& s : r.settings) where += ", " + s;
   where += ")";
   if (!c.title.empty()) std::cout << c.title << '\n';
+  if (history_implied)
+    std::cout << "no check: each interleaving is judged by its history (as with --history)\n";
   for (const auto& note : r.report.notes()) std::cout << note << '\n';
   if (r.runs_unjudged > 0)
     std::cout << "note: " << r.runs_unjudged << (r.runs_unjudged == 1 ? " run was" : " runs were")
@@ -110,7 +134,6 @@ int sql(SqlOptions o) {
               << " a transaction's end released a lock that two or more sessions waited for, and the server "
                  "chose which went first; such a run may replay differently (--verify tells; docs/sql.md)\n";
   if (!r.report.failed()) {
-    if (!c.check && o.run.schedule.empty()) std::cout << "no check: every interleaving ran to its end\n";
     const std::string& strategy = r.report.strategy();
     if (!o.run.schedule.empty())
       std::cout << where << ": the schedule replays to its end, and nothing breaks\n";

@@ -239,29 +239,35 @@ struct Wire {
   bool& waited;  // set once the statement parked for a row lock
 };
 
-// True if the server says connection `m`'s transaction waits for a row lock (InnoDB's LOCK WAIT).
-// Asked on the probe connection, in real time; false if it cannot tell (the user lacks PROCESS,
-// the probe cannot connect): the statement is then waited for in real time, up to its bound.
-bool waits_for_lock(Wire& w) noexcept {
+// Whether the server says connection `m`'s transaction waits for a row lock (InnoDB's LOCK WAIT).
+// Asked on the probe connection, in real time. `denied`: the user lacks the PROCESS privilege, so
+// no wait can ever be seen (each would be waited out to innodb_lock_wait_timeout); `no` as well
+// when it cannot tell otherwise (the probe cannot connect): the statement is then waited for in
+// real time, up to its bound.
+enum class LockWait { no, yes, denied };
+constexpr unsigned kNoProcessPrivilege = 1227;  // ER_SPECIFIC_ACCESS_DENIED_ERROR
+
+LockWait lock_wait(Wire& w) noexcept {
   if (w.probe == nullptr) {
     MYSQL* p = mysql_init(nullptr);
-    if (p == nullptr) return false;
+    if (p == nullptr) return LockWait::no;
     unsigned int timeout_s = 5;
     mysql_options(p, MYSQL_OPT_CONNECT_TIMEOUT, &timeout_s);
     mysql_options(p, MYSQL_OPT_READ_TIMEOUT, &timeout_s);
     if (mysql_real_connect(p, w.url.host.c_str(), w.url.user.c_str(), w.url.password.c_str(), nullptr,
                            w.url.port, w.url.socket.empty() ? nullptr : w.url.socket.c_str(), 0) == nullptr) {
       mysql_close(p);
-      return false;
+      return LockWait::no;
     }
     w.probe = p;
   }
   // SHOW ENGINE INNODB STATUS, not information_schema.INNODB_TRX: that table is a cache refreshed
   // only when it was last read over 100 ms ago, so the probes of parallel runs keep it stale.
   constexpr std::string_view kStatus = "SHOW ENGINE INNODB STATUS";
-  if (mysql_real_query(w.probe, kStatus.data(), kStatus.size()) != 0) return false;
+  if (mysql_real_query(w.probe, kStatus.data(), kStatus.size()) != 0)
+    return mysql_errno(w.probe) == kNoProcessPrivilege ? LockWait::denied : LockWait::no;
   MYSQL_RES* res = mysql_store_result(w.probe);
-  if (res == nullptr) return false;
+  if (res == nullptr) return LockWait::no;
   MYSQL_ROW row = mysql_fetch_row(res);
   const std::string status = row != nullptr && mysql_num_fields(res) >= 3 && row[2] != nullptr ? row[2] : "";
   mysql_free_result(res);
@@ -273,17 +279,19 @@ bool waits_for_lock(Wire& w) noexcept {
     const std::string_view block =
         std::string_view(status).substr(at, next == std::string::npos ? std::string::npos : next - at);
     if (block.find(thread) != std::string_view::npos)
-      return block.find("\nLOCK WAIT") != std::string_view::npos;
+      return block.find("\nLOCK WAIT") != std::string_view::npos ? LockWait::yes : LockWait::no;
     at = next;
   }
-  return false;
+  return LockWait::no;
 }
+bool waits_for_lock(Wire& w) noexcept { return lock_wait(w) == LockWait::yes; }
 
 // A simulated task's statement parked on a row lock: what it waits for, and where it sleeps.
 struct Parked {
   Wire& w;
   int status;  // what Connector/C waits for (MYSQL_WAIT_READ while the server works)
   racelab::WaitQueue queue;
+  bool answered = false;  // a settle woke its task, which has not run since
 };
 
 // The parked statements of this thread's simulation, in the order they parked.
@@ -299,13 +307,15 @@ std::vector<Parked*>& parked_calls() {
 // the server answers: a COMMIT's released locks, or a deadlock InnoDB broke by rolling back a
 // parked victim (whose error would otherwise wait unread while the rest looked blocked), are seen
 // at the next scheduling decision, every time.
-void settle_parked(const Parked* self) noexcept {
+// True if it woke any.
+bool settle_parked(const Parked* self) noexcept {
   using namespace std::chrono;
   constexpr int kSliceMs = 5;
   constexpr auto kSettleMax = seconds(60);  // as `finish`: a statement neither answered nor waiting
   std::vector<Parked*> open;
   for (Parked* p : parked_calls())
-    if (p != self) open.push_back(p);
+    if (p != self && !p->answered) open.push_back(p);
+  bool any = false;
   // Passes until one wakes nobody: a statement answered in one pass may have freed, inside the
   // server, another that an earlier look saw waiting (an autocommit statement ends its
   // transaction before its reply), so every look after an answer is taken again.
@@ -326,14 +336,16 @@ void settle_parked(const Parked* self) noexcept {
         if ((p->status & MYSQL_WAIT_READ) != 0 && waits_for_lock(p->w)) break;
       }
       if (answered) {
+        p->answered = true;
         p->queue.notify_all();
-        woke = true;
+        woke = any = true;
         it = open.erase(it);
       } else {
         ++it;
       }
     }
   }
+  return any;
 }
 
 // Where a call waits: simulated (a task parks only while the server says it waits for a lock) or
@@ -366,11 +378,24 @@ void finish(Wire& w, Mode& mode, int status, const Cont& cont) {
     int ready = poll_real(w.m, in_flight.status, kSliceMs);
     // A lock wait is confirmed twice, a slice apart: InnoDB shows a wait as soon as the lock is
     // queued, and only then checks whether it closes a deadlock (and rolls a victim back).
-    if (ready == 0 && (in_flight.status & MYSQL_WAIT_READ) != 0 && waits_for_lock(w) &&
-        (ready = poll_real(w.m, in_flight.status, kSliceMs)) == 0 && waits_for_lock(w)) {
-      w.waited = true;
+    const LockWait first =
+        ready == 0 && (in_flight.status & MYSQL_WAIT_READ) != 0 ? lock_wait(w) : LockWait::no;
+    if (first == LockWait::denied)
+      throw Error(kNoProcessPrivilege, "42000",
+                  "mariadb: a statement has not answered, and this user may not ask the server whether it "
+                  "waits for a lock (SHOW ENGINE INNODB STATUS needs the PROCESS privilege): GRANT PROCESS "
+                  "ON *.* TO '" +
+                      w.url.user + "'@'…' (scripts/mariadb's user has it)");
+    if (first == LockWait::yes && (ready = poll_real(w.m, in_flight.status, kSliceMs)) == 0 &&
+        waits_for_lock(w)) {
       Parked parked{w, in_flight.status, {}};
-      settle_parked(&parked);
+      // Before parking, the other parked statements settle. If that answered any, this statement
+      // is looked at again: the one answered may have held what this one waits for (a deadlock's
+      // victim, parked, is answered only once the server has rolled it back, which can take longer
+      // than two probes, and then this statement goes on), so whether it parks must not depend on
+      // how fast the server rolled back.
+      if (settle_parked(&parked)) continue;
+      w.waited = true;
       struct Listed {
         Parked* p;
         explicit Listed(Parked* parked) : p(parked) { parked_calls().push_back(p); }
