@@ -673,6 +673,7 @@ class Target {
     }
     if (db == "sqlite" || db.rfind("sqlite:", 0) == 0) {
       backend_ = "sqlite";
+      sqlite_level(options.level);  // before any directory is made: a bad level leaves nothing behind
       dir_ = db.size() > 7 ? db.substr(7) : std::string();
       if (dir_.empty()) {
         std::string tmpl = (fs::temp_directory_path() / "racelab-sql-XXXXXX").string();
@@ -686,7 +687,6 @@ class Target {
           throw RunError("sqlite:" + dir_ +
                          " must name a directory for the scratch databases (each run makes a new one there)");
       }
-      sqlite_level(options.level);
     } else if (db.rfind("mariadb://", 0) == 0) {
 #ifdef RACELAB_LAB_MARIADB
       backend_ = "mariadb";

@@ -64,7 +64,9 @@ void add_audit(CLI::App& app, std::function<int()>& run) {
   auto* cmd = app.add_subcommand(
       "audit", "Check a bank's books against its ledger (exit 0 clean, 1 not clean, 2 no such bank)");
   auto o = std::make_shared<AuditOptions>();
-  cmd->add_option("--db", o->db, "sqlite:PATH, or a PostgreSQL conninfo / postgresql://… URL")->required();
+  cmd->add_option("--db", o->db,
+                  "sqlite:PATH, a PostgreSQL conninfo / postgresql://… URL, or a mariadb://… URL")
+      ->required();
   cmd->add_flag("--json", o->json, "Print the audit as JSON");
   cmd->callback([&run, o] { run = [o] { return audit(*o); }; });
 }
