@@ -57,7 +57,7 @@ bench: test-deps build fuzz
 	@RACELAB_PROPERTY_SCENARIOS=30000 $(BUILD)/tests/racelab_lib_tests --gtest_filter='GeneratedScenarios.*'
 	@bench/run_benchmark.sh $(BUILD)/tools/racelab/racelab
 	@maria=$$(scripts/mariadb start $(BUILD)/mariadb) && \
-	  $(BUILD)/tools/racelab/racelab isolation --db "$$maria" --schema bench_isolation; rc=$$?; \
+	  $(BUILD)/tools/racelab/racelab isolation --db "$$maria" --schema racelab_bench_isolation; rc=$$?; \
 	  scripts/mariadb stop $(BUILD)/mariadb; exit $$rc
 	@conn=$$(scripts/pg start $(BUILD)/pg) && $(BUILD)/bench/db_benchmark --pg "$$conn" && \
 	  bench/service_wrk.sh $(BUILD)/tools/racelab/racelab --pg "$$conn" && \

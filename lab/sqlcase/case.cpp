@@ -1,6 +1,8 @@
 #include "sqlcase/case.hpp"
 
+#include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -34,6 +36,43 @@ std::string squeezed_upper(std::string_view sql) {
     if (!std::isspace(static_cast<unsigned char>(ch)))
       out += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   return out;
+}
+
+// The variable a SET statement sets, upper-cased, without its scope: "SET SESSION autocommit = 0",
+// "SET @@session.autocommit=0" and "SET LOCAL completion_type TO 2" name AUTOCOMMIT and
+// COMPLETION_TYPE; "SET @note = 'autocommit'" names @NOTE. Empty if it is no SET.
+std::string set_variable(std::string_view sql) {
+  std::string s = squeezed_upper(sql.substr(0, std::min<std::size_t>(sql.size(), 200)));
+  if (!s.starts_with("SET")) return {};
+  s.erase(0, 3);
+  for (const char* scope : {"@@SESSION.", "@@LOCAL.", "@@GLOBAL.", "@@", "SESSION", "LOCAL", "GLOBAL"})
+    if (s.starts_with(scope)) {
+      s.erase(0, std::strlen(scope));
+      break;
+    }
+  std::size_t n = 0;
+  while (n < s.size() && (std::isalnum(static_cast<unsigned char>(s[n])) || s[n] == '_' || s[n] == '@')) ++n;
+  return s.substr(0, n);
+}
+
+// Transactions are begun and ended by statements the search can see, in the sessions and in the
+// setup alike: not by a setting that leaves one open past the last statement (autocommit off, a
+// completion type that chains or releases), nor by a chain that begins the next one at once.
+void refuse_hidden_transactions(const Statement& st, const std::string& section, const std::string& where) {
+  const std::string who = section == "setup" ? std::string("the setup") : "session " + section;
+  const std::string variable = set_variable(st.sql);
+  if (variable == "AUTOCOMMIT" || variable == "COMPLETION_TYPE")
+    throw CaseError(
+        where + who + " sets " + (variable == "AUTOCOMMIT" ? "autocommit" : "completion_type") +
+        ": begin and end transactions with BEGIN; and COMMIT; (or ROLLBACK;) instead, so that each "
+        "is seen to end");
+  const std::string words = upper_words(st.sql, 1);
+  const std::string flat = squeezed_upper(st.sql);
+  if ((words == "COMMIT" || words == "ROLLBACK" || words == "END" || words == "ABORT") &&
+      flat.find("ANDCHAIN") != std::string::npos && flat.find("ANDNOCHAIN") == std::string::npos)
+    throw CaseError(where + who +
+                    " ends a transaction AND CHAIN, which begins the next at once: end it with COMMIT; or "
+                    "ROLLBACK; and BEGIN; again");
 }
 
 bool begins_transaction(std::string_view sql) {
@@ -187,6 +226,8 @@ Case parse(std::string_view text, const std::string& source) {
         if (st.gset)
           throw CaseError(where(st.line) + "\\gset keeps values for a session's later statements; '" +
                           section.name + ":' has no session");
+    if (section.name != "check")
+      for (const auto& st : statements) refuse_hidden_transactions(st, section.name, where(st.line));
     if (section.name == "setup") {
       out.setup = std::move(statements);
     } else if (section.name == "check") {
@@ -199,19 +240,6 @@ Case parse(std::string_view text, const std::string& source) {
       // A session must end every transaction it begins: the search explores what it commits.
       int open_at = 0;
       for (const auto& st : statements) {
-        // Transactions are begun and ended by statements the search can see: not by a session
-        // setting that leaves one open past the session's end, nor by a chain that begins the next.
-        const std::string words = upper_words(st.sql, 4);
-        const std::string flat = squeezed_upper(st.sql);
-        if (flat.find("AUTOCOMMIT") != std::string::npos && words.starts_with("SET"))
-          throw CaseError(where(st.line) + "session " + section.name +
-                          " sets autocommit: begin and end its transactions with BEGIN; and COMMIT; (or "
-                          "ROLLBACK;) instead, so that each is seen to end");
-        if ((words.starts_with("COMMIT") || words.starts_with("ROLLBACK")) &&
-            flat.find("ANDCHAIN") != std::string::npos && flat.find("ANDNOCHAIN") == std::string::npos)
-          throw CaseError(where(st.line) + "session " + section.name +
-                          " ends a transaction AND CHAIN, which begins the next: end it with COMMIT; or "
-                          "ROLLBACK; and BEGIN; again");
         if (begins_transaction(st.sql)) {
           if (open_at != 0)
             throw CaseError(where(st.line) + "session " + section.name +

@@ -669,6 +669,11 @@ class Target {
         throw RunError(
             "--set '" + setting +
             "': use NAME=VALUE, a setting's name (letters, digits, _ and .) and a value with no ';'");
+      if (const std::string l = lower(name); l == "autocommit" || l == "completion_type")
+        throw RunError(
+            "--set '" + setting +
+            "': racelab sql sees transactions begin and end by the sessions' own BEGIN and COMMIT; a "
+            "setting that changes when they end would leave some open");
       settings_.push_back(setting);
     }
     if (db == "sqlite" || db.rfind("sqlite:", 0) == 0) {
@@ -791,15 +796,19 @@ class Target {
   std::string database_path() const { return (fs::path(dir_) / "case.db").string(); }
 
   // racelab drops its schema (MariaDB: database) and makes it again for every interleaving, so it
-  // drops only one it made: marked by its comment. An existing one without the mark (public, mysql,
-  // an application's) is refused before anything is dropped.
+  // drops only one of its own: named racelab_…, or marked by the comment racelab gives every schema
+  // it makes. An existing one without either (public, mysql, an application's) is refused before
+  // anything is dropped.
   static constexpr const char* kSchemaMark = "racelab sql: dropped and made again by every interleaving";
   void refuse_foreign_schema(const Answer& found, const char* what) const {
-    if (found.rows.empty() || (!found.rows[0].empty() && found.rows[0][0] == kSchemaMark)) return;
-    throw RunError(std::string(what) + " '" + schema_ +
-                   "' exists and was not made by racelab sql, which drops " + "and makes its " + what +
-                   " again for every interleaving: name another with --schema (or " +
-                   "drop this one yourself if it is a scratch " + what + ")");
+    if (schema_.starts_with("racelab_") || found.rows.empty() ||
+        (!found.rows[0].empty() && found.rows[0][0] == kSchemaMark))
+      return;
+    throw RunError(
+        std::string(what) + " '" + schema_ +
+        "' exists and is not racelab's: racelab sql drops and makes its " + what +
+        " again for every interleaving, so it drops only one named racelab_… or one it made " +
+        "itself (marked by its comment). Name another with --schema (racelab_… names are racelab's)");
   }
 
   void check_schema() const {

@@ -13,7 +13,7 @@ cell() {  # cell LEVEL ANOMALY RESULT: the --json line for that cell says RESULT
     fail "expected $2 at $1 to be $3; output:
 $out"
 }
-run 0 "$cli" isolation --db "$pg" --schema cli_isolation --json
+run 0 "$cli" isolation --db "$pg" --schema racelab_cli_isolation --json
 lines=$(printf '%s\n' "$out" | grep -c '"backend":"postgresql"')
 [ "$lines" -eq 30 ] || fail "expected 30 cells (3 levels x 10 anomalies), got $lines"
 for a in G0 G1a G1b G1c OTV; do
@@ -30,7 +30,7 @@ contains "isolation on sqlite"
 contains "P4        prevented"
 contains "G2-item   prevented"
 not_contains "occurs"
-run 0 "$cli" isolation --db "$pg" --schema cli_isolation --level 'repeatable read' --anomaly G2-item
+run 0 "$cli" isolation --db "$pg" --schema racelab_cli_isolation --level 'repeatable read' --anomaly G2-item
 contains "G2-item   occurs"
 contains "replay: racelab isolation --print-case write_skew.sql > write_skew.sql && racelab sql write_skew.sql"
 run 0 "$cli" isolation --print-case write_skew.sql

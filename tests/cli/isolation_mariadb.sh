@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 cli=$1
 db=$(cat "$RACELAB_MARIADB_DIR/url") || fail "no MariaDB server in $RACELAB_MARIADB_DIR"
-schema=cli_isolation
+schema=racelab_cli_isolation
 cell() {  # cell LEVEL ANOMALY RESULT: the --json line for that cell says RESULT
   printf '%s\n' "$out" | grep -F "\"anomaly\":\"$2\"" | grep -F "\"level\":\"$1\"" | grep -qF "\"result\":\"$3\"" ||
     fail "expected $2 at $1 to be $3; output:
@@ -127,17 +127,17 @@ done
 
 # --schema names the database racelab drops and makes again: one it did not make is refused.
 run 2 "$cli" sql "$tmp/lost_update.sql" --db "$db" --schema mysql
-contains "database 'mysql' exists and was not made by racelab sql"
+contains "database 'mysql' exists and is not racelab's"
 # A user without PROCESS cannot see lock waits (each would run to its timeout): said at once.
 hostport=${db#mariadb://*@}
 hostport=${hostport%%/*}
 socket=$(mariadb -h "${hostport%:*}" -P "${hostport#*:}" -u racelab -N -e 'SELECT @@socket') ||
   fail "could not ask the server for its socket"
 admin=(mariadb --socket="$socket" -u root)
-"${admin[@]}" -e "CREATE USER IF NOT EXISTS 'cli_noproc'@'127.0.0.1' IDENTIFIED BY 'np';
-  GRANT ALL ON \`${db##*/}\`.* TO 'cli_noproc'@'127.0.0.1'; GRANT ALL ON \`cli_noproc\`.* TO 'cli_noproc'@'127.0.0.1'" ||
-  fail "could not make the user cli_noproc"
-run 2 "$cli" sql "$tmp/lost_update.sql" --db "mariadb://cli_noproc:np@$hostport/${db##*/}" --schema cli_noproc
+"${admin[@]}" -e "CREATE USER IF NOT EXISTS 'racelab_cli_noproc'@'127.0.0.1' IDENTIFIED BY 'np';
+  GRANT ALL ON \`${db##*/}\`.* TO 'racelab_cli_noproc'@'127.0.0.1'; GRANT ALL ON \`racelab_cli_noproc\`.* TO 'racelab_cli_noproc'@'127.0.0.1'" ||
+  fail "could not make the user racelab_cli_noproc"
+run 2 "$cli" sql "$tmp/lost_update.sql" --db "mariadb://racelab_cli_noproc:np@$hostport/${db##*/}" --schema racelab_cli_noproc
 contains "it needs the PROCESS privilege"
-"${admin[@]}" -e "DROP USER 'cli_noproc'@'127.0.0.1'; DROP DATABASE IF EXISTS cli_noproc"
+"${admin[@]}" -e "DROP USER 'racelab_cli_noproc'@'127.0.0.1'; DROP DATABASE IF EXISTS racelab_cli_noproc"
 echo "isolation (MariaDB): passed"

@@ -110,7 +110,7 @@ TEST(SqlCase, BadLevelsDatabasesAndSetupsAreRunErrors) {
 // read; SQLite never loses it (a writer with a stale snapshot gets SQLITE_BUSY_SNAPSHOT in WAL).
 TEST(SqlCase, LostUpdateOccursAtReadCommittedOnly) {
   const auto c = sqlcase::load(case_path("lost_update"));
-  auto rc = sqlcase::explore(c, pg("read committed", "sqlcase_lost"));
+  auto rc = sqlcase::explore(c, pg("read committed", "racelab_sqlcase_lost"));
   ASSERT_TRUE(rc.report.failed()) << rc.report;
   EXPECT_EQ(rc.backend, "postgresql");
   EXPECT_EQ(rc.check_value, "f");
@@ -123,7 +123,7 @@ TEST(SqlCase, LostUpdateOccursAtReadCommittedOnly) {
   auto again = sqlcase::explore(c, {.db = db_env::postgres_base(),
                                     .level = "read committed",
                                     .schedule = rc.report.schedule(),
-                                    .schema = "sqlcase_lost"});
+                                    .schema = "racelab_sqlcase_lost"});
   ASSERT_TRUE(again.report.failed());
   ASSERT_EQ(again.witness.size(), rc.witness.size());
   for (std::size_t i = 0; i < rc.witness.size(); ++i) {
@@ -131,7 +131,7 @@ TEST(SqlCase, LostUpdateOccursAtReadCommittedOnly) {
     EXPECT_EQ(again.witness[i].result, rc.witness[i].result);
   }
   for (const char* level : {"repeatable read", "serializable"}) {
-    auto r = sqlcase::explore(c, pg(level, "sqlcase_lost"));
+    auto r = sqlcase::explore(c, pg(level, "racelab_sqlcase_lost"));
     EXPECT_FALSE(r.report.failed()) << level << ": " << r.report << sqlcase::timeline(c, r.witness);
     EXPECT_TRUE(r.report.complete()) << level;
   }
@@ -146,10 +146,10 @@ TEST(SqlCase, LostUpdateOccursAtReadCommittedOnly) {
 // (SSI) aborts one; SQLite's single writer never lets both see two on call and write.
 TEST(SqlCase, WriteSkewOccursUnderSnapshotIsolationNotSerializable) {
   const auto c = sqlcase::load(case_path("write_skew"));
-  auto rr = sqlcase::explore(c, pg("repeatable read", "sqlcase_skew"));
+  auto rr = sqlcase::explore(c, pg("repeatable read", "racelab_sqlcase_skew"));
   ASSERT_TRUE(rr.report.failed()) << rr.report;
   EXPECT_EQ(rr.check_value, "f");
-  auto s = sqlcase::explore(c, pg("serializable", "sqlcase_skew"));
+  auto s = sqlcase::explore(c, pg("serializable", "racelab_sqlcase_skew"));
   EXPECT_FALSE(s.report.failed()) << s.report << sqlcase::timeline(c, s.witness);
   EXPECT_TRUE(s.report.complete());
   auto lite = sqlcase::explore(c, {.db = sqlite_dir("write_skew"), .level = "deferred wal"});
@@ -160,9 +160,9 @@ TEST(SqlCase, WriteSkewOccursUnderSnapshotIsolationNotSerializable) {
 // at repeatable read (one snapshot for the whole report).
 TEST(SqlCase, ReadSkewOccursAtReadCommittedOnly) {
   const auto c = sqlcase::load(case_path("read_skew"));
-  auto rc = sqlcase::explore(c, pg("read committed", "sqlcase_read"));
+  auto rc = sqlcase::explore(c, pg("read committed", "racelab_sqlcase_read"));
   ASSERT_TRUE(rc.report.failed()) << rc.report;
-  auto rr = sqlcase::explore(c, pg("repeatable read", "sqlcase_read"));
+  auto rr = sqlcase::explore(c, pg("repeatable read", "racelab_sqlcase_read"));
   EXPECT_FALSE(rr.report.failed()) << rr.report << sqlcase::timeline(c, rr.witness);
   EXPECT_TRUE(rr.report.complete());
 }
@@ -171,7 +171,7 @@ TEST(SqlCase, ReadSkewOccursAtReadCommittedOnly) {
 // witness of any run shows a statement that waited, or a deadlock victim on PostgreSQL).
 TEST(SqlCase, DirtyWriteIsPreventedAndLockWaitsAreSearched) {
   const auto c = sqlcase::load(case_path("dirty_write"));
-  auto options = pg("read committed", "sqlcase_dirty");
+  auto options = pg("read committed", "racelab_sqlcase_dirty");
   options.verify = true;  // every passing interleaving replayed from its schedule: the same run
   auto server = sqlcase::explore(c, options);
   EXPECT_TRUE(server.report.notes().empty()) << server.report;
@@ -232,7 +232,7 @@ TEST(SqlCase, StatementsTheDatabaseRejectsAreTheCasesError) {
   const auto unbound =
       sqlcase::parse("A: SELECT 1 AS one \\gset\n   SELECT :two;\nB: SELECT 1;\n", "unbound.sql");
   try {
-    static_cast<void>(sqlcase::explore(unbound, pg("read committed", "sqlcase_unbound")));
+    static_cast<void>(sqlcase::explore(unbound, pg("read committed", "racelab_sqlcase_unbound")));
     FAIL() << "a case using a :name nothing set ran";
   } catch (const sqlcase::RunError& e) {
     EXPECT_NE(

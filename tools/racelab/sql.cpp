@@ -91,22 +91,27 @@ int sql(SqlOptions o) {
     return kExitUsage;
   } catch (const std::exception& e) {  // RunError, a database that cannot be opened, a bad schedule
     std::cerr << "racelab sql: " << e.what() << '\n';
-    if (history_implied)
+    if (history_implied && std::string_view(e.what()).find("--history") != std::string_view::npos)
       std::cerr << "racelab sql: (the case has no check:, so its history judges each interleaving; give it a "
                    "check: line to judge it without one)\n";
     return kExitUsage;
   }
-  if (r.report.failed() && r.report.outcome().kind() == racelab::OutcomeKind::diverged) {
-    // Not a finding about the case: a --schedule from another case (or edited), or a run that
-    // replayed differently under --verify. Said on stderr, exit 2, with nothing to replay.
+  const bool diverged = r.report.failed() && r.report.outcome().kind() == racelab::OutcomeKind::diverged;
+  if (diverged || (r.report.failed() && r.report.nondeterministic())) {
+    // Not a finding about the case: a --schedule that does not fit it, or a run (a failure's own
+    // replay too) that ran differently when run again. Said on stderr, exit 2, nothing to replay.
+    std::string why = diverged ? r.report.outcome().message() : std::string();
+    for (const auto& note : r.report.notes())
+      if (why.empty() && note.starts_with("non-deterministic")) why = note;
     if (!o.run.schedule.empty())
       std::cerr << "racelab sql: this schedule does not fit " << o.file
-                << " (is it from another case?): " << r.report.outcome().message() << '\n';
+                << " (it is from another case or was edited, or the database answered differently): " << why
+                << '\n';
     else
       std::cerr << "racelab sql: the search cannot answer: an interleaving ran differently when it was run "
                    "again, so the database did not answer the same way twice (docs/sql.md, \"Determinism "
                    "on a server\"): "
-                << r.report.outcome().message() << '\n';
+                << why << '\n';
     return kExitUsage;
   }
   if (o.json) {
@@ -137,6 +142,10 @@ int sql(SqlOptions o) {
     const std::string& strategy = r.report.strategy();
     if (!o.run.schedule.empty())
       std::cout << where << ": the schedule replays to its end, and nothing breaks\n";
+    else if (history_implied && r.runs_unjudged > 0)  // judged by nothing: no proof
+      std::cout << where << ": no interleaving of " << r.report.runs() << " breaks it by its history, but "
+                << r.runs_unjudged << " could not be judged and the case has no check (see the note): not a "
+                << "proof; give the case a check:\n";
     else if (r.report.complete())
       std::cout << where << ": no interleaving of " << r.report.runs() << " breaks it ("
                 << (strategy.starts_with("dfs:")
