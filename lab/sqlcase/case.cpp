@@ -38,29 +38,70 @@ std::string squeezed_upper(std::string_view sql) {
   return out;
 }
 
-// The variable a SET statement sets, upper-cased, without its scope: "SET SESSION autocommit = 0",
-// "SET @@session.autocommit=0" and "SET LOCAL completion_type TO 2" name AUTOCOMMIT and
-// COMPLETION_TYPE; "SET @note = 'autocommit'" names @NOTE. Empty if it is no SET.
-std::string set_variable(std::string_view sql) {
-  std::string s = squeezed_upper(sql.substr(0, std::min<std::size_t>(sql.size(), 200)));
-  if (!s.starts_with("SET")) return {};
-  s.erase(0, 3);
-  for (const char* scope : {"@@SESSION.", "@@LOCAL.", "@@GLOBAL.", "@@", "SESSION", "LOCAL", "GLOBAL"})
-    if (s.starts_with(scope)) {
-      s.erase(0, std::strlen(scope));
-      break;
+}  // namespace
+
+// Which transaction-ending setting a statement sets, if any: "AUTOCOMMIT", "COMPLETION_TYPE" or "".
+// Read as the server would: quoted text is not looked into, comments are dropped (MariaDB's
+// executable /*!NNNNN … */ kept as code), backquotes go, and every assignment of a SET list counts
+// ("SET sql_mode = '', autocommit = 0", "SET @@session.autocommit=0", "SET LOCAL x TO 2").
+std::string sets_transaction_mode(std::string_view sql) {
+  std::string code;  // upper-cased, strings blanked, comments dropped
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    const char c = sql[i];
+    if (c == '\'' || c == '"') {
+      const char q = c;
+      for (++i; i < sql.size() && sql[i] != q; ++i) {
+      }
+      code += " '' ";
+    } else if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
+      if (i + 2 < sql.size() && sql[i + 2] == '!') {  // executable: its version digits go, its code stays
+        i += 3;
+        while (i < sql.size() && std::isdigit(static_cast<unsigned char>(sql[i]))) ++i;
+        --i;
+        code += ' ';
+      } else {
+        const auto end = sql.find("*/", i + 2);
+        i = end == std::string_view::npos ? sql.size() : end + 1;
+        code += ' ';
+      }
+    } else if (c == '*' && i + 1 < sql.size() && sql[i + 1] == '/') {
+      ++i;
+      code += ' ';
+    } else if (c == '`') {
+      code += ' ';
+    } else {
+      code += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     }
-  std::size_t n = 0;
-  while (n < s.size() && (std::isalnum(static_cast<unsigned char>(s[n])) || s[n] == '_' || s[n] == '@')) ++n;
-  return s.substr(0, n);
+  }
+  const auto first = code.find_first_not_of(" \t\n");
+  if (first == std::string::npos || code.compare(first, 3, "SET") != 0 ||
+      (first + 3 < code.size() &&
+       (std::isalnum(static_cast<unsigned char>(code[first + 3])) || code[first + 3] == '_')))
+    return {};
+  auto ident = [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_'; };
+  for (const char* name : {"AUTOCOMMIT", "COMPLETION_TYPE"}) {
+    const std::size_t n = std::strlen(name);
+    for (auto at = code.find(name, first + 3); at != std::string::npos; at = code.find(name, at + 1)) {
+      if (ident(code[at - 1]) || (at + n < code.size() && ident(code[at + n])))
+        continue;  // part of a longer name
+      std::size_t k = at + n;
+      while (k < code.size() && std::isspace(static_cast<unsigned char>(code[k]))) ++k;
+      if (code.compare(k, 1, "=") == 0 || code.compare(k, 2, ":=") == 0 ||
+          (code.compare(k, 2, "TO") == 0 && (k + 2 >= code.size() || !ident(code[k + 2]))))
+        return name;
+    }
+  }
+  return {};
 }
+
+namespace {
 
 // Transactions are begun and ended by statements the search can see, in the sessions and in the
 // setup alike: not by a setting that leaves one open past the last statement (autocommit off, a
 // completion type that chains or releases), nor by a chain that begins the next one at once.
 void refuse_hidden_transactions(const Statement& st, const std::string& section, const std::string& where) {
   const std::string who = section == "setup" ? std::string("the setup") : "session " + section;
-  const std::string variable = set_variable(st.sql);
+  const std::string variable = sets_transaction_mode(st.sql);
   if (variable == "AUTOCOMMIT" || variable == "COMPLETION_TYPE")
     throw CaseError(
         where + who + " sets " + (variable == "AUTOCOMMIT" ? "autocommit" : "completion_type") +
@@ -82,7 +123,7 @@ bool begins_transaction(std::string_view sql) {
 
 bool ends_transaction(std::string_view sql) {
   const auto w = upper_words(sql, 1);
-  return w == "COMMIT" || w == "ROLLBACK" || w == "END";
+  return w == "COMMIT" || w == "ROLLBACK" || w == "END" || w == "ABORT";
 }
 
 // A section's text (its lines joined) into statements, ';' outside quotes ending each.
@@ -229,6 +270,12 @@ Case parse(std::string_view text, const std::string& source) {
     if (section.name != "check")
       for (const auto& st : statements) refuse_hidden_transactions(st, section.name, where(st.line));
     if (section.name == "setup") {
+      int open_at = 0;  // the setup too ends what it begins: the sessions would wait on its locks
+      for (const auto& st : statements)
+        open_at = begins_transaction(st.sql) ? st.line : ends_transaction(st.sql) ? 0 : open_at;
+      if (open_at != 0)
+        throw CaseError(where(open_at) +
+                        "the setup never commits the transaction it begins here (add COMMIT; or ROLLBACK;)");
       out.setup = std::move(statements);
     } else if (section.name == "check") {
       if (statements.size() != 1)

@@ -58,6 +58,10 @@ class CaseError : public std::invalid_argument {
 };
 
 Case parse(std::string_view text, const std::string& source = "case");
+// "AUTOCOMMIT" or "COMPLETION_TYPE" if the statement sets one of them (any assignment of a SET
+// list, comments and quoting read as the server reads them), else "": such a setting would end
+// transactions where no statement of a case does.
+std::string sets_transaction_mode(std::string_view sql);
 Case load(const std::string& path);  // throws CaseError (also for a file that cannot be read)
 
 }  // namespace lab::sqlcase

@@ -669,7 +669,7 @@ class Target {
         throw RunError(
             "--set '" + setting +
             "': use NAME=VALUE, a setting's name (letters, digits, _ and .) and a value with no ';'");
-      if (const std::string l = lower(name); l == "autocommit" || l == "completion_type")
+      if (!sets_transaction_mode("SET " + name + " = " + setting.substr(eq + 1)).empty())
         throw RunError(
             "--set '" + setting +
             "': racelab sql sees transactions begin and end by the sessions' own BEGIN and COMMIT; a "
@@ -1120,7 +1120,7 @@ Result explore(const Case& c, const Options& options) {
   std::unique_ptr<Recorder> recorder;
   try {  // the connections, the level and the --set settings, with no setup yet
     static_cast<void>(target.fresh({}, c.sessions.size()));
-  } catch (const RunError& e) {  // racelab's own refusal (a --schema it did not make): as it is
+  } catch (const RunError& e) {  // racelab's own refusal (a --schema that is not racelab's): as it is
     throw RunError(c.source + ": " + e.what());
   } catch (const std::exception& e) {
     throw RunError(c.source + ": cannot open the sessions on " + target.backend() +

@@ -79,6 +79,22 @@ printf "T1: SET application_name = 'autocommit'; SELECT 1;\nT2: SELECT 2;\ncheck
 run 0 "$cli" sql "$dir/note.sql" --db "$pg" --schema racelab_cli_sql
 run 2 "$cli" sql "$cases/lost_update.sql" --set autocommit=0
 contains "--set 'autocommit=0'"
+run 2 "$cli" sql "$cases/lost_update.sql" --set "sql_mode=1, autocommit=0"
+contains "a setting that changes when they end"
+# Read as the server reads it: any assignment of a SET list, comments dropped (MariaDB's
+# executable ones kept), backquotes; quoted text is not a setting.
+for st in "SET sql_mode = '', autocommit = 0" "SET /* x */ @@session.autocommit = 0" "/*!40101 SET autocommit=0 */" \
+  'SET `autocommit` := 0'; do
+  printf 'T1: %s; SELECT 1;\nT2: SELECT 2;\ncheck: SELECT 1;\n' "$st" >"$dir/set.sql"
+  run 2 "$cli" sql "$dir/set.sql"
+  contains "session T1 sets autocommit"
+done
+printf "T1: SET @note = 'autocommit = 1'; SELECT 1;\nT2: SELECT 2;\ncheck: SELECT 1;\n" >"$dir/quoted.sql"
+run 2 "$cli" sql "$dir/quoted.sql" --db "sqlite:$dir/lite"  # SQLite has no SET: the database refuses it
+not_contains "sets autocommit"
+printf 'setup: BEGIN; CREATE TABLE t(k INTEGER);\nT1: SELECT 1;\nT2: SELECT 2;\n' >"$dir/setup_open.sql"
+run 2 "$cli" sql "$dir/setup_open.sql"
+contains "the setup never commits the transaction it begins here"
 # --schema names what racelab drops and makes again for every interleaving: one it did not make
 # (public, an application's) is refused, and nothing in it is touched.
 run 2 "$cli" sql "$cases/lost_update.sql" --db "$pg" --schema public
@@ -123,4 +139,4 @@ contains '"server_ordered":0'
 run 0 "$cli" sql "$(dirname "$0")/history_cases/deadlock_beside_a_reader.sql" --db "$pg" --schema racelab_cli_sql \
   --level serializable --runs 300
 contains "none of 300 interleavings breaks it"
-echo "sql: 53 checks passed"
+echo "sql: 65 checks passed"

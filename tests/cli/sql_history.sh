@@ -105,6 +105,7 @@ for c in delete same_value paren_in_string order_by_alias order_by_position inse
   run 0 "$cli" sql "$here/$c.sql" --db "sqlite:$dir/lite" --history
   contains "breaks it (all explored)"
   [ $c = insert_select_upsert ] && continue  # ON CONFLICT is PostgreSQL's and SQLite's
+  [ $c = woken_writer ] && continue          # on MariaDB some of its runs are unjudged: below
   run 0 "$cli" sql "$here/$c.sql" --db "$maria" --schema racelab_cli_history --level serializable --history
   contains "breaks it (all explored)"
 done
@@ -118,6 +119,7 @@ contains "breaks it (all explored)"
 # runs again: runs where another session went on in between are not judged by their history.
 run 0 "$cli" sql "$here/woken_writer.sql" --db "$maria" --schema racelab_cli_history --level serializable --history
 contains "runs were not judged by the history"
+contains "not a proof"  # the case has no check: those runs were judged by nothing
 # With no check, such runs were judged by nothing: the summary says it is no proof.
 run 0 "$cli" sql "$here/woken_writer.sql" --db "$maria" --schema racelab_cli_history --level serializable
 contains "could not be judged and the case has no check (see the note): not a proof"

@@ -103,10 +103,14 @@ int sql(SqlOptions o) {
     std::string why = diverged ? r.report.outcome().message() : std::string();
     for (const auto& note : r.report.notes())
       if (why.empty() && note.starts_with("non-deterministic")) why = note;
-    if (!o.run.schedule.empty())
+    if (!o.run.schedule.empty() && diverged)
       std::cerr << "racelab sql: this schedule does not fit " << o.file
                 << " (it is from another case or was edited, or the database answered differently): " << why
                 << '\n';
+    else if (!o.run.schedule.empty())
+      std::cerr << "racelab sql: the schedule fits, but replaying it again ran differently, so the database "
+                   "did not answer the same way twice (docs/sql.md, \"Determinism on a server\"): "
+                << why << '\n';
     else
       std::cerr << "racelab sql: the search cannot answer: an interleaving ran differently when it was run "
                    "again, so the database did not answer the same way twice (docs/sql.md, \"Determinism "
@@ -142,7 +146,7 @@ int sql(SqlOptions o) {
     const std::string& strategy = r.report.strategy();
     if (!o.run.schedule.empty())
       std::cout << where << ": the schedule replays to its end, and nothing breaks\n";
-    else if (history_implied && r.runs_unjudged > 0)  // judged by nothing: no proof
+    else if (!c.check && r.runs_unjudged > 0)  // judged by nothing: no proof
       std::cout << where << ": no interleaving of " << r.report.runs() << " breaks it by its history, but "
                 << r.runs_unjudged << " could not be judged and the case has no check (see the note): not a "
                 << "proof; give the case a check:\n";
