@@ -354,6 +354,10 @@ class Search {
       if (space_.dfs && !batch.empty() &&
           (done_.empty() || less(batch.front(), KeyView{done_.begin()->first})))
         wanted = kSubtreeRuns;
+      // Never more than the limit could still count: a search of --runs 1 runs one run, not a
+      // subtree's worth (for racelab run each is a process; for racelab sql a database's round).
+      if (const std::uint64_t taken = result_.runs + done_.size(); space_.dfs && taken < space_.limit)
+        wanted = static_cast<std::size_t>(std::min<std::uint64_t>(wanted, space_.limit - taken));
       if (batch.empty()) {
         if (running_.empty()) {
           settle();
@@ -398,16 +402,27 @@ class Search {
       }
       lock.lock();
       running_.erase(lowest);
-      if (space_.dfs ? !batch.empty() : next < batch.size()) {
+      // One worker: the keys left on its stack lie above every run it finished (depth-first order
+      // is key order), so they can wait until the settle says whether the search goes on at all.
+      // A search that stops at its limit then never files them (for a long run's thousands of
+      // alternatives, filing them one by one in the pending set cost more than the run).
+      const bool defer = space_.dfs && space_.jobs == 1 && !ended && !batch.empty();
+      if (!defer && (space_.dfs ? !batch.empty() : next < batch.size())) {
         if (ended)
           cut_ = true;  // keys of the space never run
         else
           for (Task& task : batch) pending_.insert(std::move(task));
       }
-      batch.clear();
       for (auto& [key, done] : finished) done_.emplace(std::move(key), std::move(done));
       finished.clear();
       settle();
+      if (defer) {
+        if (stop_)
+          cut_ = true;
+        else
+          for (Task& task : batch) pending_.insert(std::move(task));
+      }
+      batch.clear();
       wake_.notify_all();
       report(lock, worker);
       if (worker == 0 && progress_ && result_.runs != reported) {

@@ -347,6 +347,29 @@ TEST(Jobs, OneAnswerForTheBank) {
   EXPECT_EQ(racelab::explore({.runs = 1001, .use_env = false, .shard = {0, 4}}, quiet).runs(), 251);
 }
 
+// One worker runs no more of a DFS than its limit can count: a body is a program process under
+// racelab run and a round of a database under racelab sql, so --runs 1 is one run, not a
+// subtree's worth; and the keys it never ran are not filed (the search is not complete).
+TEST(Jobs, OneWorkerRunsNoMoreOfADfsThanItsLimit) {
+  for (const char* strategy : {"dfs", "dfs:1"}) {
+    for (int limit : {1, 2, 5}) {
+      int bodies = 0;
+      const auto r = racelab::explore({.runs = limit, .strategy = strategy, .use_env = false, .jobs = 1},
+                                      [&](racelab::Simulation& sim) {
+                                        ++bodies;
+                                        for (const char* name : {"A", "B", "C"})
+                                          sim.spawn(name, [] {
+                                            for (int i = 0; i < 3; ++i) RACELAB_POINT("limit.step");
+                                          });
+                                        static_cast<void>(sim.run());
+                                      });
+      EXPECT_EQ(r.runs(), limit) << strategy;
+      EXPECT_EQ(bodies, limit) << strategy << " --runs " << limit;
+      EXPECT_FALSE(r.complete()) << strategy;
+    }
+  }
+}
+
 // A driver that keeps one resource per worker (racelab run: a program process each) asks
 // detail::explore_worker(): in range, and never two bodies at once on one worker.
 TEST(Jobs, EachWorkerRunsOneBodyAtATime) {
