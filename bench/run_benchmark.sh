@@ -138,36 +138,30 @@ access_ns() {
   row "$label" "$shown" "$(median_range %.2f "${values[@]}") ns per access"
 }
 
-# 3 and 4. three_threads.c under STRATEGY without and with the race detector. The two are measured
-# back to back in each repetition and the slowdown is the median of the repetitions' ratios, so
-# that a burst of load on this shared machine skews both sides of a ratio alike.
+# 3, 4 and 5. three_threads.c under STRATEGY: with one worker, without and with the race detector,
+# and on every CPU (--jobs 0, the default: one worker per usable CPU, each pinned with its program
+# to a CPU of its own). The three are measured back to back in each repetition, and the slowdown
+# and the speed-up are medians of the repetitions' own ratios, so that a burst of load on this
+# shared machine skews both sides of a ratio alike.
 search_rates() {
-  local strategy=$1 ignore=() report=() ratio=() i a b
+  local strategy=$1 ignore=() report=() all=() slowdown=() speedup=() i a b c
+  local options=(--strategy "$strategy" --points sync)
   for ((i = 0; i < reps; i++)); do
-    a=$(runs_per_second "$search_runs" ./three_threads --jobs 1 --strategy "$strategy" --points sync --races ignore)
-    b=$(runs_per_second "$search_runs" ./three_threads --jobs 1 --strategy "$strategy" --points sync --races report)
-    ignore+=("$a") report+=("$b") ratio+=("$(awk -v a="$a" -v b="$b" 'BEGIN {print a / b}')")
+    a=$(runs_per_second "$search_runs" ./three_threads --jobs 1 "${options[@]}" --races ignore)
+    b=$(runs_per_second "$search_runs" ./three_threads --jobs 1 "${options[@]}" --races report)
+    c=$(runs_per_second "$search_runs" ./three_threads --jobs 0 "${options[@]}" --races ignore)
+    ignore+=("$a") report+=("$b") all+=("$c")
+    slowdown+=("$(awk -v a="$a" -v b="$b" 'BEGIN {print a / b}')")
+    speedup+=("$(awk -v a="$a" -v c="$c" 'BEGIN {print c / a}')")
   done
+  local command="racelab run --strategy $strategy --points sync --runs $search_runs"
   runs_row "3 threads, $serial_points points in a serial run, $strategy, no detector" \
-    "racelab run --jobs 1 --strategy $strategy --points sync --races ignore --runs $search_runs -- three_threads" "${ignore[@]}"
-  runs_row "the same, race detector on" \
-    "racelab run --jobs 1 --strategy $strategy --points sync --races report --runs $search_runs -- three_threads" "${report[@]}"
-  row "detector slowdown, $strategy" "" "$(median_range %.2f "${ratio[@]}")× (ignore runs/s ÷ report runs/s)"
-}
-
-# 5. The same search on every CPU (the default --jobs: one worker per usable CPU, each pinned with
-# its program to a CPU of its own) against --jobs 1, back to back; the speed-up is the median of
-# the repetitions' ratios.
-jobs_rates() {
-  local strategy=$1 one=() all=() ratio=() i a b
-  for ((i = 0; i < reps; i++)); do
-    a=$(runs_per_second "$search_runs" ./three_threads --jobs 1 --strategy "$strategy" --points sync --races ignore)
-    b=$(runs_per_second "$search_runs" ./three_threads --jobs 0 --strategy "$strategy" --points sync --races ignore)
-    one+=("$a") all+=("$b") ratio+=("$(awk -v a="$a" -v b="$b" 'BEGIN {print b / a}')")
-  done
+    "${command/run /run --jobs 1 } --races ignore -- three_threads" "${ignore[@]}"
+  runs_row "the same, race detector on" "${command/run /run --jobs 1 } --races report -- three_threads" "${report[@]}"
+  row "detector slowdown, $strategy" "" "$(median_range %.2f "${slowdown[@]}")× (ignore runs/s ÷ report runs/s)"
   runs_row "3 threads, $strategy, no detector, --jobs 0 ($(nproc) workers)" \
-    "racelab run --jobs 0 --strategy $strategy --points sync --races ignore --runs $search_runs -- three_threads" "${all[@]}"
-  row "speed-up of --jobs 0 over --jobs 1, $strategy" "" "$(median_range %.2f "${ratio[@]}")×"
+    "${command/run /run --jobs 0 } --races ignore -- three_threads" "${all[@]}"
+  row "speed-up of --jobs 0 over --jobs 1, $strategy" "" "$(median_range %.2f "${speedup[@]}")×"
 }
 
 # PCT's serial probe run counts the scheduling decisions of a run without preemptions ("pct:1:K").
@@ -188,7 +182,5 @@ access_ns "instrumented access, in a run, no detector" "$iterations" run --jobs 
 access_ns "instrumented access, in a run, race detector on" "$iterations_detect" run --jobs 1 --points sync --races report
 search_rates random
 search_rates dfs:2
-jobs_rates random
-jobs_rates dfs:2
 echo
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
