@@ -67,6 +67,9 @@ std::string sets_transaction_mode(std::string_view sql) {
     } else if (c == '*' && i + 1 < sql.size() && sql[i + 1] == '/') {
       ++i;
       code += ' ';
+    } else if (c == '#' || (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-')) {  // to the end of the line
+      while (i < sql.size() && sql[i] != '\n') ++i;
+      code += ' ';
     } else if (c == '`') {
       code += ' ';
     } else {
@@ -84,6 +87,14 @@ std::string sets_transaction_mode(std::string_view sql) {
     for (auto at = code.find(name, first + 3); at != std::string::npos; at = code.find(name, at + 1)) {
       if (ident(code[at - 1]) || (at + n < code.size() && ident(code[at + n])))
         continue;  // part of a longer name
+      // A user variable (@autocommit) or another option's part (myapp.autocommit) is no setting;
+      // @@autocommit, @@session.autocommit and session.autocommit are.
+      if (code[at - 1] == '@' && code[at - 2] != '@') continue;
+      if (code[at - 1] == '.') {
+        const std::string_view before = std::string_view(code).substr(0, at);
+        if (!before.ends_with("SESSION.") && !before.ends_with("LOCAL.") && !before.ends_with("GLOBAL."))
+          continue;
+      }
       std::size_t k = at + n;
       while (k < code.size() && std::isspace(static_cast<unsigned char>(code[k]))) ++k;
       if (code.compare(k, 1, "=") == 0 || code.compare(k, 2, ":=") == 0 ||

@@ -402,11 +402,12 @@ class Search {
       }
       lock.lock();
       running_.erase(lowest);
-      // One worker: the keys left on its stack lie above every run it finished (depth-first order
-      // is key order), so they can wait until the settle says whether the search goes on at all.
+      // One worker and no shards: the keys left on its stack lie above every run waiting to be
+      // settled, all its own (depth-first order is key order; a shard 0's splitting runs would lie
+      // between), so they can wait until the settle says whether the search goes on at all.
       // A search that stops at its limit then never files them (for a long run's thousands of
       // alternatives, filing them one by one in the pending set cost more than the run).
-      const bool defer = space_.dfs && space_.jobs == 1 && !ended && !batch.empty();
+      const bool defer = space_.dfs && space_.jobs == 1 && space_.shards == 1 && !ended && !batch.empty();
       if (!defer && (space_.dfs ? !batch.empty() : next < batch.size())) {
         if (ended)
           cut_ = true;  // keys of the space never run

@@ -403,30 +403,33 @@ std::string one_answer_for_any_jobs_or_shards(const Scenario& sc) {
         why += "  " + std::string(strategy) +
                ": 3 threads' coverage differs from 1 thread's: " + r3.coverage().text() + " vs " +
                one.coverage().text() + "\n";
-      std::vector<racelab::ShardSummary> shards;
-      std::vector<racelab::Report> reports;
-      for (int k = 0; k < 3; ++k) {
-        auto part = base;
-        part.jobs = 2;
-        part.shard = {k, 3};
-        reports.push_back(racelab::explore(part, body));
-        shards.push_back(racelab::shard_summary(reports.back()));
+      for (int shard_jobs : {1, 2}) {  // one worker per shard too: its own path through the search
+        std::vector<racelab::ShardSummary> shards;
+        std::vector<racelab::Report> reports;
+        for (int k = 0; k < 3; ++k) {
+          auto part = base;
+          part.jobs = shard_jobs;
+          part.shard = {k, 3};
+          reports.push_back(racelab::explore(part, body));
+          shards.push_back(racelab::shard_summary(reports.back()));
+        }
+        const auto merged = racelab::merge_shards(shards);
+        const bool merged_failed = merged.first_failure >= 0;
+        // A DFS bound applies per shard: a search the bound cut short is not comparable.
+        const bool comparable = std::string_view(strategy) == "random" || one.complete() || one.failed();
+        if (comparable &&
+            (merged.runs != static_cast<std::uint64_t>(one.runs()) || merged_failed != one.failed() ||
+             (!one.failed() && merged.complete != one.complete()) ||
+             (one.failed() &&
+              reports[static_cast<std::size_t>(merged.first_failure)].original().trace().text() !=
+                  one.original().trace().text())))
+          why += "  " + std::string(strategy) + ": 1 process gives " + describe(one) + "; 3 shards of " +
+                 std::to_string(shard_jobs) + " worker(s) merge to " + std::to_string(merged.runs) +
+                 " runs, " + (merged.complete ? "complete" : "not complete") +
+                 (merged_failed ? ", failing in shard " + std::to_string(merged.first_failure)
+                                : ", no failure") +
+                 "\n";
       }
-      const auto merged = racelab::merge_shards(shards);
-      const bool merged_failed = merged.first_failure >= 0;
-      // A DFS bound applies per shard: a search the bound cut short is not comparable.
-      const bool comparable = std::string_view(strategy) == "random" || one.complete() || one.failed();
-      if (comparable &&
-          (merged.runs != static_cast<std::uint64_t>(one.runs()) || merged_failed != one.failed() ||
-           (!one.failed() && merged.complete != one.complete()) ||
-           (one.failed() &&
-            reports[static_cast<std::size_t>(merged.first_failure)].original().trace().text() !=
-                one.original().trace().text())))
-        why +=
-            "  " + std::string(strategy) + ": 1 process gives " + describe(one) + "; 3 shards merge to " +
-            std::to_string(merged.runs) + " runs, " + (merged.complete ? "complete" : "not complete") +
-            (merged_failed ? ", failing in shard " + std::to_string(merged.first_failure) : ", no failure") +
-            "\n";
     } catch (const std::exception& e) {
       return why + "  explore() threw: " + e.what() + "\n";
     }
