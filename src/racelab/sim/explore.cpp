@@ -317,16 +317,8 @@ Report explore(const ExploreOptions& in, const Body& body) {
     next_progress = (done / every + 1) * every;
     o.progress(ExploreProgress{static_cast<int>(done), o.runs});
   };
-  // Each worker adds the runs it ran to its own Coverage (its traces are in its core's cache);
-  // merging is exact, so the sum is the same for any jobs.
-  std::vector<Coverage> more_coverage(static_cast<std::size_t>(o.jobs - 1));
-  auto coverage_of = [&](int worker) -> Coverage& {
-    return worker == 0 ? r.coverage_ : more_coverage[static_cast<std::size_t>(worker - 1)];
-  };
-  auto searched = detail::search(
-      space, run_one, [&](int worker, const Outcome& counted) { coverage_of(worker).add(counted.trace()); },
-      progress);
-  for (const Coverage& c : more_coverage) r.coverage_.merge(c);
+  auto searched = detail::search(space, run_one, progress);
+  r.coverage_ = std::move(searched.coverage);
   r.warnings_ = r.coverage_.warnings(o.watch, o.watch_threshold);
   r.runs_ = static_cast<int>(searched.runs);
   r.complete_ = searched.complete;

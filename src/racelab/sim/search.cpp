@@ -7,6 +7,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <iterator>
+#include <list>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -78,7 +85,7 @@ std::size_t PathDfs::pick(const PickContext& c) {
   return faults[p - n_others];
 }
 
-// --- the search -------------------------------------------------------------------------------
+// --- what both searches share ----------------------------------------------------------------
 
 namespace {
 
@@ -110,125 +117,83 @@ bool less(const A& a, const B& b) {
   return a.size() < b.size();
 }
 
-struct KeyView {
-  const SearchKey& key;
-  std::size_t size() const { return key.size(); }
-  std::uint32_t at(std::size_t i) const { return key[i]; }
-};
-
 struct TaskLess {
   bool operator()(const Task& a, const Task& b) const { return less(a, b); }
 };
 
-class Search {
+// Runs one key, naming it for explore_run_key() while it runs.
+SearchRun execute(const SearchSpace& space, const SearchRunFn& run, const Task& task, const SearchKey& key) {
+  struct Keyed {
+    const SearchKey* outer;
+    ~Keyed() { t_run_key = outer; }
+  } keyed{std::exchange(t_run_key, &key)};
+  if (!space.dfs) return run(key, nullptr);
+  return run(key, std::make_shared<PathDfs>(space.dfs_bound, key, task.parent));
+}
+
+// The keys a DFS run reveals (its subtree's children), appended highest first, so that the lowest
+// is at the back.
+void children(const Task& task, const SearchKey& key, const SearchRun& run, std::vector<Task>& out) {
+  if (run.path == nullptr) return;
+  const auto& count = run.path->count;
+  for (std::size_t i = key.size(); i < count.size(); ++i)
+    for (std::uint32_t k = count[i]; k-- > 1;)
+      out.push_back(Task{run.path, static_cast<std::uint32_t>(i), k, task.part});
+}
+
+// Runs work(worker) on `jobs` threads, each armed for its whole loop (so that the runs' own
+// arm_thread() writes nothing shared) and named for explore_worker(). A worker never lets an
+// exception out (a thread would terminate the process): `halt` gets it.
+template <class Work, class Halt>
+void on_workers(int jobs, Work work, Halt halt) {
+  run_on_workers(jobs, [&](int worker) {
+    const int outer = std::exchange(t_explore_worker, worker);
+    arm_thread();
+    try {
+      work(worker);
+    } catch (...) {
+      halt(std::current_exception());
+    }
+    disarm_thread();
+    t_explore_worker = outer;
+  });
+}
+
+// --- random and PCT: keys in batches, settled in order -----------------------------------------
+
+class RandomSearch {
  public:
-  Search(const SearchSpace& space, const SearchRunFn& run, const SettledFn& settled,
-         const std::function<void(std::uint64_t)>& progress)
-      : space_(space), run_(run), settled_(settled), progress_(progress) {}
+  RandomSearch(const SearchSpace& space, const SearchRunFn& run, const std::function<void(std::uint64_t)>& progress)
+      : space_(space), run_(run), progress_(progress) {}
 
   SearchResult go() {
     const auto jobs = static_cast<std::size_t>(space_.jobs);
+    coverage_.resize(jobs);
     to_report_.resize(jobs);
-    if (space_.dfs) {
-      if (space_.shards > 1)
-        split();
-      else
-        pending_.insert(Task{});
-    } else {
-      next_index_ = static_cast<std::uint64_t>(space_.shard);
-    }
-    run_on_workers(space_.jobs, [this](int worker) { work(worker); });
+    next_index_ = static_cast<std::uint64_t>(space_.shard);
+    on_workers(
+        space_.jobs, [this](int worker) { work_on(worker); }, [this](std::exception_ptr e) { halt(std::move(e)); });
     if (error_) std::rethrow_exception(error_);
     // Runs settled by the last worker after the one that ran them had left: every worker has
-    // stopped, so this thread may give them to their worker's callback.
+    // stopped, so this thread may add them to their worker's coverage.
     for (std::size_t w = 0; w < jobs; ++w)
-      for (const Outcome& outcome : to_report_[w]) settled_(static_cast<int>(w), outcome);
+      for (const Outcome& outcome : to_report_[w]) coverage_[w].add(outcome.trace());
+    for (std::size_t w = 0; w < jobs; ++w) result_.coverage.merge(coverage_[w]);
     if (progress_) progress_(result_.runs);  // the final count, whichever worker settled it
-    result_.complete =
-        space_.dfs && !result_.failure && !cut_ && pending_.empty() && running_.empty() && done_.empty();
     return std::move(result_);
   }
 
  private:
   struct Done {
     SearchRun run;
-    int part = 0;
-    int worker = 0;            // who ran it: its settled runs are reported on that worker's thread
+    int worker = 0;            // who ran it: its settled runs are added on that worker's thread
     std::exception_ptr error;  // the body threw (a broken test): rethrown if this run is counted
   };
 
-  SearchRun execute(const Task& task, const SearchKey& key) {
-    struct Keyed {  // explore_run_key() names this run while it runs
-      const SearchKey* outer;
-      ~Keyed() { t_run_key = outer; }
-    } keyed{std::exchange(t_run_key, &key)};
-    if (!space_.dfs) return run_(key, nullptr);
-    return run_(key, std::make_shared<PathDfs>(space_.dfs_bound, key, task.parent));
-  }
-
-  // The keys a DFS run reveals (its subtree's children), appended highest first, so that the
-  // lowest is at the back.
-  void children(const Task& task, const SearchKey& key, const SearchRun& run, std::vector<Task>& out) const {
-    if (!space_.dfs || run.path == nullptr) return;
-    const auto& count = run.path->count;
-    for (std::size_t i = key.size(); i < count.size(); ++i)
-      for (std::uint32_t k = count[i]; k-- > 1;)
-        out.push_back(Task{run.path, static_cast<std::uint32_t>(i), k, task.part});
-  }
-
-  void expand(const Task& task, const SearchKey& key, const SearchRun& run) {
-    std::vector<Task> found;
-    children(task, key, run, found);
-    for (Task& t : found) pending_.insert(std::move(t));
-  }
-
-  // The same top of the tree in every shard: split the shallowest subtree (the one with the most
-  // decisions left) until there are enough, then keep every shards-th. The splitting runs are
-  // shard 0's.
-  void split() {
-    pending_.insert(Task{});
-    std::vector<std::pair<SearchKey, SearchRun>> top;
-    const std::uint64_t wanted = 4 * static_cast<std::uint64_t>(space_.shards);
-    while (!pending_.empty() && pending_.size() < wanted &&
-           top.size() < std::min<std::uint64_t>(space_.limit, 2000)) {
-      auto shallowest = std::min_element(pending_.begin(), pending_.end(),
-                                         [](const Task& a, const Task& b) { return a.size() < b.size(); });
-      Task task = *shallowest;
-      pending_.erase(shallowest);
-      SearchKey key = task.key();
-      SearchRun run = execute(task, key);
-      expand(task, key, run);
-      top.emplace_back(std::move(key), std::move(run));
-    }
-    std::set<Task, TaskLess> mine;
-    std::size_t i = 0;
-    for (const auto& task : pending_) {
-      if (static_cast<int>(i++ % static_cast<std::size_t>(space_.shards)) != space_.shard) continue;
-      Task t = task;
-      t.part = static_cast<int>(result_.parts.size());
-      result_.parts.push_back(SearchPart{t.key(), 0});
-      mine.insert(std::move(t));
-    }
-    pending_ = std::move(mine);
-    if (space_.shard != 0) return;
-    for (auto& [key, run] : top) {
-      int part = static_cast<int>(result_.parts.size());
-      result_.parts.push_back(SearchPart{key, 0});
-      done_.emplace(std::move(key), Done{std::move(run), part, 0, nullptr});
-    }
-  }
-
-  // The lowest keys not yet taken, up to `wanted`, lowest first, into `batch`.
+  // The next keys of the shard, up to `wanted`, lowest first, into `batch`.
   void take(std::size_t wanted, std::vector<Task>& batch) {
     batch.clear();
-    while (batch.size() < wanted) {
-      if (space_.dfs) {
-        if (pending_.empty()) return;
-        batch.push_back(*pending_.begin());
-        pending_.erase(pending_.begin());
-        continue;
-      }
-      if (next_index_ >= space_.limit) return;
+    while (batch.size() < wanted && next_index_ < space_.limit) {
       Task task;
       task.random = true;
       task.index = static_cast<std::uint32_t>(next_index_);
@@ -237,13 +202,11 @@ class Search {
     }
   }
 
-  // How many runs a worker makes per batch: up to 16 random ones (32 of a DFS subtree), so the mutex
-  // is taken once per batch, not per run; fewer as the random space runs out (so no worker idles
-  // while another holds the rest), and one when many finished runs already wait to be settled (the
-  // lowest key is what they wait for).
+  // How many runs a worker makes per batch: up to 16, so the mutex is taken once per batch, not
+  // per run; fewer as the space runs out (so no worker idles while another holds the rest), and
+  // one when many finished runs already wait to be settled (the lowest key is what they wait for).
   std::size_t batch_size() const {
     if (done_.size() >= ahead() / 2) return 1;
-    if (space_.dfs) return kSubtreeRuns;
     const auto shards = static_cast<std::uint64_t>(space_.shards);
     const std::uint64_t left =
         next_index_ >= space_.limit ? 0 : (space_.limit - next_index_ + shards - 1) / shards;
@@ -251,63 +214,49 @@ class Search {
     return static_cast<std::size_t>(std::clamp<std::uint64_t>(share, 1, 16));
   }
 
-  static constexpr std::size_t kSubtreeRuns = 32;  // runs of a DFS batch, at most
-
   // Finished runs above a slow lower one wait, traces and all, to be counted: at most this many.
   std::size_t ahead() const { return 64 * static_cast<std::size_t>(space_.jobs); }
 
-  // Is `key` below every key still pending or running?
-  bool below_open(const SearchKey& key) const {
-    KeyView v{key};
-    if (space_.dfs ? !pending_.empty() && !less(v, *pending_.begin())
-                   : next_index_ < space_.limit && !(key[0] < next_index_))
-      return false;
-    return running_.empty() || key < *running_.begin();
+  // Is the run of `index` below every run still pending or running?
+  bool below_open(std::uint64_t index) const {
+    if (next_index_ < space_.limit && !(index < next_index_)) return false;
+    return running_.empty() || index < *running_.begin();
   }
 
   void settle() {
     while (!stop_ && !done_.empty() && below_open(done_.begin()->first)) {
       auto node = done_.extract(done_.begin());
-      if (result_.runs >= space_.limit) {  // a key of the space past the limit: not complete
-        cut_ = true;
-        stop_ = true;
-        break;
-      }
       if (node.mapped().error) {  // in key order, like a failure: the same error for any jobs
         error_ = node.mapped().error;
         stop_ = true;
         break;
       }
       ++result_.runs;
-      if (!result_.parts.empty()) ++result_.parts[static_cast<std::size_t>(node.mapped().part)].runs;
       if (node.mapped().run.failed) {
         result_.failure = node.mapped().run.outcome;
-        result_.failure_key = std::move(node.key());
+        result_.failure_key = SearchKey{static_cast<std::uint32_t>(node.key())};
         stop_ = true;
       }
-      if (settled_)
-        to_report_[static_cast<std::size_t>(node.mapped().worker)].push_back(
-            std::move(node.mapped().run.outcome));
+      to_report_[static_cast<std::size_t>(node.mapped().worker)].push_back(std::move(node.mapped().run.outcome));
     }
     if (result_.runs >= space_.limit) stop_ = true;
   }
 
-  // Hands this worker's settled runs to `settled_`, outside mu_ (the callback, coverage, and freeing
-  // the runs cost as much as the bookkeeping), on the thread that ran them: their memory was
-  // allocated here and is still in this core's cache. Called and returns with mu_ held.
+  // Adds this worker's settled runs to its coverage, outside mu_, on the thread that ran them:
+  // their memory was allocated here and is still in this core's cache. Called and returns with
+  // mu_ held.
   void report(std::unique_lock<std::mutex>& lock, int worker) {
     auto& queue = to_report_[static_cast<std::size_t>(worker)];
     while (!queue.empty()) {
       std::vector<Outcome> batch;
       batch.swap(queue);
       lock.unlock();
-      for (const auto& outcome : batch) settled_(worker, outcome);
+      for (const auto& outcome : batch) coverage_[static_cast<std::size_t>(worker)].add(outcome.trace());
       batch.clear();
       lock.lock();
     }
   }
 
-  // Stops every worker with `error` (unless one is already known).
   void halt(std::exception_ptr error) {
     std::lock_guard lock(mu_);
     if (!error_) error_ = std::move(error);
@@ -315,115 +264,51 @@ class Search {
     wake_.notify_all();
   }
 
-  // A worker never lets an exception out (a thread would terminate the process): the body's are
-  // ranked by key in settle(); anything else (the progress callback's, an allocation's) halts.
-  void work(int worker) {
-    const int outer = std::exchange(t_explore_worker, worker);
-    arm_thread();  // armed for the whole loop: the runs' own arm_thread() then writes nothing shared
-    try {
-      work_on(worker);
-    } catch (...) {
-      halt(std::current_exception());
-    }
-    disarm_thread();
-    t_explore_worker = outer;
-  }
-
-  // Takes a batch, runs it with mu_ released, files the results, settles, and reports its own
-  // settled runs. While the batch runs, its lowest key stands in `running_` for all of it.
-  //   - random: the next keys of the shard, run in order;
-  //   - DFS: the lowest pending key and then its subtree, depth first, on a stack of this
-  //     worker's own (no other key lies between a key and its subtree, so nobody else needs
-  //     them); what is left goes back to the pending keys at the end, or as soon as another
-  //     worker waits for work.
-  // A batch ends early at a failure or a body's exception (the keys above it are never counted)
-  // and when the search stops.
+  // Takes a batch, runs it with mu_ released, files the results, settles, and adds its own
+  // settled runs to its coverage. While the batch runs, its lowest key stands in `running_` for
+  // all of it. A batch ends early at a failure or a body's exception (the keys above it are never
+  // counted) and when the search stops.
   void work_on(int worker) {
     std::unique_lock lock(mu_);
     std::uint64_t reported = 0;
-    std::vector<Task> batch;  // DFS: a stack, its lowest key at the back
-    std::vector<std::pair<SearchKey, Done>> finished;
+    std::vector<Task> batch;
+    std::vector<std::pair<std::uint64_t, Done>> finished;
     while (!stop_) {
       if (done_.size() >= ahead() && !running_.empty()) {
         wake_.wait(lock);
         continue;
       }
-      std::size_t wanted = batch_size();
-      take(space_.dfs ? 1 : wanted, batch);
-      // A DFS key below every run waiting to be counted is what they wait for: its whole batch.
-      if (space_.dfs && !batch.empty() &&
-          (done_.empty() || less(batch.front(), KeyView{done_.begin()->first})))
-        wanted = kSubtreeRuns;
-      // Never more than the limit could still count: a search of --runs 1 runs one run, not a
-      // subtree's worth (for racelab run each is a process; for racelab sql a database's round).
-      if (const std::uint64_t taken = result_.runs + done_.size(); space_.dfs && taken < space_.limit)
-        wanted = static_cast<std::size_t>(std::min<std::uint64_t>(wanted, space_.limit - taken));
+      take(batch_size(), batch);
       if (batch.empty()) {
         if (running_.empty()) {
           settle();
           stop_ = true;
           break;
         }
-        ++idle_;
         wake_.wait(lock);
-        --idle_;
         continue;
       }
-      SearchKey lowest = batch.front().key();
+      const std::uint64_t lowest = batch.front().index;
       running_.insert(lowest);
       lock.unlock();
-      bool ended = false;  // a failure, an error, or the search stopped: the rest is never run
-      std::size_t next = 0;
-      for (std::size_t ran = 0;; ++ran) {
-        if (stop_.load(std::memory_order_relaxed)) {
-          ended = true;
-          break;
-        }
-        if (ran == wanted || (space_.dfs ? batch.empty() : next == batch.size())) break;
-        if (space_.dfs && ran > 0 && idle_.load(std::memory_order_relaxed) > 0) break;  // share
-        Task task;
-        if (space_.dfs) {
-          task = std::move(batch.back());
-          batch.pop_back();
-        } else {
-          task = batch[next++];
-        }
-        SearchKey key = task.key();
-        Done done{{}, task.part, worker, nullptr};
+      for (const Task& task : batch) {
+        if (stop_.load(std::memory_order_relaxed)) break;
+        const SearchKey key = task.key();
+        Done done{{}, worker, nullptr};
         try {
-          done.run = execute(task, key);
+          done.run = execute(space_, run_, task, key);
         } catch (...) {
           done.error = std::current_exception();
         }
-        if (!done.error) children(task, key, done.run, batch);
-        ended = done.error || done.run.failed;
-        finished.emplace_back(std::move(key), std::move(done));
+        const bool ended = done.error || done.run.failed;
+        finished.emplace_back(task.index, std::move(done));
         if (ended) break;
       }
       lock.lock();
       running_.erase(lowest);
-      // One worker and no shards: the keys left on its stack lie above every run waiting to be
-      // settled, all its own (depth-first order is key order; a shard 0's splitting runs would lie
-      // between), so they can wait until the settle says whether the search goes on at all.
-      // A search that stops at its limit then never files them (for a long run's thousands of
-      // alternatives, filing them one by one in the pending set cost more than the run).
-      const bool defer = space_.dfs && space_.jobs == 1 && space_.shards == 1 && !ended && !batch.empty();
-      if (!defer && (space_.dfs ? !batch.empty() : next < batch.size())) {
-        if (ended)
-          cut_ = true;  // keys of the space never run
-        else
-          for (Task& task : batch) pending_.insert(std::move(task));
-      }
-      for (auto& [key, done] : finished) done_.emplace(std::move(key), std::move(done));
+      for (auto& [index, done] : finished) done_.emplace(index, std::move(done));
       finished.clear();
       settle();
-      if (defer) {
-        if (stop_)
-          cut_ = true;
-        else
-          for (Task& task : batch) pending_.insert(std::move(task));
-      }
-      batch.clear();
       wake_.notify_all();
       report(lock, worker);
       if (worker == 0 && progress_ && result_.runs != reported) {
@@ -439,28 +324,389 @@ class Search {
 
   const SearchSpace& space_;
   const SearchRunFn& run_;
-  const SettledFn& settled_;
   const std::function<void(std::uint64_t)>& progress_;
 
   std::mutex mu_;
   std::condition_variable wake_;
-  std::set<Task, TaskLess> pending_;             // DFS
-  std::uint64_t next_index_ = 0;                 // random: the next run of this shard
-  std::set<SearchKey> running_;                  // the lowest key of each batch being run
-  std::map<SearchKey, Done> done_;               // finished, not yet settled
-  std::vector<std::vector<Outcome>> to_report_;  // per worker: settled, not yet given to settled_
-  std::atomic<bool> stop_ = false;               // written under mu_; read without it between a batch's runs
-  std::atomic<int> idle_ = 0;  // workers waiting for a key: a DFS batch then shares its stack
-  bool cut_ = false;           // a key of the space was never counted (limit, stop)
+  std::uint64_t next_index_ = 0;                 // the next run of this shard
+  std::set<std::uint64_t> running_;              // the lowest key of each batch being run
+  std::map<std::uint64_t, Done> done_;           // finished, not yet settled
+  std::vector<std::vector<Outcome>> to_report_;  // per worker: settled, not yet in its coverage
+  std::vector<Coverage> coverage_;               // per worker
+  std::atomic<bool> stop_ = false;  // written under mu_; read without it between a batch's runs
+  std::exception_ptr error_;
+  SearchResult result_;
+};
+
+// --- DFS: segments ----------------------------------------------------------------------------
+
+class DfsSearch {
+ public:
+  DfsSearch(const SearchSpace& space, const SearchRunFn& run, const std::function<void(std::uint64_t)>& progress)
+      : space_(space), run_(run), progress_(progress) {}
+
+  SearchResult go() {
+    if (space_.shards > 1) {
+      split();
+    } else {
+      Segment& root = segments_.emplace_back();
+      root.stack.push_back(Task{});
+      root.origin = root.stack;
+    }
+    on_workers(
+        space_.jobs, [this](int worker) { work_on(worker); }, [this](std::exception_ptr e) { halt(std::move(e)); });
+    if (error_) std::rethrow_exception(error_);
+    resolve();
+    if (error_) std::rethrow_exception(error_);
+    if (progress_) progress_(result_.runs);
+    return std::move(result_);
+  }
+
+ private:
+  struct Segment {
+    // Owned by the worker that holds it (any thread under mu_ while nobody does):
+    std::vector<Task> stack;   // the keys left, lowest at the back
+    std::vector<Task> origin;  // the stack when the segment began: a re-run of its runs starts here
+    Coverage coverage;         // of its runs
+    // Under mu_:
+    int part = 0;
+    std::uint64_t runs = 0;  // its runs, in key order: a failing one included, one that threw not
+    std::optional<Outcome> failure;
+    SearchKey failure_key;
+    std::exception_ptr error;  // the run after its `runs` threw
+    bool held = false;         // a worker runs it
+    bool stopped = false;      // its worker stopped: its budget ran out, or one below it ended the search
+    // Set under mu_, read by its worker between runs: a segment below failed or threw, so none of
+    // this one's runs can count.
+    std::atomic<bool> doomed = false;
+
+    bool ended() const { return failure || error; }
+    bool open() const { return !held && !stopped && !ended() && !stack.empty() && !doomed; }
+  };
+  using Segments = std::list<Segment>;
+
+  static constexpr std::uint64_t kCheckIn = 64;        // runs between a worker's looks at the others
+  static constexpr std::uint64_t kSegmentRuns = 1024;  // a segment's runs at most, with several workers
+
+  // The same top of the tree in every shard: split the shallowest subtree (the one with the most
+  // decisions left) until there are enough, then keep every shards-th as a segment of its own. The
+  // splitting runs are shard 0's, each a segment of one run.
+  void split() {
+    std::set<Task, TaskLess> pending{Task{}};
+    std::vector<std::pair<SearchKey, SearchRun>> top;
+    const std::uint64_t wanted = 4 * static_cast<std::uint64_t>(space_.shards);
+    while (!pending.empty() && pending.size() < wanted && top.size() < std::min<std::uint64_t>(space_.limit, 2000)) {
+      auto shallowest = std::min_element(pending.begin(), pending.end(),
+                                         [](const Task& a, const Task& b) { return a.size() < b.size(); });
+      Task task = *shallowest;
+      pending.erase(shallowest);
+      SearchKey key = task.key();
+      SearchRun run = execute(space_, run_, task, key);
+      std::vector<Task> found;
+      children(task, key, run, found);
+      for (Task& t : found) pending.insert(std::move(t));
+      top.emplace_back(std::move(key), std::move(run));
+    }
+    // Both lists are in key order; every splitting run lies below the subtrees it revealed.
+    std::vector<std::pair<SearchKey, Segments::iterator>> order;
+    std::size_t i = 0;
+    for (const Task& task : pending) {
+      if (static_cast<int>(i++ % static_cast<std::size_t>(space_.shards)) != space_.shard) continue;
+      auto s = segments_.emplace(segments_.end());
+      s->part = static_cast<int>(result_.parts.size());
+      result_.parts.push_back(SearchPart{task.key(), 0});
+      s->stack.push_back(task);
+      s->stack.back().part = s->part;
+      s->origin = s->stack;
+      order.emplace_back(result_.parts.back().key, s);
+    }
+    if (space_.shard == 0) {
+      for (auto& [key, run] : top) {
+        auto s = segments_.emplace(segments_.end());
+        s->part = static_cast<int>(result_.parts.size());
+        result_.parts.push_back(SearchPart{key, 0});
+        s->runs = 1;
+        s->coverage.add(run.outcome.trace());
+        if (run.failed) {
+          s->failure = std::move(run.outcome);
+          s->failure_key = key;
+        }
+        order.emplace_back(std::move(key), s);
+      }
+    }
+    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    Segments sorted;
+    for (auto& entry : order) sorted.splice(sorted.end(), segments_, entry.second);
+    segments_ = std::move(sorted);
+    retire();
+  }
+
+  // How many runs `s` may still make: the limit less the runs below it (as far as known: those
+  // below may still grow) and its own; 0 once one below it failed or threw.
+  std::uint64_t budget(Segments::iterator s) const {
+    std::uint64_t below = retired_runs_;
+    for (auto it = segments_.begin(); it != s; ++it) {
+      if (it->ended()) return 0;
+      below += it->runs;
+    }
+    below += s->runs;
+    return below < space_.limit ? space_.limit - below : 0;
+  }
+
+  // The runs counted so far for certain: every segment in order up to the first one still open.
+  std::uint64_t counted() const {
+    std::uint64_t n = retired_runs_;
+    for (const Segment& s : segments_) {
+      n += s.runs;
+      if (s.held || s.ended() || !s.stack.empty()) break;
+    }
+    return std::min(n, space_.limit);
+  }
+
+  // Folds the lowest segments that are over and wholly counted into retired_runs_ and their
+  // coverage into the result's.
+  void retire() {
+    while (!segments_.empty()) {
+      Segment& s = segments_.front();
+      if (s.held || s.ended() || !s.stack.empty() || retired_runs_ + s.runs > space_.limit) return;
+      retired_runs_ += s.runs;
+      if (!result_.parts.empty()) result_.parts[static_cast<std::size_t>(s.part)].runs += s.runs;
+      retired_.push_back(std::move(s.coverage));
+      segments_.pop_front();
+    }
+  }
+
+  // Marks every segment above `s` doomed.
+  void doom_above(Segments::iterator s) {
+    for (auto it = std::next(s); it != segments_.end(); ++it) it->doomed = true;
+  }
+
+  void changed() {
+    generation_.fetch_add(1, std::memory_order_release);
+    wake_.notify_all();
+  }
+
+  void halt(std::exception_ptr error) {
+    std::lock_guard lock(mu_);
+    if (!error_) error_ = std::move(error);
+    stop_ = true;
+    changed();
+  }
+
+  // Waits, with mu_ released, until a segment is split or ends, or the search stops: a short
+  // spin first (a split comes within one run of the segment's worker), then the condition variable.
+  void wait_for_work(std::unique_lock<std::mutex>& lock) {
+    const auto seen = generation_.load(std::memory_order_acquire);
+    ++idle_;
+    lock.unlock();
+    for (int i = 0; i < 4000 && generation_.load(std::memory_order_acquire) == seen && !stop_; ++i) relax();
+    lock.lock();
+    wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen || stop_; });
+    --idle_;
+  }
+
+  static void relax() noexcept {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#else
+    std::this_thread::yield();
+#endif
+  }
+
+  // Holds the lowest open segment and runs it depth first, kCheckIn runs at a time with mu_
+  // released, looking at the others in between: its budget, a segment below that ended the
+  // search, an idle worker to give the upper half of its stack to. A segment ends at its first
+  // failure or exception, when its keys run out, or when its budget does.
+  void work_on(int worker) {
+    std::unique_lock lock(mu_);
+    std::uint64_t reported = 0;
+    auto s = segments_.end();
+    while (!stop_) {
+      if (s == segments_.end()) {
+        s = std::find_if(segments_.begin(), segments_.end(), [](const Segment& x) { return x.open(); });
+        if (s == segments_.end()) {
+          if (held_ == 0) {
+            stop_ = true;
+            changed();
+            break;
+          }
+          wait_for_work(lock);
+          continue;
+        }
+        s->held = true;
+        ++held_;
+      }
+      std::uint64_t chunk = std::min(budget(s), kCheckIn);
+      if (space_.jobs > 1) chunk = std::min(chunk, kSegmentRuns - std::min(kSegmentRuns, s->runs));
+      if (chunk == 0 && space_.jobs > 1 && s->runs >= kSegmentRuns && budget(s) > 0 && !s->stack.empty()) {
+        // Full: its keys go on as a new segment just above it (a re-run of a cut one stays short).
+        auto next = segments_.emplace(std::next(s));
+        next->part = s->part;
+        next->stack = std::move(s->stack);
+        s->stack.clear();
+        next->origin = next->stack;
+        next->held = true;
+        s->held = false;
+        retire();
+        s = next;
+        continue;
+      }
+      Segment& seg = *s;
+      std::uint64_t ran = 0;
+      std::optional<Outcome> failure;
+      SearchKey failure_key;
+      std::exception_ptr error;
+      bool share = false;
+      lock.unlock();
+      while (ran < chunk && !seg.stack.empty()) {
+        if (stop_.load(std::memory_order_relaxed) || seg.doomed.load(std::memory_order_relaxed)) break;
+        if (ran > 0 && seg.stack.size() >= 2 && idle_.load(std::memory_order_relaxed) > 0) {
+          share = true;
+          break;
+        }
+        Task task = std::move(seg.stack.back());
+        seg.stack.pop_back();
+        SearchKey key = task.key();
+        SearchRun run;
+        try {
+          run = execute(space_, run_, task, key);
+        } catch (...) {
+          error = std::current_exception();
+          break;
+        }
+        children(task, key, run, seg.stack);
+        ++ran;
+        seg.coverage.add(run.outcome.trace());
+        if (run.failed) {
+          failure = std::move(run.outcome);
+          failure_key = std::move(key);
+          break;
+        }
+      }
+      lock.lock();
+      seg.runs += ran;
+      if (failure || error) {
+        seg.failure = std::move(failure);
+        seg.failure_key = std::move(failure_key);
+        seg.error = std::move(error);
+        doom_above(s);
+      }
+      if (share && !seg.ended() && seg.stack.size() >= 2) {
+        // The upper half of the stack (its highest keys, at the front) becomes a segment of its
+        // own just above this one; this one keeps the lower half, still below all of it.
+        auto upper = segments_.emplace(std::next(s));
+        upper->part = seg.part;
+        const auto half = static_cast<std::ptrdiff_t>(seg.stack.size() / 2);
+        upper->stack.assign(std::make_move_iterator(seg.stack.begin()),
+                            std::make_move_iterator(seg.stack.begin() + half));
+        seg.stack.erase(seg.stack.begin(), seg.stack.begin() + half);
+        upper->origin = upper->stack;
+        if (seg.doomed) upper->doomed = true;
+      }
+      const bool over = seg.ended() || seg.stack.empty() || seg.doomed || stop_ || budget(s) == 0;
+      if (over) {
+        if (!seg.ended() && !seg.stack.empty()) seg.stopped = true;
+        seg.held = false;
+        --held_;
+        s = segments_.end();
+        retire();
+      }
+      if (over || share) changed();
+      if (worker == 0 && progress_) {
+        if (const std::uint64_t n = counted(); n != reported) {
+          reported = n;
+          lock.unlock();
+          progress_(n);
+          lock.lock();
+        }
+      }
+    }
+    if (s != segments_.end()) {  // stopped by another: nothing more of it runs
+      s->held = false;
+      --held_;
+      if (!s->stack.empty() && !s->ended()) s->stopped = true;
+    }
+  }
+
+  // Runs the first `n` keys of `s` again, from its origin, for their coverage (the limit falls
+  // inside it; its coverage has runs past the cut).
+  Coverage rerun(const Segment& s, std::uint64_t n) {
+    Coverage coverage;
+    std::vector<Task> stack = s.origin;
+    for (std::uint64_t i = 0; i < n && !stack.empty(); ++i) {
+      Task task = std::move(stack.back());
+      stack.pop_back();
+      const SearchKey key = task.key();
+      const SearchRun run = execute(space_, run_, task, key);
+      children(task, key, run, stack);
+      coverage.add(run.outcome.trace());
+    }
+    return coverage;
+  }
+
+  // The answer, read off the segments in key order once every worker has stopped.
+  void resolve() {
+    std::uint64_t total = retired_runs_;
+    bool cut = false;
+    auto count = [&](Segment& s, std::uint64_t n, Coverage coverage) {
+      total += n;
+      if (!result_.parts.empty()) result_.parts[static_cast<std::size_t>(s.part)].runs += n;
+      retired_.push_back(std::move(coverage));
+    };
+    for (Segment& s : segments_) {
+      if (total >= space_.limit) {  // a key of the space past the limit
+        cut = true;
+        break;
+      }
+      const std::uint64_t room = space_.limit - total;
+      if (s.runs > room || (s.error && s.runs == room)) {  // the limit falls inside this segment
+        count(s, room, s.runs > room ? rerun(s, room) : std::move(s.coverage));
+        cut = true;
+        break;
+      }
+      count(s, s.runs, std::move(s.coverage));
+      if (s.error) {
+        error_ = s.error;
+        return;
+      }
+      if (s.failure) {
+        result_.failure = std::move(s.failure);
+        result_.failure_key = std::move(s.failure_key);
+        break;
+      }
+      if (!s.stack.empty()) {  // stopped with keys left (at the limit, or the search halted)
+        cut = true;
+        break;
+      }
+    }
+    result_.runs = total;
+    for (const Coverage& c : retired_) result_.coverage.merge(c);
+    result_.complete = !result_.failure && !cut;
+  }
+
+  const SearchSpace& space_;
+  const SearchRunFn& run_;
+  const std::function<void(std::uint64_t)>& progress_;
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  Segments segments_;                  // in key order; the lowest ones retire as they end
+  std::uint64_t retired_runs_ = 0;     // the runs of the segments retired
+  std::vector<Coverage> retired_;      // their coverages, merged at the end
+  int held_ = 0;                       // segments a worker holds
+  std::atomic<int> idle_ = 0;          // workers waiting for a segment
+  std::atomic<std::uint64_t> generation_ = 0;  // bumped when a segment is split or ends
+  std::atomic<bool> stop_ = false;     // written under mu_
   std::exception_ptr error_;
   SearchResult result_;
 };
 
 }  // namespace
 
-SearchResult search(const SearchSpace& space, const SearchRunFn& run, const SettledFn& settled,
+SearchResult search(const SearchSpace& space, const SearchRunFn& run,
                     const std::function<void(std::uint64_t)>& progress) {
-  return Search(space, run, settled, progress).go();
+  if (space.dfs) return DfsSearch(space, run, progress).go();
+  return RandomSearch(space, run, progress).go();
 }
 
 }  // namespace racelab::detail

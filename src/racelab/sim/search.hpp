@@ -7,17 +7,28 @@
 //     task, as BoundedDfs orders options); its key is that sequence without its trailing zeros.
 //     Sequential depth-first order is exactly the lexicographic order of these keys.
 // The answer: the runs are the first `limit` keys of the space (of the shard); the failure is the
-// failing run with the lowest key among them, and `runs` counts the keys up to and including it.
+// failing run with the lowest key among them, and `runs` counts the keys up to and including it;
+// the coverage is that of exactly those runs. A run whose body threw (a broken test, not a
+// finding) is ranked the same way: its exception is rethrown only if no failure comes before it.
 //
-// Workers take the lowest key not yet taken. A DFS run of key p reveals the option counts of every
-// decision after p's last choice, so it adds the keys p + 0…0 + k (k >= 1) of its subtree: each key
-// is produced exactly once. A finished run is *settled* once no key below it is still pending or
-// running; settled runs are final, in key order, so counting and the first failure are decided
-// there. Runs past the answer (speculation by an idle worker) are discarded; at most 64 per worker
-// (and a batch) wait to be settled. Workers run batches (up to 16 random keys in order; a DFS key and then
-// its subtree, depth first), so the search's lock is taken once per batch, and each worker hands its own
-// settled runs to the callback. A run whose body threw (a broken test, not a finding) is ranked the same way:
-// its exception is rethrown only if no failure comes before it.
+// Random: workers take the lowest keys not yet taken, in batches (up to 16 keys in order), so the
+// search's lock is taken once per batch. A finished run is *settled* once no key below it is
+// still pending or running; settled runs are final, in key order, so counting and the first
+// failure are decided there, and each worker adds its own settled runs to a coverage of its own.
+// At most 64 finished runs per worker wait to be settled.
+//
+// DFS: a run of key p reveals the option counts of every decision after p's last choice, so it
+// adds the keys p + 0…0 + k (k >= 1) of its subtree: each key is produced exactly once. Workers
+// run *segments*: a segment is a stack of keys (lowest at the back) and everything below them,
+// a contiguous stretch of the key order that one worker runs depth first, counting its runs and
+// adding them to a coverage of its own as they finish, and stopping at its first failure. An
+// idle worker gets the upper half of a running segment's stack as a new segment just above it,
+// so the segments stay in key order and every key is in exactly one. No run waits to be counted:
+// the answer is read off the segments in order at the end. A segment may run past the limit when
+// the segments below it turn out to have more runs than it knew (it runs while those below and
+// its own stay under the limit); the one segment the limit then cuts is run again up to the cut,
+// for its coverage (segments hold at most 1,024 runs when there are several workers, which bounds
+// that re-run), and the segments above it are dropped.
 //
 // Shards: random run i belongs to shard i mod N. A DFS shard first expands the top of the tree the
 // same way in every shard (one thread, always splitting the shallowest subtree), then takes every
@@ -25,18 +36,15 @@
 // its subtrees ("parts") with their run counts so a merge can rank a failure in the whole tree.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
+#include "racelab/coverage.hpp"
 #include "racelab/outcome.hpp"
 #include "racelab/sim/strategy.hpp"
 
@@ -89,6 +97,7 @@ struct SearchResult {
   std::optional<Outcome> failure;
   SearchKey failure_key;
   std::vector<SearchPart> parts;  // DFS shards only
+  Coverage coverage;              // of the counted runs
 };
 
 struct SearchSpace {
@@ -100,14 +109,10 @@ struct SearchSpace {
 };
 
 // `run` executes one run (for DFS, with the strategy given; for random, key {i}); it is called
-// from `jobs` threads at once. `settled(worker, outcome)` sees every counted run once, for the
-// worker (0 <= worker < jobs) that ran it, in no particular order across workers; calls for one
-// worker never overlap, and come from that worker's thread, except for runs settled after their
-// worker had stopped, given on the calling thread once every worker has. `progress` is called on
-// the calling thread with the settled count, and once more at the end with the final one.
+// from `jobs` threads at once. `progress` is called on the calling thread with the count of runs
+// counted so far, and once more at the end with the final one.
 using SearchRunFn = std::function<SearchRun(const SearchKey& key, std::shared_ptr<PathDfs> dfs)>;
-using SettledFn = std::function<void(int worker, const Outcome& outcome)>;
-SearchResult search(const SearchSpace& space, const SearchRunFn& run, const SettledFn& settled,
+SearchResult search(const SearchSpace& space, const SearchRunFn& run,
                     const std::function<void(std::uint64_t)>& progress);
 
 }  // namespace racelab::detail

@@ -370,6 +370,59 @@ TEST(Jobs, OneWorkerRunsNoMoreOfADfsThanItsLimit) {
   }
 }
 
+// A DFS whose lowest keys run slowly, so that the worker below lags and the ones above run ahead
+// past the limit (and past the first failure): for every limit and number of workers, the counted
+// runs, completeness, the first failure and the coverage are one worker's. The test checks that
+// runs past the limit were made (and dropped), or it would prove nothing about them.
+TEST(Jobs, ADfsWhoseUpperWorkersRunAheadGivesOneWorkersAnswer) {
+  std::atomic<int> bodies = 0;
+  auto body = [&](bool failing) {
+    return [&bodies, failing](racelab::Simulation& sim) {
+      ++bodies;
+      const std::vector<std::uint32_t>* key = racelab::detail::explore_run_key();
+      if (key != nullptr && (key->empty() || (*key)[0] == 0))
+        std::this_thread::sleep_for(std::chrono::microseconds(40));
+      auto order = std::make_shared<std::string>();
+      for (const char* name : {"A", "B", "C"})
+        sim.spawn(name, [order, name] {
+          RACELAB_POINT("ahead.first");
+          RACELAB_POINT("ahead.second");
+          *order += name;
+        });
+      static_cast<void>(sim.run());
+      if (failing) RACELAB_ASSERT(*order != "CBA" && *order != "BCA");
+    };
+  };
+  const auto whole = racelab::explore({.runs = 100000, .strategy = "dfs", .use_env = false, .jobs = 1}, body(false));
+  ASSERT_TRUE(whole.complete());
+  ASSERT_GT(whole.runs(), 300);
+  int past_the_limit = 0;
+  for (bool failing : {false, true}) {
+    for (int limit : {3, 40, 250, whole.runs() - 1, whole.runs()}) {
+      racelab::ExploreOptions o{.runs = limit, .strategy = "dfs", .minimize = false, .use_env = false, .jobs = 1};
+      const auto one = racelab::explore(o, body(failing));
+      for (int jobs : {2, 4}) {
+        o.jobs = jobs;
+        bodies = 0;
+        const auto r = racelab::explore(o, body(failing));
+        const std::string what = "limit " + std::to_string(limit) + ", " + std::to_string(jobs) + " jobs" +
+                                 (failing ? ", failing" : "");
+        EXPECT_EQ(r.runs(), one.runs()) << what;
+        EXPECT_EQ(r.complete(), one.complete()) << what;
+        EXPECT_EQ(r.failed(), one.failed()) << what;
+        EXPECT_EQ(r.run_key(), one.run_key()) << what;
+        if (one.failed() && r.failed()) {
+          EXPECT_EQ(r.original().trace().text(), one.original().trace().text()) << what;
+        }
+        EXPECT_TRUE(r.coverage() == one.coverage()) << what << ": " << r.coverage().text() << " vs "
+                                                    << one.coverage().text();
+        if (bodies > r.runs() + (r.failed() ? 1 : 0)) ++past_the_limit;
+      }
+    }
+  }
+  EXPECT_GT(past_the_limit, 0) << "no search ran past its answer: the test did not reach what it checks";
+}
+
 // A driver that keeps one resource per worker (racelab run: a program process each) asks
 // detail::explore_worker(): in range, and never two bodies at once on one worker.
 TEST(Jobs, EachWorkerRunsOneBodyAtATime) {
