@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <iterator>
 #include <list>
@@ -363,6 +364,8 @@ class DfsSearch {
   }
 
  private:
+  using Clock = std::chrono::steady_clock;
+
   struct Segment {
     // Owned by the worker that holds it (any thread under mu_ while nobody does):
     std::vector<Task> stack;   // the keys left, lowest at the back
@@ -375,6 +378,7 @@ class DfsSearch {
     SearchKey failure_key;
     std::exception_ptr error;  // the run after its `runs` threw
     bool held = false;         // a worker runs it
+    Clock::time_point began;   // when its worker took it first
     bool stopped = false;      // its worker stopped: its budget ran out, or one below it ended the search
     // Set under mu_, read by its worker between runs: a segment below failed or threw, so none of
     // this one's runs can count.
@@ -385,8 +389,14 @@ class DfsSearch {
   };
   using Segments = std::list<Segment>;
 
-  static constexpr std::uint64_t kCheckIn = 64;        // runs between a worker's looks at the others
-  static constexpr std::uint64_t kSegmentRuns = 1024;  // a segment's runs at most, with several workers
+  // A worker looks at the others every kCheckIn runs or kCheckInTime, whichever comes first. With
+  // several workers a segment holds at most kSegmentRuns runs or kSegmentTime of them (then its
+  // keys go on as a new segment), which bounds the re-run of the one the limit cuts: a few
+  // milliseconds of fiber runs, some tens for racelab run's program processes.
+  static constexpr std::uint64_t kCheckIn = 64;
+  static constexpr auto kCheckInTime = std::chrono::milliseconds(10);
+  static constexpr std::uint64_t kSegmentRuns = 1024;
+  static constexpr auto kSegmentTime = std::chrono::milliseconds(50);
 
   // The same top of the tree in every shard: split the shallowest subtree (the one with the most
   // decisions left) until there are enough, then keep every shards-th as a segment of its own. The
@@ -535,10 +545,11 @@ class DfsSearch {
         }
         s->held = true;
         ++held_;
+        if (s->runs == 0) s->began = Clock::now();
       }
       std::uint64_t chunk = std::min(budget(s), kCheckIn);
-      if (space_.jobs > 1) chunk = std::min(chunk, kSegmentRuns - std::min(kSegmentRuns, s->runs));
-      if (chunk == 0 && space_.jobs > 1 && s->runs >= kSegmentRuns && budget(s) > 0 && !s->stack.empty()) {
+      if (space_.jobs > 1 && chunk > 0 && !s->stack.empty() &&
+          (s->runs >= kSegmentRuns || (s->runs > 0 && Clock::now() - s->began >= kSegmentTime))) {
         // Full: its keys go on as a new segment just above it (a re-run of a cut one stays short).
         auto next = segments_.emplace(std::next(s));
         next->part = s->part;
@@ -546,6 +557,7 @@ class DfsSearch {
         s->stack.clear();
         next->origin = next->stack;
         next->held = true;
+        next->began = Clock::now();
         s->held = false;
         retire();
         s = next;
@@ -558,8 +570,10 @@ class DfsSearch {
       std::exception_ptr error;
       bool share = false;
       lock.unlock();
+      const auto chunk_began = Clock::now();
       while (ran < chunk && !seg.stack.empty()) {
         if (stop_.load(std::memory_order_relaxed) || seg.doomed.load(std::memory_order_relaxed)) break;
+        if (ran % 8 == 7 && Clock::now() - chunk_began >= kCheckInTime) break;
         if (ran > 0 && seg.stack.size() >= 2 && idle_.load(std::memory_order_relaxed) > 0) {
           share = true;
           break;
