@@ -160,194 +160,18 @@ void on_workers(int jobs, Work work, Halt halt) {
   });
 }
 
-// --- random and PCT: keys in batches, settled in order -----------------------------------------
+// --- the search: segments --------------------------------------------------------------------
 
-class RandomSearch {
+class Search {
  public:
-  RandomSearch(const SearchSpace& space, const SearchRunFn& run, const std::function<void(std::uint64_t)>& progress)
+  Search(const SearchSpace& space, const SearchRunFn& run, const std::function<void(std::uint64_t)>& progress)
       : space_(space), run_(run), progress_(progress) {}
 
   SearchResult go() {
-    const auto jobs = static_cast<std::size_t>(space_.jobs);
-    coverage_.resize(jobs);
-    to_report_.resize(jobs);
-    next_index_ = static_cast<std::uint64_t>(space_.shard);
-    on_workers(
-        space_.jobs, [this](int worker) { work_on(worker); }, [this](std::exception_ptr e) { halt(std::move(e)); });
-    if (error_) std::rethrow_exception(error_);
-    // Runs settled by the last worker after the one that ran them had left: every worker has
-    // stopped, so this thread may add them to their worker's coverage.
-    for (std::size_t w = 0; w < jobs; ++w)
-      for (const Outcome& outcome : to_report_[w]) coverage_[w].add(outcome.trace());
-    for (std::size_t w = 0; w < jobs; ++w) result_.coverage.merge(coverage_[w]);
-    if (progress_) progress_(result_.runs);  // the final count, whichever worker settled it
-    return std::move(result_);
-  }
-
- private:
-  struct Done {
-    SearchRun run;
-    int worker = 0;            // who ran it: its settled runs are added on that worker's thread
-    std::exception_ptr error;  // the body threw (a broken test): rethrown if this run is counted
-  };
-
-  // The next keys of the shard, up to `wanted`, lowest first, into `batch`.
-  void take(std::size_t wanted, std::vector<Task>& batch) {
-    batch.clear();
-    while (batch.size() < wanted && next_index_ < space_.limit) {
-      Task task;
-      task.random = true;
-      task.index = static_cast<std::uint32_t>(next_index_);
-      next_index_ += static_cast<std::uint64_t>(space_.shards);
-      batch.push_back(std::move(task));
-    }
-  }
-
-  // How many runs a worker makes per batch: up to 16, so the mutex is taken once per batch, not
-  // per run; fewer as the space runs out (so no worker idles while another holds the rest), and
-  // one when many finished runs already wait to be settled (the lowest key is what they wait for).
-  std::size_t batch_size() const {
-    if (done_.size() >= ahead() / 2) return 1;
-    const auto shards = static_cast<std::uint64_t>(space_.shards);
-    const std::uint64_t left =
-        next_index_ >= space_.limit ? 0 : (space_.limit - next_index_ + shards - 1) / shards;
-    const std::uint64_t share = left / (2 * static_cast<std::uint64_t>(space_.jobs));
-    return static_cast<std::size_t>(std::clamp<std::uint64_t>(share, 1, 16));
-  }
-
-  // Finished runs above a slow lower one wait, traces and all, to be counted: at most this many.
-  std::size_t ahead() const { return 64 * static_cast<std::size_t>(space_.jobs); }
-
-  // Is the run of `index` below every run still pending or running?
-  bool below_open(std::uint64_t index) const {
-    if (next_index_ < space_.limit && !(index < next_index_)) return false;
-    return running_.empty() || index < *running_.begin();
-  }
-
-  void settle() {
-    while (!stop_ && !done_.empty() && below_open(done_.begin()->first)) {
-      auto node = done_.extract(done_.begin());
-      if (node.mapped().error) {  // in key order, like a failure: the same error for any jobs
-        error_ = node.mapped().error;
-        stop_ = true;
-        break;
-      }
-      ++result_.runs;
-      if (node.mapped().run.failed) {
-        result_.failure = node.mapped().run.outcome;
-        result_.failure_key = SearchKey{static_cast<std::uint32_t>(node.key())};
-        stop_ = true;
-      }
-      to_report_[static_cast<std::size_t>(node.mapped().worker)].push_back(std::move(node.mapped().run.outcome));
-    }
-    if (result_.runs >= space_.limit) stop_ = true;
-  }
-
-  // Adds this worker's settled runs to its coverage, outside mu_, on the thread that ran them:
-  // their memory was allocated here and is still in this core's cache. Called and returns with
-  // mu_ held.
-  void report(std::unique_lock<std::mutex>& lock, int worker) {
-    auto& queue = to_report_[static_cast<std::size_t>(worker)];
-    while (!queue.empty()) {
-      std::vector<Outcome> batch;
-      batch.swap(queue);
-      lock.unlock();
-      for (const auto& outcome : batch) coverage_[static_cast<std::size_t>(worker)].add(outcome.trace());
-      batch.clear();
-      lock.lock();
-    }
-  }
-
-  void halt(std::exception_ptr error) {
-    std::lock_guard lock(mu_);
-    if (!error_) error_ = std::move(error);
-    stop_ = true;
-    wake_.notify_all();
-  }
-
-  // Takes a batch, runs it with mu_ released, files the results, settles, and adds its own
-  // settled runs to its coverage. While the batch runs, its lowest key stands in `running_` for
-  // all of it. A batch ends early at a failure or a body's exception (the keys above it are never
-  // counted) and when the search stops.
-  void work_on(int worker) {
-    std::unique_lock lock(mu_);
-    std::uint64_t reported = 0;
-    std::vector<Task> batch;
-    std::vector<std::pair<std::uint64_t, Done>> finished;
-    while (!stop_) {
-      if (done_.size() >= ahead() && !running_.empty()) {
-        wake_.wait(lock);
-        continue;
-      }
-      take(batch_size(), batch);
-      if (batch.empty()) {
-        if (running_.empty()) {
-          settle();
-          stop_ = true;
-          break;
-        }
-        wake_.wait(lock);
-        continue;
-      }
-      const std::uint64_t lowest = batch.front().index;
-      running_.insert(lowest);
-      lock.unlock();
-      for (const Task& task : batch) {
-        if (stop_.load(std::memory_order_relaxed)) break;
-        const SearchKey key = task.key();
-        Done done{{}, worker, nullptr};
-        try {
-          done.run = execute(space_, run_, task, key);
-        } catch (...) {
-          done.error = std::current_exception();
-        }
-        const bool ended = done.error || done.run.failed;
-        finished.emplace_back(task.index, std::move(done));
-        if (ended) break;
-      }
-      lock.lock();
-      running_.erase(lowest);
-      for (auto& [index, done] : finished) done_.emplace(index, std::move(done));
-      finished.clear();
-      settle();
-      wake_.notify_all();
-      report(lock, worker);
-      if (worker == 0 && progress_ && result_.runs != reported) {
-        reported = result_.runs;
-        lock.unlock();
-        progress_(reported);
-        lock.lock();
-      }
-    }
-    wake_.notify_all();
-    report(lock, worker);
-  }
-
-  const SearchSpace& space_;
-  const SearchRunFn& run_;
-  const std::function<void(std::uint64_t)>& progress_;
-
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::uint64_t next_index_ = 0;                 // the next run of this shard
-  std::set<std::uint64_t> running_;              // the lowest key of each batch being run
-  std::map<std::uint64_t, Done> done_;           // finished, not yet settled
-  std::vector<std::vector<Outcome>> to_report_;  // per worker: settled, not yet in its coverage
-  std::vector<Coverage> coverage_;               // per worker
-  std::atomic<bool> stop_ = false;  // written under mu_; read without it between a batch's runs
-  std::exception_ptr error_;
-  SearchResult result_;
-};
-
-// --- DFS: segments ----------------------------------------------------------------------------
-
-class DfsSearch {
- public:
-  DfsSearch(const SearchSpace& space, const SearchRunFn& run, const std::function<void(std::uint64_t)>& progress)
-      : space_(space), run_(run), progress_(progress) {}
-
-  SearchResult go() {
-    if (space_.shards > 1) {
+    coverage_.resize(static_cast<std::size_t>(space_.jobs));
+    if (!space_.dfs) {
+      next_index_ = static_cast<std::uint64_t>(space_.shard);
+    } else if (space_.shards > 1) {
       split();
     } else {
       Segment& root = segments_.emplace_back();
@@ -368,8 +192,11 @@ class DfsSearch {
 
   struct Segment {
     // Owned by the worker that holds it (any thread under mu_ while nobody does):
-    std::vector<Task> stack;   // the keys left, lowest at the back
-    std::vector<Task> origin;  // the stack when the segment began: a re-run of its runs starts here
+    std::vector<Task> stack;   // DFS: the keys left, lowest at the back
+    std::vector<Task> origin;  // DFS: the stack when the segment began: a re-run of its runs starts here
+    std::uint64_t first = 0;   // random: its first run's index,
+    std::uint64_t next = 0;    // the next one's,
+    std::uint64_t left = 0;    // and how many it has left (every shards-th index)
     Coverage coverage;         // of its runs
     // Under mu_:
     int part = 0;
@@ -385,7 +212,8 @@ class DfsSearch {
     std::atomic<bool> doomed = false;
 
     bool ended() const { return failure || error; }
-    bool open() const { return !held && !stopped && !ended() && !stack.empty() && !doomed; }
+    bool has_work() const { return !stack.empty() || left > 0; }
+    bool open() const { return !held && !stopped && !ended() && has_work() && !doomed; }
   };
   using Segments = std::list<Segment>;
 
@@ -468,7 +296,7 @@ class DfsSearch {
     std::uint64_t n = retired_runs_;
     for (const Segment& s : segments_) {
       n += s.runs;
-      if (s.held || s.ended() || !s.stack.empty()) break;
+      if (s.held || s.ended() || s.has_work()) break;
     }
     return std::min(n, space_.limit);
   }
@@ -478,12 +306,80 @@ class DfsSearch {
   void retire() {
     while (!segments_.empty()) {
       Segment& s = segments_.front();
-      if (s.held || s.ended() || !s.stack.empty() || retired_runs_ + s.runs > space_.limit) return;
+      if (s.held || s.ended() || s.has_work() || retired_runs_ + s.runs > space_.limit) return;
       retired_runs_ += s.runs;
       if (!result_.parts.empty()) result_.parts[static_cast<std::size_t>(s.part)].runs += s.runs;
       retired_.push_back(std::move(s.coverage));
       segments_.pop_front();
     }
+  }
+
+  // Random: a segment of the next runs of the shard, at the end (above every other): up to 1,024,
+  // fewer as the space runs out, so that no worker idles while another holds the rest.
+  Segments::iterator fresh() {
+    const auto shards = static_cast<std::uint64_t>(space_.shards);
+    const std::uint64_t left = (space_.limit - next_index_ + shards - 1) / shards;
+    const std::uint64_t share = left / (2 * static_cast<std::uint64_t>(space_.jobs));
+    auto s = segments_.emplace(segments_.end());
+    s->first = s->next = next_index_;
+    s->left = std::clamp<std::uint64_t>(share, 1, kSegmentRuns);
+    next_index_ += s->left * shards;
+    if (next_index_ >= space_.limit) fresh_done_ = true;
+    return s;
+  }
+
+  // Can a part of `s` go to an idle worker? DFS: two keys or more on its stack; random: two runs
+  // or more left, and no fresh ones to start instead.
+  bool splittable(const Segment& s) const {
+    if (space_.dfs) return s.stack.size() >= 2;
+    return s.left >= 2 && fresh_done_.load(std::memory_order_relaxed);
+  }
+
+  // The next key of the segment (its lowest), taken off it.
+  Task pop(Segment& s) const {
+    if (space_.dfs) {
+      Task task = std::move(s.stack.back());
+      s.stack.pop_back();
+      return task;
+    }
+    Task task;
+    task.random = true;
+    task.index = static_cast<std::uint32_t>(s.next);
+    s.next += static_cast<std::uint64_t>(space_.shards);
+    --s.left;
+    return task;
+  }
+
+  // The upper half of `s` becomes a segment of its own just above it; `s` keeps the lower half,
+  // still below all of it. DFS: the highest keys of the stack (at the front); random: the last
+  // runs of its range.
+  void split_off(Segments::iterator s) {
+    auto upper = segments_.emplace(std::next(s));
+    upper->part = s->part;
+    if (space_.dfs) {
+      const auto half = static_cast<std::ptrdiff_t>(s->stack.size() / 2);
+      upper->stack.assign(std::make_move_iterator(s->stack.begin()), std::make_move_iterator(s->stack.begin() + half));
+      s->stack.erase(s->stack.begin(), s->stack.begin() + half);
+      upper->origin = upper->stack;
+    } else {
+      const std::uint64_t keep = s->left - s->left / 2;
+      upper->first = upper->next = s->next + keep * static_cast<std::uint64_t>(space_.shards);
+      upper->left = s->left / 2;
+      s->left = keep;
+    }
+    if (s->doomed) upper->doomed = true;
+  }
+
+  // Merges the coverages of the segments retired meanwhile into this worker's, outside mu_.
+  // Called and returns with mu_ held.
+  void merge_retired(std::unique_lock<std::mutex>& lock, int worker) {
+    if (retired_.empty()) return;
+    std::vector<Coverage> batch;
+    batch.swap(retired_);
+    lock.unlock();
+    for (const Coverage& c : batch) coverage_[static_cast<std::size_t>(worker)].merge(c);
+    batch.clear();
+    lock.lock();
   }
 
   // Marks every segment above `s` doomed.
@@ -534,6 +430,7 @@ class DfsSearch {
     while (!stop_) {
       if (s == segments_.end()) {
         s = std::find_if(segments_.begin(), segments_.end(), [](const Segment& x) { return x.open(); });
+        if (s == segments_.end() && !space_.dfs && next_index_ < space_.limit) s = fresh();
         if (s == segments_.end()) {
           if (held_ == 0) {
             stop_ = true;
@@ -548,7 +445,7 @@ class DfsSearch {
         if (s->runs == 0) s->began = Clock::now();
       }
       std::uint64_t chunk = std::min(budget(s), kCheckIn);
-      if (space_.jobs > 1 && chunk > 0 && !s->stack.empty() &&
+      if (space_.dfs && space_.jobs > 1 && chunk > 0 && !s->stack.empty() &&
           (s->runs >= kSegmentRuns || (s->runs > 0 && Clock::now() - s->began >= kSegmentTime))) {
         // Full: its keys go on as a new segment just above it (a re-run of a cut one stays short).
         auto next = segments_.emplace(std::next(s));
@@ -571,15 +468,14 @@ class DfsSearch {
       bool share = false;
       lock.unlock();
       const auto chunk_began = Clock::now();
-      while (ran < chunk && !seg.stack.empty()) {
+      while (ran < chunk && seg.has_work()) {
         if (stop_.load(std::memory_order_relaxed) || seg.doomed.load(std::memory_order_relaxed)) break;
         if (ran % 8 == 7 && Clock::now() - chunk_began >= kCheckInTime) break;
-        if (ran > 0 && seg.stack.size() >= 2 && idle_.load(std::memory_order_relaxed) > 0) {
+        if (ran > 0 && splittable(seg) && idle_.load(std::memory_order_relaxed) > 0) {
           share = true;
           break;
         }
-        Task task = std::move(seg.stack.back());
-        seg.stack.pop_back();
+        Task task = pop(seg);
         SearchKey key = task.key();
         SearchRun run;
         try {
@@ -605,27 +501,17 @@ class DfsSearch {
         seg.error = std::move(error);
         doom_above(s);
       }
-      if (share && !seg.ended() && seg.stack.size() >= 2) {
-        // The upper half of the stack (its highest keys, at the front) becomes a segment of its
-        // own just above this one; this one keeps the lower half, still below all of it.
-        auto upper = segments_.emplace(std::next(s));
-        upper->part = seg.part;
-        const auto half = static_cast<std::ptrdiff_t>(seg.stack.size() / 2);
-        upper->stack.assign(std::make_move_iterator(seg.stack.begin()),
-                            std::make_move_iterator(seg.stack.begin() + half));
-        seg.stack.erase(seg.stack.begin(), seg.stack.begin() + half);
-        upper->origin = upper->stack;
-        if (seg.doomed) upper->doomed = true;
-      }
-      const bool over = seg.ended() || seg.stack.empty() || seg.doomed || stop_ || budget(s) == 0;
+      if (share && !seg.ended() && splittable(seg)) split_off(s);
+      const bool over = seg.ended() || !seg.has_work() || seg.doomed || stop_ || budget(s) == 0;
       if (over) {
-        if (!seg.ended() && !seg.stack.empty()) seg.stopped = true;
+        if (!seg.ended() && seg.has_work()) seg.stopped = true;
         seg.held = false;
         --held_;
         s = segments_.end();
         retire();
       }
       if (over || share) changed();
+      merge_retired(lock, worker);
       if (worker == 0 && progress_) {
         if (const std::uint64_t n = counted(); n != reported) {
           reported = n;
@@ -638,7 +524,7 @@ class DfsSearch {
     if (s != segments_.end()) {  // stopped by another: nothing more of it runs
       s->held = false;
       --held_;
-      if (!s->stack.empty() && !s->ended()) s->stopped = true;
+      if (s->has_work() && !s->ended()) s->stopped = true;
     }
   }
 
@@ -646,13 +532,15 @@ class DfsSearch {
   // inside it; its coverage has runs past the cut).
   Coverage rerun(const Segment& s, std::uint64_t n) {
     Coverage coverage;
-    std::vector<Task> stack = s.origin;
-    for (std::uint64_t i = 0; i < n && !stack.empty(); ++i) {
-      Task task = std::move(stack.back());
-      stack.pop_back();
+    Segment again;
+    again.stack = s.origin;
+    again.next = s.first;
+    again.left = space_.dfs ? 0 : n;
+    for (std::uint64_t i = 0; i < n && again.has_work(); ++i) {
+      const Task task = pop(again);
       const SearchKey key = task.key();
       const SearchRun run = execute(space_, run_, task, key);
-      children(task, key, run, stack);
+      children(task, key, run, again.stack);
       coverage.add(run.outcome.trace());
     }
     return coverage;
@@ -688,14 +576,15 @@ class DfsSearch {
         result_.failure_key = std::move(s.failure_key);
         break;
       }
-      if (!s.stack.empty()) {  // stopped with keys left (at the limit, or the search halted)
+      if (s.has_work()) {  // stopped with keys left (at the limit, or the search halted)
         cut = true;
         break;
       }
     }
     result_.runs = total;
+    for (const Coverage& c : coverage_) result_.coverage.merge(c);
     for (const Coverage& c : retired_) result_.coverage.merge(c);
-    result_.complete = !result_.failure && !cut;
+    result_.complete = space_.dfs && !result_.failure && !cut;  // a random space is never exhausted
   }
 
   const SearchSpace& space_;
@@ -706,7 +595,10 @@ class DfsSearch {
   std::condition_variable wake_;
   Segments segments_;                  // in key order; the lowest ones retire as they end
   std::uint64_t retired_runs_ = 0;     // the runs of the segments retired
-  std::vector<Coverage> retired_;      // their coverages, merged at the end
+  std::vector<Coverage> retired_;      // their coverages, until a worker merges them into its own
+  std::vector<Coverage> coverage_;     // per worker: of the segments it merged
+  std::uint64_t next_index_ = 0;       // random: the first run of the shard no segment has
+  std::atomic<bool> fresh_done_ = false;  // random: every run of the shard is in a segment
   int held_ = 0;                       // segments a worker holds
   std::atomic<int> idle_ = 0;          // workers waiting for a segment
   std::atomic<std::uint64_t> generation_ = 0;  // bumped when a segment is split or ends
@@ -719,8 +611,7 @@ class DfsSearch {
 
 SearchResult search(const SearchSpace& space, const SearchRunFn& run,
                     const std::function<void(std::uint64_t)>& progress) {
-  if (space.dfs) return DfsSearch(space, run, progress).go();
-  return RandomSearch(space, run, progress).go();
+  return Search(space, run, progress).go();
 }
 
 }  // namespace racelab::detail
