@@ -19,7 +19,7 @@
 namespace racelab::rt::wire {
 
 inline constexpr std::uint32_t kMagic = 0x52'4c'52'54;  // "RLRT"
-inline constexpr std::uint32_t kVersion = 5;
+inline constexpr std::uint32_t kVersion = 6;
 inline constexpr std::uint32_t kMaxThreads = 256;
 inline constexpr std::uint32_t kMaxPointPcs = 4096;
 inline constexpr std::uint32_t kTextMax = 16384;
@@ -126,6 +126,13 @@ inline constexpr std::uint32_t kStateMask = 0xff;
 inline constexpr std::uint32_t kThreadSleeps = 1u << 8;
 inline constexpr std::uint32_t kDriverSleeps = 1u << 9;
 inline constexpr std::uint32_t kParked = 1u << 10;
+// kSpinning: set with request by a thread that now spins for its reply (it clears it in the
+// compare-and-swap that sets kThreadSleeps). kRelay: set by the driver, with kParked, on the
+// word of a thread that spins, once it has replied to another thread (Slot::relay_to) that
+// sleeps: the spinning thread wakes that one itself, then sleeps. Both run on the program's CPU,
+// so the wake-up is a local one, not one sent from the driver's CPU to the program's.
+inline constexpr std::uint32_t kSpinning = 1u << 11;
+inline constexpr std::uint32_t kRelay = 1u << 12;
 
 // One program thread's mailbox. Ownership alternates: the thread writes `req` and `text`, then
 // stores request (release); the driver reads them after an acquire load that sees request, writes
@@ -138,7 +145,9 @@ struct Slot {
   // The CPU the thread runs on (-1: wherever it is); the thread moves itself there when it wakes.
   // Written by the driver, which moves the program next to it when their CPUs are contended.
   std::atomic<std::int32_t> cpu{-1};
-  std::uint32_t pad = 0;
+  // The thread whose wake-up this one makes (kRelay). Written by the driver before it sets kRelay
+  // (release), read by this thread after it sees it (acquire).
+  std::atomic<std::uint32_t> relay_to{kNoTid};
   Request req;
   Reply rep;
   char text[kTextMax];

@@ -248,6 +248,16 @@ Program::Program(ProgramSpec spec) : spec_(std::move(spec)) {
   if (elapsed_ns >= 100'000)
     ticks_per_us_ = (ticks() - calibration_ticks) * 1000 / static_cast<std::uint64_t>(elapsed_ns);
   if (ticks_per_us_ == 0) program_cpu_ = driver_cpu_;
+  // RACELAB_RUN_PLACEMENT (for measurements and tests): "split" keeps the program on a CPU of its
+  // own, "shared" beside the driver; otherwise the placement adapts (adapt_placement).
+  if (const char* placement = std::getenv("RACELAB_RUN_PLACEMENT"); placement != nullptr) {
+    const std::string_view p = placement;
+    if (p == "split" || p == "shared")
+      fixed_placement_ = true;
+    else if (!p.empty() && p != "adaptive")
+      throw ProgramError("RACELAB_RUN_PLACEMENT is '" + std::string(p) + "': use split, shared or adaptive");
+    if (p == "shared") program_cpu_ = driver_cpu_;
+  }
   set_split(program_cpu_ != driver_cpu_);
 }
 
@@ -264,14 +274,17 @@ void Program::set_split(bool on) {
 }
 
 // Splitting pays only while each side has its CPU to itself and the requests come within the
-// spin. Every kAdaptEvery waits: an involuntary context switch of the driver since the last look
-// (another process wanted its CPU: a second session, say), or, split, most waits ending asleep
+// spin. Every kAdaptEvery waits, split: two involuntary context switches of the driver or more
+// since the last look (another process wants its CPU: a second session, say), or most waits ending asleep
 // (the program's CPU is busy, or it computes between points), put the program back beside the
 // driver for a while, which doubles as long as that lasts; then splitting is tried again.
 void Program::adapt_placement() {
   rusage usage{};
   if (getrusage(RUSAGE_THREAD, &usage) != 0) return;
-  const bool preempted = usage.ru_nivcsw != preemptions_;
+  // Split, the driver is preempted about once per look even on an idle machine (this VM kind: a
+  // kernel thread, a timer): one is no sign of a CPU wanted by another process. Not split, its own
+  // wake-ups of the program's threads preempt it: no sign either.
+  const bool preempted = split_ && usage.ru_nivcsw - preemptions_ >= 2;
   preemptions_ = usage.ru_nivcsw;
   const bool slow = split_ && 2 * slept_waits_ > kAdaptEvery;
   slept_waits_ = 0;
@@ -336,7 +349,7 @@ void Program::start_run() {
 // The acquire load that sees request makes the thread's `req` and `text` visible.
 std::optional<wire::Request> Program::next_request(std::uint32_t tid, std::chrono::milliseconds stuck) {
   auto& slot = shared_->slots[tid];
-  if (program_cpu_ != driver_cpu_ && ++waits_ % kAdaptEvery == 0) adapt_placement();
+  if (program_cpu_ != driver_cpu_ && !fixed_placement_ && ++waits_ % kAdaptEvery == 0) adapt_placement();
   auto word = slot.state.load(std::memory_order_acquire);
   if (state_of(word) != kRequest && spin_ticks_ > 0) {
     const auto start = ticks();
@@ -373,16 +386,37 @@ std::string_view Program::text(std::uint32_t tid) const {
   return {slot.text, slot.req.text_len};
 }
 
-// Parks the thread that ran (if another one runs now), then publishes the reply (release) and
-// wakes the thread if it said it sleeps.
+// Publishes the reply (release) and wakes the thread if it said it sleeps, and parks the thread
+// that ran, if another one runs now. When that one spins on the program's CPU, it makes the
+// wake-up (relay): a local wake-up there, where one from the driver's CPU would be a cross-CPU one.
 void Program::reply(std::uint32_t tid, wire::Reply reply) {
-  if (running_ != tid && running_ != wire::kNoTid) park(running_);
+  const auto ran = running_;
   running_ = tid;
   slots_used_ = std::max(slots_used_, tid + 1);
   auto& slot = shared_->slots[tid];
   slot.rep = reply;
   auto old = slot.state.exchange(kReply, std::memory_order_acq_rel);
-  if ((old & wire::kThreadSleeps) != 0) futex(&slot.state, FUTEX_WAKE, INT_MAX);
+  const bool wake = (old & wire::kThreadSleeps) != 0;
+  if (ran != tid && ran != wire::kNoTid) {
+    if (wake && relay(ran, tid)) return;
+    park(ran);
+  }
+  if (wake) futex(&slot.state, FUTEX_WAKE, INT_MAX);
+}
+
+// Asks thread `from`, if it spins for its reply, to wake thread `to` and sleep; false if it does
+// not spin (it sleeps, or it sent a request that needs no reply).
+bool Program::relay(std::uint32_t from, std::uint32_t to) {
+  if (spin_ticks_ == 0) return false;
+  auto& slot = shared_->slots[from];
+  slot.relay_to.store(to, std::memory_order_relaxed);
+  auto word = slot.state.load(std::memory_order_relaxed);
+  while (state_of(word) == kRequest && (word & wire::kSpinning) != 0 &&
+         (word & (wire::kThreadSleeps | wire::kParked)) == 0)
+    if (slot.state.compare_exchange_weak(word, word | wire::kParked | wire::kRelay, std::memory_order_release,
+                                         std::memory_order_relaxed))
+      return true;
+  return false;
 }
 
 // Tells thread `tid`, which waits for a reply that will not come soon, to stop spinning.

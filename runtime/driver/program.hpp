@@ -92,6 +92,7 @@ class Program {
   ProcessEnd read_end();
   bool answer_ready(int timeout_ms) const;
   void park(std::uint32_t tid);
+  bool relay(std::uint32_t from, std::uint32_t to);
   void adapt_placement();
   void set_split(bool on);
 
@@ -110,6 +111,7 @@ class Program {
   int driver_cpu_ = -1;
   int program_cpu_ = -1;
   bool split_ = false;               // the program on program_cpu_, both sides spinning
+  bool fixed_placement_ = false;     // RACELAB_RUN_PLACEMENT: split_ never changes
   std::uint64_t ticks_per_us_ = 0;   // the TSC's rate
   std::uint64_t spin_ticks_ = 0;     // the driver's spin now, 0 when not split
   std::uint32_t waits_ = 0;          // next_request calls, for adapt_placement's period

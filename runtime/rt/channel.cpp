@@ -89,40 +89,53 @@ void move_to(std::int32_t cpu) noexcept {
   g_cpu = t_cpu;
 }
 
-// Waits until the driver hands `slot` a reply (this thread runs again): spins for up to the
-// slot's spin_ticks unless the driver parks the thread, then sleeps on the state word with
-// kThreadSleeps set. The acquire load that sees reply makes the driver's `rep` visible.
+// Waits until the driver hands `slot` a reply (this thread runs again). A thread that posted
+// with kSpinning spins for up to the slot's spin_ticks unless the driver parks it; then it sleeps
+// on the state word with kThreadSleeps set (and kSpinning cleared, in one compare-and-swap, so the
+// driver either sees it spinning or sees it asleep). A kRelay the driver set meanwhile asks it to
+// wake the thread that runs next first. The acquire load that sees reply makes `rep` visible.
 void wait_reply(wire::Slot& slot) noexcept {
   auto word = slot.state.load(std::memory_order_acquire);
-  const std::uint64_t spin = slot.spin_ticks.load(std::memory_order_relaxed);
-  if (kCanSpin && spin > 0 && state_of(word) != kReply && (word & wire::kParked) == 0) {
+  bool relayed = false;
+  auto relay = [&] {
+    if ((word & wire::kRelay) == 0 || relayed) return;
+    relayed = true;
+    const auto next = slot.relay_to.load(std::memory_order_relaxed);
+    if (next < wire::kMaxThreads) futex(&g_shared->slots[next].state, FUTEX_WAKE, INT_MAX);
+  };
+  if ((word & wire::kSpinning) != 0) {
+    const std::uint64_t spin = slot.spin_ticks.load(std::memory_order_relaxed);
     const auto start = ticks();
-    do {
+    while (state_of(word) != kReply && (word & wire::kParked) == 0 && ticks() - start < spin) {
       relax();
       word = slot.state.load(std::memory_order_acquire);
-    } while (state_of(word) != kReply && (word & wire::kParked) == 0 && ticks() - start < spin);
+    }
   }
   while (state_of(word) != kReply) {
-    if ((word & wire::kThreadSleeps) == 0 &&
-        !slot.state.compare_exchange_weak(word, word | wire::kThreadSleeps, std::memory_order_acquire))
-      continue;  // the word changed (a reply, a park): look again
-    futex(&slot.state, FUTEX_WAIT, word | wire::kThreadSleeps);
+    relay();
+    const auto asleep = (word & ~wire::kSpinning) | wire::kThreadSleeps;
+    if (word != asleep && !slot.state.compare_exchange_weak(word, asleep, std::memory_order_acquire))
+      continue;  // the word changed (a reply, a park, a relay): look again
+    futex(&slot.state, FUTEX_WAIT, asleep);
     word = slot.state.load(std::memory_order_acquire);
   }
+  relay();  // the reply came before this thread looked (the next one woke by itself): harmless
   // reply -> idle, keeping nothing but a kDriverSleeps the driver may set from now on.
   slot.state.fetch_and(wire::kDriverSleeps, std::memory_order_relaxed);
   g_now_ns = slot.rep.now_ns;
   move_to(slot.cpu.load(std::memory_order_relaxed));
 }
 
-// Publishes a request (release) and wakes the driver if it said it sleeps on the word.
-void post(wire::Slot& slot, wire::Request req, std::string_view text) noexcept {
+// Publishes a request (release) and wakes the driver if it said it sleeps on the word. `waits`:
+// the thread waits for a reply next, spinning if the driver asks threads to (kSpinning).
+void post(wire::Slot& slot, wire::Request req, std::string_view text, bool waits) noexcept {
   req.tid = t_tid;
   auto n = std::min<std::size_t>(text.size(), wire::kTextMax);
   std::memcpy(slot.text, text.data(), n);
   req.text_len = static_cast<std::uint32_t>(n);
   slot.req = req;
-  auto old = slot.state.exchange(kRequest, std::memory_order_acq_rel);
+  const bool spins = kCanSpin && waits && slot.spin_ticks.load(std::memory_order_relaxed) > 0;
+  auto old = slot.state.exchange(kRequest | (spins ? wire::kSpinning : 0), std::memory_order_acq_rel);
   if ((old & wire::kDriverSleeps) != 0) futex(&slot.state, FUTEX_WAKE, INT_MAX);
 }
 
@@ -344,12 +357,14 @@ wire::Reply call(wire::Request req, std::string_view text) noexcept {
   const bool from_db = std::exchange(t_from_db_lib, false);
   if ((t_quiet > 0 || from_db) && req.op != wire::Op::sleep && req.op != wire::Op::yield)
     req.flags |= wire::kQuiet;
-  post(slot, req, text);
+  post(slot, req, text, true);
   wait_reply(slot);
   return slot.rep;
 }
 
-void send(wire::Request req, std::string_view text) noexcept { post(g_shared->slots[t_tid], req, text); }
+void send(wire::Request req, std::string_view text) noexcept {
+  post(g_shared->slots[t_tid], req, text, false);
+}
 
 void adopt_thread(std::uint32_t tid) noexcept {
   t_tid = tid;

@@ -2,7 +2,8 @@
 # `racelab run --jobs N`: one answer whatever N. The same search at --jobs 1, 2 and 3 prints the
 # same story (runs, failing seed and minimal schedule, races in the same order) and writes the same
 # --json but for `jobs` and `seconds`, for random and DFS searches, failing and passing; bad
-# --jobs values are exit 2; no program process outlives racelab.
+# --jobs values are exit 2; the same story under every placement of the program's threads; no
+# program process outlives racelab.
 #
 #   tests/run/jobs.sh RACELAB WORK_DIR
 . "$(dirname "$0")/../cli/lib.sh"
@@ -148,6 +149,25 @@ RACELAB_JOBS=abc run 2 "$racelab" run -- ./lost_update
 contains "RACELAB_JOBS='abc'"
 run 0 "$racelab" run --help
 contains "--jobs"
+
+# --- placement: the same story wherever the program's threads run ---------------------------------
+# RACELAB_RUN_PLACEMENT=split keeps the threads on a CPU of their own, spinning, and a thread that
+# hands over to a sleeping one wakes it itself (kRelay); shared keeps them beside the driver. A
+# search is the same either way: the same failure, schedule and story as the adaptive default.
+if [ "$(nproc)" -ge 2 ]; then
+  for strategy in random dfs:2; do
+    run 1 "$racelab" run --jobs 1 --strategy "$strategy" --runs 300 -- ./lost_update
+    adaptive=$out
+    for placement in split shared; do
+      RACELAB_RUN_PLACEMENT=$placement run 1 "$racelab" run --jobs 1 --strategy "$strategy" --runs 300 -- ./lost_update
+      [ "$out" = "$adaptive" ] || fail "RACELAB_RUN_PLACEMENT=$placement ($strategy) printed another story:
+$(diff <(printf '%s\n' "$adaptive") <(printf '%s\n' "$out"))"
+    done
+    RACELAB_RUN_PLACEMENT=split run 0 "$racelab" run --jobs 1 --strategy "$strategy" --runs 300 -- ./lost_update_fixed
+  done
+fi
+RACELAB_RUN_PLACEMENT=sideways run 2 "$racelab" run --jobs 1 --runs 1 -- ./lost_update
+contains "RACELAB_RUN_PLACEMENT is 'sideways'"
 
 # --- no process left behind -----------------------------------------------------------------------
 # (by executable, not by name: other tests run programs called lost_update at the same time)

@@ -179,7 +179,8 @@ class Search {
       root.origin = root.stack;
     }
     on_workers(
-        space_.jobs, [this](int worker) { work_on(worker); }, [this](std::exception_ptr e) { halt(std::move(e)); });
+        space_.jobs, [this](int worker) { work_on(worker); },
+        [this](std::exception_ptr e) { halt(std::move(e)); });
     if (error_) std::rethrow_exception(error_);
     resolve();
     if (error_) std::rethrow_exception(error_);
@@ -233,7 +234,8 @@ class Search {
     std::set<Task, TaskLess> pending{Task{}};
     std::vector<std::pair<SearchKey, SearchRun>> top;
     const std::uint64_t wanted = 4 * static_cast<std::uint64_t>(space_.shards);
-    while (!pending.empty() && pending.size() < wanted && top.size() < std::min<std::uint64_t>(space_.limit, 2000)) {
+    while (!pending.empty() && pending.size() < wanted &&
+           top.size() < std::min<std::uint64_t>(space_.limit, 2000)) {
       auto shallowest = std::min_element(pending.begin(), pending.end(),
                                          [](const Task& a, const Task& b) { return a.size() < b.size(); });
       Task task = *shallowest;
@@ -358,7 +360,8 @@ class Search {
     upper->part = s->part;
     if (space_.dfs) {
       const auto half = static_cast<std::ptrdiff_t>(s->stack.size() / 2);
-      upper->stack.assign(std::make_move_iterator(s->stack.begin()), std::make_move_iterator(s->stack.begin() + half));
+      upper->stack.assign(std::make_move_iterator(s->stack.begin()),
+                          std::make_move_iterator(s->stack.begin() + half));
       s->stack.erase(s->stack.begin(), s->stack.begin() + half);
       upper->origin = upper->stack;
     } else {
@@ -593,16 +596,16 @@ class Search {
 
   std::mutex mu_;
   std::condition_variable wake_;
-  Segments segments_;                  // in key order; the lowest ones retire as they end
-  std::uint64_t retired_runs_ = 0;     // the runs of the segments retired
-  std::vector<Coverage> retired_;      // their coverages, until a worker merges them into its own
-  std::vector<Coverage> coverage_;     // per worker: of the segments it merged
-  std::uint64_t next_index_ = 0;       // random: the first run of the shard no segment has
-  std::atomic<bool> fresh_done_ = false;  // random: every run of the shard is in a segment
-  int held_ = 0;                       // segments a worker holds
-  std::atomic<int> idle_ = 0;          // workers waiting for a segment
+  Segments segments_;                          // in key order; the lowest ones retire as they end
+  std::uint64_t retired_runs_ = 0;             // the runs of the segments retired
+  std::vector<Coverage> retired_;              // their coverages, until a worker merges them into its own
+  std::vector<Coverage> coverage_;             // per worker: of the segments it merged
+  std::uint64_t next_index_ = 0;               // random: the first run of the shard no segment has
+  std::atomic<bool> fresh_done_ = false;       // random: every run of the shard is in a segment
+  int held_ = 0;                               // segments a worker holds
+  std::atomic<int> idle_ = 0;                  // workers waiting for a segment
   std::atomic<std::uint64_t> generation_ = 0;  // bumped when a segment is split or ends
-  std::atomic<bool> stop_ = false;     // written under mu_
+  std::atomic<bool> stop_ = false;             // written under mu_
   std::exception_ptr error_;
   SearchResult result_;
 };

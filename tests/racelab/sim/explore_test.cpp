@@ -393,13 +393,15 @@ TEST(Jobs, ADfsWhoseUpperWorkersRunAheadGivesOneWorkersAnswer) {
       if (failing) RACELAB_ASSERT(*order != "CBA" && *order != "BCA");
     };
   };
-  const auto whole = racelab::explore({.runs = 100000, .strategy = "dfs", .use_env = false, .jobs = 1}, body(false));
+  const auto whole =
+      racelab::explore({.runs = 100000, .strategy = "dfs", .use_env = false, .jobs = 1}, body(false));
   ASSERT_TRUE(whole.complete());
   ASSERT_GT(whole.runs(), 300);
   int past_the_limit = 0;
   for (bool failing : {false, true}) {
     for (int limit : {3, 40, 250, whole.runs() - 1, whole.runs()}) {
-      racelab::ExploreOptions o{.runs = limit, .strategy = "dfs", .minimize = false, .use_env = false, .jobs = 1};
+      racelab::ExploreOptions o{
+          .runs = limit, .strategy = "dfs", .minimize = false, .use_env = false, .jobs = 1};
       const auto one = racelab::explore(o, body(failing));
       for (int jobs : {2, 4}) {
         o.jobs = jobs;
@@ -414,8 +416,8 @@ TEST(Jobs, ADfsWhoseUpperWorkersRunAheadGivesOneWorkersAnswer) {
         if (one.failed() && r.failed()) {
           EXPECT_EQ(r.original().trace().text(), one.original().trace().text()) << what;
         }
-        EXPECT_TRUE(r.coverage() == one.coverage()) << what << ": " << r.coverage().text() << " vs "
-                                                    << one.coverage().text();
+        EXPECT_TRUE(r.coverage() == one.coverage())
+            << what << ": " << r.coverage().text() << " vs " << one.coverage().text();
         if (bodies > r.runs() + (r.failed() ? 1 : 0)) ++past_the_limit;
       }
     }
