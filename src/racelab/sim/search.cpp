@@ -211,6 +211,11 @@ class Search {
     // Set under mu_, read by its worker between runs: a segment below failed or threw, so none of
     // this one's runs can count.
     std::atomic<bool> doomed = false;
+    // Guards stack, next and left while its worker runs it: an idle worker takes a part of them
+    // (under mu_ too) between two of its runs.
+    std::mutex keys_mu;
+    // How many keys (DFS) or runs (random) it has left, for idle workers to look at.
+    std::atomic<std::uint64_t> size = 0;
 
     bool ended() const { return failure || error; }
     bool has_work() const { return !stack.empty() || left > 0; }
@@ -226,6 +231,7 @@ class Search {
   static constexpr auto kCheckInTime = std::chrono::milliseconds(10);
   static constexpr std::uint64_t kSegmentRuns = 1024;
   static constexpr auto kSegmentTime = std::chrono::milliseconds(50);
+  static constexpr auto kSlowRun = std::chrono::microseconds(50);
 
   // The same top of the tree in every shard: split the shallowest subtree (the one with the most
   // decisions left) until there are enough, then keep every shards-th as a segment of its own. The
@@ -352,25 +358,77 @@ class Search {
     return task;
   }
 
-  // The upper half of `s` becomes a segment of its own just above it; `s` keeps the lower half,
-  // still below all of it. DFS: the highest keys of the stack (at the front); random: the last
-  // runs of its range.
-  void split_off(Segments::iterator s) {
-    auto upper = segments_.emplace(std::next(s));
-    upper->part = s->part;
-    if (space_.dfs) {
-      const auto half = static_cast<std::ptrdiff_t>(s->stack.size() / 2);
-      upper->stack.assign(std::make_move_iterator(s->stack.begin()),
-                          std::make_move_iterator(s->stack.begin() + half));
-      s->stack.erase(s->stack.begin(), s->stack.begin() + half);
-      upper->origin = upper->stack;
-    } else {
+  // Gives a part of `s` (held by another worker, under its keys_mu) to an idle worker: returns
+  // the new segment just above `s` that it takes.
+  //   - DFS, fast runs: the upper half of the stack (the highest keys, at the front), so that a
+  //     split is rare.
+  //   - DFS, slow runs (racelab run's processes): the quarter of the stack just above the half
+  //     `s` keeps (the keys at the back: its next ones), the rest (the highest keys, whose subtrees
+  //     are the largest) a segment above that one. The workers stay close to the lowest keys:
+  //     when the limit falls inside a subtree, little runs past it.
+  //   - random: the last half of its range (every run of it is counted).
+  Segments::iterator split_off(Segments::iterator s) {
+    auto next = std::next(s);
+    if (!space_.dfs) {
+      auto upper = segments_.emplace(next);
+      upper->part = s->part;
       const std::uint64_t keep = s->left - s->left / 2;
       upper->first = upper->next = s->next + keep * static_cast<std::uint64_t>(space_.shards);
       upper->left = s->left / 2;
+      upper->size = upper->left;
       s->left = keep;
+      s->size = keep;
+      if (s->doomed) upper->doomed = true;
+      return upper;
     }
-    if (s->doomed) upper->doomed = true;
+    auto& stack = s->stack;
+    const std::size_t n = stack.size();
+    const bool slow = slow_runs_.load(std::memory_order_relaxed);
+    const std::size_t keep = slow ? 1 : (n + 1) / 2;
+    const std::size_t give = slow ? 1 : n - keep;
+    const std::size_t rest = n - keep - give;
+    auto piece = [&](std::size_t from, std::size_t count) {
+      auto part = segments_.emplace(next);
+      part->part = s->part;
+      const auto begin = stack.begin() + static_cast<std::ptrdiff_t>(from);
+      part->stack.assign(std::make_move_iterator(begin),
+                         std::make_move_iterator(begin + static_cast<std::ptrdiff_t>(count)));
+      part->origin = part->stack;
+      part->size = count;
+      if (s->doomed) part->doomed = true;
+      return part;
+    };
+    // In key order: s, the given part, the rest (each emplaced before `next`).
+    auto given = piece(rest, give);
+    if (rest > 0) piece(0, rest);
+    stack.erase(stack.begin(), stack.begin() + static_cast<std::ptrdiff_t>(n - keep));
+    s->size = stack.size();
+    return given;
+  }
+
+  // Is there a segment below `s` that a worker holds with keys to spare?
+  bool spare_below(Segments::iterator s) const {
+    for (auto it = segments_.begin(); it != s; ++it)
+      if (it->held && !it->ended() && !it->doomed && it->size.load(std::memory_order_relaxed) >= 2)
+        return true;
+    return false;
+  }
+
+  // The segment a worker with nothing to do should take, or ask a part of: the lowest one open,
+  // or held with keys to spare (DFS: before any open one above it; random: once no fresh runs are
+  // left). end() when there is none.
+  Segments::iterator lowest_work() {
+    for (auto it = segments_.begin(); it != segments_.end(); ++it) {
+      if (it->open()) return it;
+      const bool spare = it->held && !it->ended() && !it->doomed &&
+                         it->size.load(std::memory_order_relaxed) >= 2 &&
+                         (space_.dfs || fresh_done_.load(std::memory_order_relaxed));
+      if (spare) {
+        std::lock_guard keys(it->keys_mu);
+        if (splittable(*it)) return split_off(it);
+      }
+    }
+    return segments_.end();
   }
 
   // Merges the coverages of the segments retired meanwhile into this worker's, outside mu_.
@@ -410,7 +468,8 @@ class Search {
     lock.unlock();
     for (int i = 0; i < 4000 && generation_.load(std::memory_order_acquire) == seen && !stop_; ++i) relax();
     lock.lock();
-    wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen || stop_; });
+    wake_.wait_for(lock, std::chrono::milliseconds(1),
+                   [&] { return generation_.load(std::memory_order_acquire) != seen || stop_; });
     --idle_;
   }
 
@@ -432,7 +491,7 @@ class Search {
     auto s = segments_.end();
     while (!stop_) {
       if (s == segments_.end()) {
-        s = std::find_if(segments_.begin(), segments_.end(), [](const Segment& x) { return x.open(); });
+        s = lowest_work();
         if (s == segments_.end() && !space_.dfs && next_index_ < space_.limit) s = fresh();
         if (s == segments_.end()) {
           if (held_ == 0) {
@@ -456,6 +515,7 @@ class Search {
         next->stack = std::move(s->stack);
         s->stack.clear();
         next->origin = next->stack;
+        next->size = next->stack.size();
         next->held = true;
         next->began = Clock::now();
         s->held = false;
@@ -468,17 +528,18 @@ class Search {
       std::optional<Outcome> failure;
       SearchKey failure_key;
       std::exception_ptr error;
-      bool share = false;
       lock.unlock();
       const auto chunk_began = Clock::now();
-      while (ran < chunk && seg.has_work()) {
+      while (ran < chunk) {
         if (stop_.load(std::memory_order_relaxed) || seg.doomed.load(std::memory_order_relaxed)) break;
         if (ran % 8 == 7 && Clock::now() - chunk_began >= kCheckInTime) break;
-        if (ran > 0 && splittable(seg) && idle_.load(std::memory_order_relaxed) > 0) {
-          share = true;
-          break;
+        Task task;
+        {
+          std::lock_guard keys(seg.keys_mu);
+          if (!seg.has_work()) break;
+          task = pop(seg);
+          seg.size.store(space_.dfs ? seg.stack.size() : seg.left, std::memory_order_relaxed);
         }
-        Task task = pop(seg);
         SearchKey key = task.key();
         SearchRun run;
         try {
@@ -487,7 +548,18 @@ class Search {
           error = std::current_exception();
           break;
         }
-        children(task, key, run, seg.stack);
+        if (run.path != nullptr) {
+          std::size_t size;
+          {
+            std::lock_guard keys(seg.keys_mu);
+            children(task, key, run, seg.stack);
+            size = seg.stack.size();
+          }
+          seg.size.store(size, std::memory_order_relaxed);
+          // Keys to spare for a worker that waits: tell it (without mu_: it may miss this, and
+          // then looks again within a millisecond).
+          if (size >= 2 && idle_.load(std::memory_order_relaxed) > 0) changed();
+        }
         ++ran;
         seg.coverage.add(run.outcome.trace());
         if (run.failed) {
@@ -504,7 +576,10 @@ class Search {
         seg.error = std::move(error);
         doom_above(s);
       }
-      if (share && !seg.ended() && splittable(seg)) split_off(s);
+      if (ran > 0) {  // what kind of runs these are decides how an idle worker splits a segment
+        const auto per_run = (Clock::now() - chunk_began) / ran;
+        slow_runs_.store(per_run >= kSlowRun, std::memory_order_relaxed);
+      }
       const bool over = seg.ended() || !seg.has_work() || seg.doomed || stop_ || budget(s) == 0;
       if (over) {
         if (!seg.ended() && seg.has_work()) seg.stopped = true;
@@ -513,7 +588,16 @@ class Search {
         s = segments_.end();
         retire();
       }
-      if (over || share) changed();
+      if (over) {
+        changed();
+      } else if (space_.dfs && spare_below(s)) {
+        // Keys to spare below this segment: they count before any of its own, so its worker
+        // leaves it (open, as it is) and takes a part of those. A search the limit cuts then runs
+        // little past the cut, whoever took which part first.
+        seg.held = false;
+        --held_;
+        s = segments_.end();
+      }
       merge_retired(lock, worker);
       if (worker == 0 && progress_) {
         if (const std::uint64_t n = counted(); n != reported) {
@@ -596,14 +680,16 @@ class Search {
 
   std::mutex mu_;
   std::condition_variable wake_;
-  Segments segments_;                          // in key order; the lowest ones retire as they end
-  std::uint64_t retired_runs_ = 0;             // the runs of the segments retired
-  std::vector<Coverage> retired_;              // their coverages, until a worker merges them into its own
-  std::vector<Coverage> coverage_;             // per worker: of the segments it merged
-  std::uint64_t next_index_ = 0;               // random: the first run of the shard no segment has
-  std::atomic<bool> fresh_done_ = false;       // random: every run of the shard is in a segment
-  int held_ = 0;                               // segments a worker holds
-  std::atomic<int> idle_ = 0;                  // workers waiting for a segment
+  Segments segments_;               // in key order; the lowest ones retire as they end
+  std::uint64_t retired_runs_ = 0;  // the runs of the segments retired
+  std::vector<Coverage> retired_;   // their coverages, until a worker merges them into its own
+  std::vector<Coverage> coverage_;  // per worker: of the segments it merged
+  std::uint64_t next_index_ = 0;    // random: the first run of the shard no segment has
+  std::atomic<bool> fresh_done_ = false;
+  std::atomic<bool> slow_runs_ = false;
+  std::atomic<int> idle_ = 0;  // workers in wait_for_work  // the last check-in's runs took kSlowRun or more
+                               // each       // random: every run of the shard is in a segment
+  int held_ = 0;               // segments a worker holds
   std::atomic<std::uint64_t> generation_ = 0;  // bumped when a segment is split or ends
   std::atomic<bool> stop_ = false;             // written under mu_
   std::exception_ptr error_;
