@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <climits>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -153,6 +154,15 @@ std::string ProcessEnd::describe() const {
 }
 
 Program::Program(ProgramSpec spec) : spec_(std::move(spec)) {
+  // RACELAB_RUN_PLACEMENT (for measurements and tests): "split" keeps the program on a CPU of its
+  // own, "shared" beside the driver; "adaptive" (the default) lets adapt_placement choose.
+  const char* placement_env = std::getenv("RACELAB_RUN_PLACEMENT");
+  const std::string_view placement = placement_env == nullptr ? "" : placement_env;
+  if (placement == "split" || placement == "shared")
+    fixed_placement_ = true;
+  else if (!placement.empty() && placement != "adaptive")
+    throw ProgramError("RACELAB_RUN_PLACEMENT is '" + std::string(placement) +
+                       "': use split, shared or adaptive");
   if (spec_.argv.empty())
     throw ProgramError("no program given: racelab run [options] -- ./program [args...]");
   spec_.argv[0] = find_program(spec_.argv[0]);
@@ -248,17 +258,15 @@ Program::Program(ProgramSpec spec) : spec_(std::move(spec)) {
   if (elapsed_ns >= 100'000)
     ticks_per_us_ = (ticks() - calibration_ticks) * 1000 / static_cast<std::uint64_t>(elapsed_ns);
   if (ticks_per_us_ == 0) program_cpu_ = driver_cpu_;
-  // RACELAB_RUN_PLACEMENT (for measurements and tests): "split" keeps the program on a CPU of its
-  // own, "shared" beside the driver; otherwise the placement adapts (adapt_placement).
-  if (const char* placement = std::getenv("RACELAB_RUN_PLACEMENT"); placement != nullptr) {
-    const std::string_view p = placement;
-    if (p == "split" || p == "shared")
-      fixed_placement_ = true;
-    else if (!p.empty() && p != "adaptive")
-      throw ProgramError("RACELAB_RUN_PLACEMENT is '" + std::string(p) + "': use split, shared or adaptive");
-    if (p == "shared") program_cpu_ = driver_cpu_;
-  }
+  if (placement == "shared") program_cpu_ = driver_cpu_;
   set_split(program_cpu_ != driver_cpu_);
+  if (placement == "split" && !split_)
+    std::fprintf(stderr,
+                 "racelab run: RACELAB_RUN_PLACEMENT=split is not possible here (%s): the program's "
+                 "threads share the driver's CPU\n",
+                 !spec_.pin_cpu   ? "--no-pin"
+                 : spec_.cpu >= 0 ? "several workers"
+                                  : "one usable CPU");
 }
 
 // Split: the program's threads on program_cpu_, and both sides spin before they sleep. Not split:

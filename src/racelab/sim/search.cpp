@@ -362,10 +362,10 @@ class Search {
   // the new segment just above `s` that it takes.
   //   - DFS, fast runs: the upper half of the stack (the highest keys, at the front), so that a
   //     split is rare.
-  //   - DFS, slow runs (racelab run's processes): the quarter of the stack just above the half
-  //     `s` keeps (the keys at the back: its next ones), the rest (the highest keys, whose subtrees
-  //     are the largest) a segment above that one. The workers stay close to the lowest keys:
-  //     when the limit falls inside a subtree, little runs past it.
+  //   - DFS, slow runs (racelab run's processes): the one key above the next one `s` runs (the
+  //     rest of the stack above it becomes a segment of its own, above the given one). The
+  //     workers stay close to the lowest keys: when the limit falls inside a subtree, little runs
+  //     past it.
   //   - random: the last half of its range (every run of it is counted).
   Segments::iterator split_off(Segments::iterator s) {
     auto next = std::next(s);
@@ -575,6 +575,10 @@ class Search {
         seg.failure_key = std::move(failure_key);
         seg.error = std::move(error);
         doom_above(s);
+        if (!space_.dfs) {  // no run above this one can count: start no more of them
+          next_index_ = space_.limit;
+          fresh_done_ = true;
+        }
       }
       if (ran > 0) {  // what kind of runs these are decides how an idle worker splits a segment
         const auto per_run = (Clock::now() - chunk_began) / ran;
@@ -680,16 +684,15 @@ class Search {
 
   std::mutex mu_;
   std::condition_variable wake_;
-  Segments segments_;               // in key order; the lowest ones retire as they end
-  std::uint64_t retired_runs_ = 0;  // the runs of the segments retired
-  std::vector<Coverage> retired_;   // their coverages, until a worker merges them into its own
-  std::vector<Coverage> coverage_;  // per worker: of the segments it merged
-  std::uint64_t next_index_ = 0;    // random: the first run of the shard no segment has
-  std::atomic<bool> fresh_done_ = false;
-  std::atomic<bool> slow_runs_ = false;
-  std::atomic<int> idle_ = 0;  // workers in wait_for_work  // the last check-in's runs took kSlowRun or more
-                               // each       // random: every run of the shard is in a segment
-  int held_ = 0;               // segments a worker holds
+  Segments segments_;                          // in key order; the lowest ones retire as they end
+  std::uint64_t retired_runs_ = 0;             // the runs of the segments retired
+  std::vector<Coverage> retired_;              // their coverages, until a worker merges them into its own
+  std::vector<Coverage> coverage_;             // per worker: of the segments it merged
+  std::uint64_t next_index_ = 0;               // random: the first run of the shard no segment has
+  std::atomic<bool> fresh_done_ = false;       // random: no run of the shard is left to start a segment
+  std::atomic<bool> slow_runs_ = false;        // the last check-in's runs took kSlowRun or more each
+  std::atomic<int> idle_ = 0;                  // workers in wait_for_work
+  int held_ = 0;                               // segments a worker holds
   std::atomic<std::uint64_t> generation_ = 0;  // bumped when a segment is split or ends
   std::atomic<bool> stop_ = false;             // written under mu_
   std::exception_ptr error_;

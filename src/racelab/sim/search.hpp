@@ -11,24 +11,24 @@
 // the coverage is that of exactly those runs. A run whose body threw (a broken test, not a
 // finding) is ranked the same way: its exception is rethrown only if no failure comes before it.
 //
-// Random: workers take the lowest keys not yet taken, in batches (up to 16 keys in order), so the
-// search's lock is taken once per batch. A finished run is *settled* once no key below it is
-// still pending or running; settled runs are final, in key order, so counting and the first
-// failure are decided there, and each worker adds its own settled runs to a coverage of its own.
-// At most 64 finished runs per worker wait to be settled.
-//
-// DFS: a run of key p reveals the option counts of every decision after p's last choice, so it
-// adds the keys p + 0…0 + k (k >= 1) of its subtree: each key is produced exactly once. Workers
-// run *segments*: a segment is a stack of keys (lowest at the back) and everything below them,
-// a contiguous stretch of the key order that one worker runs depth first, counting its runs and
-// adding them to a coverage of its own as they finish, and stopping at its first failure. An
-// idle worker gets the upper half of a running segment's stack as a new segment just above it,
-// so the segments stay in key order and every key is in exactly one. No run waits to be counted:
-// the answer is read off the segments in order at the end. A segment may run past the limit when
-// the segments below it turn out to have more runs than it knew (it runs while those below and
-// its own stay under the limit); the one segment the limit then cuts is run again up to the cut,
-// for its coverage (segments hold at most 1,024 runs when there are several workers, which bounds
-// that re-run), and the segments above it are dropped.
+// Workers run *segments*: contiguous stretches of the key order, each run by one worker at a time
+// in key order, counting its runs and adding them to a coverage of its own as they finish, and
+// stopping at its first failure. No run waits to be counted: the answer is read off the segments
+// in order at the end.
+//   - Random: a segment is a range of run indices (up to 1,024, fewer as the space runs out).
+//   - DFS: a run of key p reveals the option counts of every decision after p's last choice, so
+//     it adds the keys p + 0…0 + k (k >= 1) of its subtree: each key is produced exactly once. A
+//     segment is a stack of keys (lowest at the back) and their subtrees, run depth first.
+// A worker with nothing to do takes the lowest open segment, or splits the lowest one another
+// worker holds with keys to spare (under that segment's own mutex): the upper half of its stack
+// (or range) for fast runs; for slow ones (racelab run's processes) the one DFS key above its
+// next one, so that the workers stay near the lowest keys. A worker with spare keys below its
+// segment leaves it for them. Either way the segments stay in key order and every key is in
+// exactly one. A DFS segment may run past the limit when the segments below it turn out to have
+// more runs than it knew (it runs while those below and its own stay under the limit); the one
+// segment the limit then cuts is run again up to the cut, for its coverage (segments hold at
+// most 1,024 runs or 50 ms of them when there are several workers, which bounds that re-run),
+// and the segments above it are dropped.
 //
 // Shards: random run i belongs to shard i mod N. A DFS shard first expands the top of the tree the
 // same way in every shard (one thread, always splitting the shallowest subtree), then takes every
