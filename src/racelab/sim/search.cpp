@@ -466,19 +466,12 @@ class Search {
     const auto seen = generation_.load(std::memory_order_acquire);
     ++idle_;
     lock.unlock();
-    for (int i = 0; i < 4000 && generation_.load(std::memory_order_acquire) == seen && !stop_; ++i) relax();
+    for (int i = 0; i < 4000 && generation_.load(std::memory_order_acquire) == seen && !stop_; ++i)
+      cpu_relax();
     lock.lock();
     wake_.wait_for(lock, std::chrono::milliseconds(1),
                    [&] { return generation_.load(std::memory_order_acquire) != seen || stop_; });
     --idle_;
-  }
-
-  static void relax() noexcept {
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#else
-    std::this_thread::yield();
-#endif
   }
 
   // Holds the lowest open segment and runs it depth first, kCheckIn runs at a time with mu_

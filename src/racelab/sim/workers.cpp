@@ -80,20 +80,12 @@ class Pool {
       lock.unlock();
       job();  // run_on_workers puts `w` back on the idle list once every job has returned
       job = nullptr;
-      for (int i = 0; i < kSpins && !w->given.load(std::memory_order_acquire); ++i) relax();
+      for (int i = 0; i < kSpins && !w->given.load(std::memory_order_acquire); ++i) cpu_relax();
       lock.lock();
     }
   }
 
   static constexpr int kSpins = 2000;  // pause instructions: about 50 µs on this machine kind (28 ns each)
-
-  static void relax() noexcept {
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#else
-    std::this_thread::yield();
-#endif
-  }
 
   std::mutex mu_;
   std::vector<Worker*> idle_;
