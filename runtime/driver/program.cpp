@@ -309,6 +309,14 @@ void Program::adapt_placement() {
 }
 
 Program::~Program() {
+  // RACELAB_RUN_STATS=1 (for tests and measurements): how this worker's sleeping threads were woken.
+  if (const char* stats = std::getenv("RACELAB_RUN_STATS");
+      stats != nullptr && std::string_view(stats) == "1")
+    std::fprintf(
+        stderr,
+        "racelab run: wake-ups of sleeping threads: %llu by the driver, %llu relayed (%s placement)\n",
+        static_cast<unsigned long long>(woken_), static_cast<unsigned long long>(relayed_),
+        fixed_placement_ ? (program_cpu_ != driver_cpu_ ? "split" : "shared") : "adaptive");
   if (pid_ > 0) static_cast<void>(finish_run(milliseconds(0)));
   if (cmd_fd_ >= 0) {
     char q = 'Q';
@@ -406,10 +414,16 @@ void Program::reply(std::uint32_t tid, wire::Reply reply) {
   auto old = slot.state.exchange(kReply, std::memory_order_acq_rel);
   const bool wake = (old & wire::kThreadSleeps) != 0;
   if (ran != tid && ran != wire::kNoTid) {
-    if (wake && relay(ran, tid)) return;
+    if (wake && relay(ran, tid)) {
+      ++relayed_;
+      return;
+    }
     park(ran);
   }
-  if (wake) futex(&slot.state, FUTEX_WAKE, INT_MAX);
+  if (wake) {
+    ++woken_;
+    futex(&slot.state, FUTEX_WAKE, INT_MAX);
+  }
 }
 
 // Asks thread `from`, if it spins for its reply, to wake thread `to` and sleep; false if it does

@@ -112,6 +112,8 @@ class Program {
   int program_cpu_ = -1;
   bool split_ = false;               // the program on program_cpu_, both sides spinning
   bool fixed_placement_ = false;     // RACELAB_RUN_PLACEMENT: split_ never changes
+  std::uint64_t woken_ = 0;          // FUTEX_WAKEs of a sleeping thread made by the driver
+  std::uint64_t relayed_ = 0;        // ... made by the thread that ran (kRelay)
   std::uint64_t ticks_per_us_ = 0;   // the TSC's rate
   std::uint64_t spin_ticks_ = 0;     // the driver's spin now, 0 when not split
   std::uint32_t waits_ = 0;          // next_request calls, for adapt_placement's period

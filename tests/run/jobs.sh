@@ -165,6 +165,14 @@ $(diff <(printf '%s\n' "$adaptive") <(printf '%s\n' "$out"))"
     done
     RACELAB_RUN_PLACEMENT=split run 0 "$racelab" run --jobs 1 --strategy "$strategy" --runs 300 -- ./lost_update_fixed
   done
+  # The relay is really taken when split (the story alone would not show it: without the relay the
+  # driver makes the wake-up itself), and never when shared, where nobody spins.
+  RACELAB_RUN_STATS=1 RACELAB_RUN_PLACEMENT=split run 0 "$racelab" run --jobs 1 --runs 100 -- ./lost_update_fixed
+  relayed=$(printf '%s\n' "$out" | sed -n 's/.* \([0-9]*\) relayed (split placement)$/\1/p')
+  [ -n "$relayed" ] && [ "$relayed" -gt 0 ] || fail "split placement relayed no wake-up:
+$out"
+  RACELAB_RUN_STATS=1 RACELAB_RUN_PLACEMENT=shared run 0 "$racelab" run --jobs 1 --runs 100 -- ./lost_update_fixed
+  contains " 0 relayed (shared placement)"
 fi
 RACELAB_RUN_PLACEMENT=sideways run 2 "$racelab" run --jobs 1 --runs 1 -- ./lost_update
 contains "RACELAB_RUN_PLACEMENT is 'sideways'"
